@@ -1,0 +1,1 @@
+//! admission (being built).

@@ -1,0 +1,1 @@
+//! attest (being built).

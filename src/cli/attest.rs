@@ -1,0 +1,12 @@
+//! `custody attest` (not yet built).
+
+use std::process::ExitCode;
+
+/// Arguments of `custody attest`.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+/// Runs the subcommand.
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("custody attest is not available in this build yet")
+}

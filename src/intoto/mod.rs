@@ -1,0 +1,1 @@
+//! intoto (being built).

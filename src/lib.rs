@@ -1,0 +1,24 @@
+//! custody: a Kubernetes admission controller that admits an image only when signed
+//! in-toto attestations attached to its digest satisfy the cluster's Rego policies.
+//!
+//! The core modules ([`admission`], [`attest`], [`intoto`], [`policy`], [`engine`]) are
+//! plain functions and types with no knowledge of axum or kube; network access lives
+//! behind the [`registry`] trait, and the Kubernetes client only in [`k8s`] and [`server`].
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented)
+)]
+#![warn(missing_docs)]
+
+pub mod admission;
+pub mod attest;
+pub mod category;
+pub mod cli;
+pub mod digest;
+pub mod engine;
+pub mod intoto;
+pub mod k8s;
+pub mod policy;
+pub mod registry;
+pub mod server;
