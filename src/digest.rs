@@ -78,17 +78,25 @@ impl Digest {
     /// Builds a digest from an algorithm and its hex value, checking length and case.
     pub fn new(algorithm: Algorithm, hex: &str) -> Result<Self, DigestError> {
         let ok = hex.len() == algorithm.hex_len()
-            && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !ok {
             return Err(DigestError::BadHex(format!("{}:{hex}", algorithm.as_str())));
         }
-        Ok(Digest { algorithm, hex: hex.to_owned() })
+        Ok(Digest {
+            algorithm,
+            hex: hex.to_owned(),
+        })
     }
 
     /// Computes the digest of `data` with `algorithm`.
     pub fn compute(algorithm: Algorithm, data: &[u8]) -> Self {
         let out = aws_lc_rs::digest::digest(algorithm.aws(), data);
-        Digest { algorithm, hex: hex::encode(out.as_ref()) }
+        Digest {
+            algorithm,
+            hex: hex::encode(out.as_ref()),
+        }
     }
 
     /// The SHA-256 digest of `data`.
@@ -108,7 +116,11 @@ impl Digest {
 
     /// A short form for messages: `sha256:0123456789ab`.
     pub fn short(&self) -> String {
-        format!("{}:{}", self.algorithm.as_str(), &self.hex[..12.min(self.hex.len())])
+        format!(
+            "{}:{}",
+            self.algorithm.as_str(),
+            &self.hex[..12.min(self.hex.len())]
+        )
     }
 
     /// Whether `data` hashes to this digest.
@@ -126,7 +138,10 @@ pub struct Hasher {
 impl Hasher {
     /// Starts hashing with `algorithm`.
     pub fn new(algorithm: Algorithm) -> Self {
-        Hasher { algorithm, ctx: aws_lc_rs::digest::Context::new(algorithm.aws()) }
+        Hasher {
+            algorithm,
+            ctx: aws_lc_rs::digest::Context::new(algorithm.aws()),
+        }
     }
 
     /// Feeds more bytes.
@@ -137,7 +152,10 @@ impl Hasher {
     /// Finishes and returns the digest.
     pub fn finish(self) -> Digest {
         let out = self.ctx.finish();
-        Digest { algorithm: self.algorithm, hex: hex::encode(out.as_ref()) }
+        Digest {
+            algorithm: self.algorithm,
+            hex: hex::encode(out.as_ref()),
+        }
     }
 }
 
@@ -148,8 +166,8 @@ impl FromStr for Digest {
         let (alg, hex) = s
             .split_once(':')
             .ok_or_else(|| DigestError::MissingAlgorithm(s.to_owned()))?;
-        let algorithm =
-            Algorithm::from_name(alg).ok_or_else(|| DigestError::UnsupportedAlgorithm(s.to_owned()))?;
+        let algorithm = Algorithm::from_name(alg)
+            .ok_or_else(|| DigestError::UnsupportedAlgorithm(s.to_owned()))?;
         Digest::new(algorithm, hex)
     }
 }
@@ -189,8 +207,16 @@ mod tests {
     #[test]
     fn rejects_uppercase_short_and_unknown() {
         assert!("sha256:E3B0".parse::<Digest>().is_err());
-        assert!("md5:d41d8cd98f00b204e9800998ecf8427e".parse::<Digest>().is_err());
-        assert!("e3b0c44298fc1c149afbf4c8996fb924".parse::<Digest>().is_err());
+        assert!(
+            "md5:d41d8cd98f00b204e9800998ecf8427e"
+                .parse::<Digest>()
+                .is_err()
+        );
+        assert!(
+            "e3b0c44298fc1c149afbf4c8996fb924"
+                .parse::<Digest>()
+                .is_err()
+        );
         let upper = "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
         assert!(upper.parse::<Digest>().is_err());
     }

@@ -4,106 +4,117 @@
 //! Exit codes: 0 success (admitted, verified), 1 a negative answer (denied, not verified,
 //! failing test), 2 unusable input or a failure to run at all.
 //!
-//!use clap::{Parser, Subcommand};
-//!use std::process::ExitCode;
-//!
-//!mod attestations;
-//!mod envelope;
-//!mod keygen;
-//!mod attest;
-//!mod policy;
-//!mod review;
-//!mod serve;
-//!mod verify;
-//!
-//!/// custody: admit only images whose signed in-toto attestations satisfy your policies.
-//!#[derive(Debug, Parser)]
-//!#[command(name = "custody", version, about, long_about = None)]
-//!pub struct Cli {
-//!    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `custody=debug`.
-//!    #[arg(long, global = true, env = "CUSTODY_LOG", default_value = "warn")]
-//!    pub log: String,
-//!    /// Log format: `text` for people, `json` for log pipelines.
-//!    #[arg(long, global = true, env = "CUSTODY_LOG_FORMAT", default_value = "text")]
-//!    pub log_format: LogFormat,
-//!    /// The subcommand.
-//!    #[command(subcommand)]
-//!    pub command: Command,
-//!}
-//!
-//!/// How log lines are written.
-//!#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-//!pub enum LogFormat {
-//!    /// Human-readable lines.
-//!    Text,
-//!    /// One JSON object per line.
-//!    Json,
-//!}
-//!
-//!/// The subcommands.
-//!#[derive(Debug, Subcommand)]
-//!pub enum Command {
-//!    /// Run the admission webhook server.
-//!    Serve(serve::Args),
-//!    /// Verify images against policies exactly as the webhook would (CI gate).
-//!    Verify(verify::Args),
-//!    /// Decide an AdmissionReview read from a file, as the webhook would, and print the response.
-//!    Review(review::Args),
-//!    /// List the attestations attached to an image and where each was found.
-//!    Attestations(attestations::Args),
-//!    /// Work with DSSE envelopes.
-//!    #[command(subcommand)]
-//!    Envelope(envelope::Command),
-//!    /// Test and lint policy bundles.
-//!    #[command(subcommand)]
-//!    Policy(policy::Command),
-//!    /// Generate a signing key pair.
-//!    Keygen(keygen::Args),
-//!    /// Create, sign and attach an attestation to an image.
-//!    Attest(attest::Args),
-//!}
-//!
-//!/// Entry point used by `main.rs`.
-//!pub fn main() -> ExitCode {
-//!    let cli = Cli::parse();
-//!    init_logging(&cli.log, cli.log_format);
-//!    if rustls::crypto::aws_lc_rs::default_provider().install_default().is_err() {
-//!        tracing::debug!("a rustls crypto provider was already installed");
-//!    }
-//!    let result = match cli.command {
-//!        Command::Serve(a) => serve::run(a),
-//!        Command::Verify(a) => verify::run(a),
-//!        Command::Review(a) => review::run(a),
-//!        Command::Attestations(a) => attestations::run(a),
-//!        Command::Envelope(c) => envelope::run(c),
-//!        Command::Policy(c) => policy::run(c),
-//!        Command::Keygen(a) => keygen::run(a),
-//!        Command::Attest(a) => attest::run(a),
-//!    };
-//!    match result {
-//!        Ok(code) => code,
-//!        Err(err) => {
-//!            eprintln!("error: {err:#}");
-//!            ExitCode::from(2)
-//!        }
-//!    }
-//!}
-//!
-//!fn init_logging(filter: &str, format: LogFormat) {
-//!    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-//!        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-//!    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-//!    let _ = match format {
-//!        LogFormat::Text => builder.try_init(),
-//!        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-//!    };
-//!}
-//!
-//!/// Builds the multi-threaded tokio runtime the async subcommands run on.
-//!pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-//!    use anyhow::Context as _;
-//!    tokio::runtime::Builder::new_multi_thread()
-//!        .enable_all()
-//!        .build()
-//!        .context("starting the async runtime")
-//!}
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod attest;
+mod attestations;
+mod envelope;
+mod keygen;
+mod policy;
+mod review;
+mod serve;
+mod verify;
+
+/// custody: admit only images whose signed in-toto attestations satisfy your policies.
+#[derive(Debug, Parser)]
+#[command(name = "custody", version, about, long_about = None)]
+pub struct Cli {
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `custody=debug`.
+    #[arg(long, global = true, env = "CUSTODY_LOG", default_value = "warn")]
+    pub log: String,
+    /// Log format: `text` for people, `json` for log pipelines.
+    #[arg(
+        long,
+        global = true,
+        env = "CUSTODY_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the admission webhook server.
+    Serve(serve::Args),
+    /// Verify images against policies exactly as the webhook would (CI gate).
+    Verify(verify::Args),
+    /// Decide an AdmissionReview read from a file, as the webhook would, and print the response.
+    Review(review::Args),
+    /// List the attestations attached to an image and where each was found.
+    Attestations(attestations::Args),
+    /// Work with DSSE envelopes.
+    #[command(subcommand)]
+    Envelope(envelope::Command),
+    /// Test and lint policy bundles.
+    #[command(subcommand)]
+    Policy(policy::Command),
+    /// Generate a signing key pair.
+    Keygen(keygen::Args),
+    /// Create, sign and attach an attestation to an image.
+    Attest(attest::Args),
+}
+
+/// Entry point used by `main.rs`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log, cli.log_format);
+    if rustls::crypto::aws_lc_rs::default_provider()
+        .install_default()
+        .is_err()
+    {
+        tracing::debug!("a rustls crypto provider was already installed");
+    }
+    let result = match cli.command {
+        Command::Serve(a) => serve::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Review(a) => review::run(a),
+        Command::Attestations(a) => attestations::run(a),
+        Command::Envelope(c) => envelope::run(c),
+        Command::Policy(c) => policy::run(c),
+        Command::Keygen(a) => keygen::run(a),
+        Command::Attest(a) => attest::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(filter: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Builds the multi-threaded tokio runtime the async subcommands run on.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
