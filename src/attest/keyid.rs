@@ -7,6 +7,7 @@
 //! without its final newline; securesystemslib ≥ 0.26 leaves the hash algorithms out and
 //! keeps the newline that pyca/cryptography writes. Ed25519 keys carry the raw key in hex.
 
+use super::canonical::canonical_string;
 use super::keys::KeyAlgorithm;
 
 /// The key type and default signing scheme in-toto assigns to an algorithm.
@@ -17,21 +18,6 @@ fn type_and_scheme(algorithm: KeyAlgorithm) -> (&'static str, &'static str) {
         KeyAlgorithm::Ed25519 => ("ed25519", "ed25519"),
         KeyAlgorithm::Rsa => ("rsa", "rsassa-pss-sha256"),
     }
-}
-
-/// A JSON string in canonical form: only `"` and `\` are escaped; every other
-/// character, newlines included, is written as is.
-pub(crate) fn canonical_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
 }
 
 fn key_object(keytype: &str, scheme: &str, public: &str, with_hash_algorithms: bool) -> String {
@@ -74,11 +60,6 @@ pub(crate) fn intoto_and_sslib_ids(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn canonical_strings_escape_only_quote_and_backslash() {
-        assert_eq!(canonical_string("a\"b\\c\nd"), "\"a\\\"b\\\\c\nd\"");
-    }
 
     #[test]
     fn key_object_is_sorted_and_compact() {
