@@ -10,7 +10,9 @@ use serde_json::Value;
 use std::path::PathBuf;
 
 fn data(path: &str) -> Vec<u8> {
-    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(path);
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(path);
     std::fs::read(&full).unwrap_or_else(|e| panic!("reading {}: {e}", full.display()))
 }
 
@@ -26,13 +28,19 @@ fn trusted(name: &str, pem: &str) -> TrustedKey {
 
 #[test]
 fn dsse_spec_pae_matches_published_bytes() {
-    assert_eq!(pae("http://example.com/HelloWorld", b"hello world"), data("dsse/pae.txt"));
+    assert_eq!(
+        pae("http://example.com/HelloWorld", b"hello world"),
+        data("dsse/pae.txt")
+    );
 }
 
 #[test]
 fn dsse_spec_vector_verifies_in_raw_and_der_encodings() {
     let key = [trusted("spec", &text("dsse/p256.pub"))];
-    for file in ["dsse/envelope-raw-rs-signature.json", "dsse/envelope-der-signature.json"] {
+    for file in [
+        "dsse/envelope-raw-rs-signature.json",
+        "dsse/envelope-der-signature.json",
+    ] {
         let env = Envelope::from_json(&data(file)).unwrap();
         let v = verify_envelope(&env, &key, 1).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(v.payload, b"hello world");
@@ -50,7 +58,10 @@ fn dsse_spec_vector_verifies_in_raw_and_der_encodings() {
 #[test]
 fn dsse_spec_vector_fails_when_payload_or_type_changes() {
     let key = [trusted("spec", &text("dsse/p256.pub"))];
-    for file in ["dsse/envelope-raw-rs-signature.json", "dsse/envelope-der-signature.json"] {
+    for file in [
+        "dsse/envelope-raw-rs-signature.json",
+        "dsse/envelope-der-signature.json",
+    ] {
         let mut env = Envelope::from_json(&data(file)).unwrap();
         env.payload = b"hello world!".to_vec();
         let err = verify_envelope(&env, &key, 1).unwrap_err();
@@ -88,7 +99,10 @@ fn intoto_golang_dsse_layouts_and_links_verify_with_the_layout_keys() {
             "intoto-golang/dsse-only.root.layout",
             &[
                 ("intoto-golang/clone-dsse.776a00e2.link", "clone-dsse"),
-                ("intoto-golang/update-version-dsse.776a00e2.link", "update-version-dsse"),
+                (
+                    "intoto-golang/update-version-dsse.776a00e2.link",
+                    "update-version-dsse",
+                ),
                 ("intoto-golang/package-dsse.2f89b927.link", "package-dsse"),
             ],
         ),
@@ -96,7 +110,10 @@ fn intoto_golang_dsse_layouts_and_links_verify_with_the_layout_keys() {
     for (layout_file, links) in cases {
         let env = Envelope::from_json(&data(layout_file)).unwrap();
         // The layout's keyid hint is alice's in-toto key id.
-        assert_eq!(env.signatures[0].keyid.as_deref(), Some(alice.key.intoto_key_id()));
+        assert_eq!(
+            env.signatures[0].keyid.as_deref(),
+            Some(alice.key.intoto_key_id())
+        );
         let verified = verify_envelope(&env, std::slice::from_ref(&alice), 1).unwrap();
         let keys = layout_keys(&verified.payload);
         let layout: Value = serde_json::from_slice(&verified.payload).unwrap();
@@ -113,7 +130,10 @@ fn intoto_golang_dsse_layouts_and_links_verify_with_the_layout_keys() {
                 .unwrap()
                 .iter()
                 .map(|id| {
-                    let (_, key) = keys.iter().find(|(kid, _)| kid == id.as_str().unwrap()).unwrap();
+                    let (_, key) = keys
+                        .iter()
+                        .find(|(kid, _)| kid == id.as_str().unwrap())
+                        .unwrap();
                     TrustedKey::new(Some(step_name.to_string()), key.clone())
                 })
                 .collect();
@@ -131,8 +151,14 @@ fn intoto_golang_dsse_layouts_and_links_verify_with_the_layout_keys() {
 fn intoto_golang_layout_key_ids_match_the_files_they_came_from() {
     let alice = PublicKey::from_pem(&text("intoto-golang/alice.pub")).unwrap();
     let dan = PublicKey::from_pem(&text("intoto-golang/dan.pub")).unwrap();
-    assert_eq!(alice.intoto_key_id(), "70ca5750c2eda80b18f41f4ec5f92146789b5d68dd09577be422a0159bd13680");
-    assert_eq!(dan.intoto_key_id(), "b7d643dec0a051096ee5d87221b5d91a33daa658699d30903e1cefb90c418401");
+    assert_eq!(
+        alice.intoto_key_id(),
+        "70ca5750c2eda80b18f41f4ec5f92146789b5d68dd09577be422a0159bd13680"
+    );
+    assert_eq!(
+        dan.intoto_key_id(),
+        "b7d643dec0a051096ee5d87221b5d91a33daa658699d30903e1cefb90c418401"
+    );
 }
 
 #[test]
@@ -142,7 +168,10 @@ fn intoto_golang_legacy_layout_and_link_verify_over_canonical_json() {
         let doc: Value = serde_json::from_slice(&data(file)).unwrap();
         let signed = canonical_json(&doc["signed"]).unwrap();
         let sig = hex::decode(doc["signatures"][0]["sig"].as_str().unwrap()).unwrap();
-        assert_eq!(doc["signatures"][0]["keyid"].as_str(), Some(key.intoto_key_id()));
+        assert_eq!(
+            doc["signatures"][0]["keyid"].as_str(),
+            Some(key.intoto_key_id())
+        );
         assert!(key.verify(&signed, &sig), "{file}");
         let mut tampered = signed.clone();
         tampered[10] ^= 1;
@@ -195,7 +224,8 @@ fn attestation_verifier_envelopes_verify_and_parse() {
 
 #[test]
 fn attestation_verifier_clone_uses_the_protobuf_type_spelling_which_is_accepted() {
-    let env = Envelope::from_json(&data("attestation-verifier/test-data/clone.fe1c6281.json")).unwrap();
+    let env =
+        Envelope::from_json(&data("attestation-verifier/test-data/clone.fe1c6281.json")).unwrap();
     let payload: Value = serde_json::from_slice(&env.payload).unwrap();
     assert!(payload.get("_type").is_none());
     assert_eq!(payload["type"], "https://in-toto.io/Statement/v1");
@@ -213,7 +243,8 @@ fn attestation_verifier_clone_uses_the_protobuf_type_spelling_which_is_accepted(
 #[test]
 fn attestation_verifier_envelope_rejected_with_another_ed25519_key() {
     let carol = trusted("carol", &text("intoto-golang/carol.pub"));
-    let env = Envelope::from_json(&data("attestation-verifier/test-data/build.fe1c6281.json")).unwrap();
+    let env =
+        Envelope::from_json(&data("attestation-verifier/test-data/build.fe1c6281.json")).unwrap();
     let err = verify_envelope(&env, &[carol], 1).unwrap_err();
     // The keyid names a key carol is not: untrusted signer.
     assert!(matches!(err, VerifyError::UntrustedSigner { .. }), "{err}");
@@ -228,7 +259,9 @@ fn base64_variants_of_a_real_envelope_still_verify() {
     let std = base64::engine::general_purpose::STANDARD;
     let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let payload = std.decode(doc["payload"].as_str().unwrap()).unwrap();
-    let sig = std.decode(doc["signatures"][0]["sig"].as_str().unwrap()).unwrap();
+    let sig = std
+        .decode(doc["signatures"][0]["sig"].as_str().unwrap())
+        .unwrap();
     doc["payload"] = Value::String(url.encode(&payload));
     doc["signatures"][0]["sig"] = Value::String(url.encode(&sig));
     let env = Envelope::from_json(doc.to_string().as_bytes()).unwrap();
