@@ -23,6 +23,7 @@
 //! ```
 
 mod b64;
+pub mod bundle;
 mod canonical;
 pub(crate) mod der;
 mod dsse;
