@@ -39,22 +39,33 @@ fn sha256_hex(data: &[u8]) -> String {
     hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data))
 }
 
-/// Returns (in-toto-golang key id, securesystemslib default key id) for a key whose
-/// algorithm-specific bytes are `raw` and whose SPKI PEM (with final newline) is `pem`.
+/// Returns (in-toto-golang key id, securesystemslib default key id, every key id this
+/// key may be named by) for a key whose algorithm-specific bytes are `raw` and whose
+/// SPKI PEM (with final newline) is `pem`. RSA keys are also named under the
+/// `rsa-pkcs1v15-sha256` scheme.
 pub(crate) fn intoto_and_sslib_ids(
     algorithm: KeyAlgorithm,
     raw: &[u8],
     pem: &str,
-) -> (String, String) {
+) -> (String, String, Vec<String>) {
     let (keytype, scheme) = type_and_scheme(algorithm);
     let (intoto_public, sslib_public) = match algorithm {
         KeyAlgorithm::Ed25519 => (hex::encode(raw), hex::encode(raw)),
         _ => (pem.trim().to_owned(), pem.to_owned()),
     };
-    (
-        sha256_hex(key_object(keytype, scheme, &intoto_public, true).as_bytes()),
-        sha256_hex(key_object(keytype, scheme, &sslib_public, false).as_bytes()),
-    )
+    let ids = |scheme: &str| {
+        (
+            sha256_hex(key_object(keytype, scheme, &intoto_public, true).as_bytes()),
+            sha256_hex(key_object(keytype, scheme, &sslib_public, false).as_bytes()),
+        )
+    };
+    let (intoto, sslib) = ids(scheme);
+    let mut all = vec![intoto.clone(), sslib.clone()];
+    if algorithm == KeyAlgorithm::Rsa {
+        let (a, b) = ids("rsa-pkcs1v15-sha256");
+        all.extend([a, b]);
+    }
+    (intoto, sslib, all)
 }
 
 #[cfg(test)]

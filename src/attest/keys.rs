@@ -138,6 +138,8 @@ pub struct PublicKey {
     intoto_key_id: String,
     sslib_key_id: String,
     sigstore_hint: String,
+    /// Every in-toto/securesystemslib key id this key may be named by.
+    hint_ids: Vec<String>,
     /// Pre-parsed verifiers, tried in order.
     verifiers: Vec<ParsedPublicKey>,
 }
@@ -321,7 +323,8 @@ impl PublicKey {
         let key_id = hex::encode(spki_hash.as_ref());
         let sigstore_hint = super::b64::encode(spki_hash.as_ref());
         let pem_text = pem::encode("PUBLIC KEY", spki);
-        let (intoto_key_id, sslib_key_id) = keyid::intoto_and_sslib_ids(algorithm, raw, &pem_text);
+        let (intoto_key_id, sslib_key_id, hint_ids) =
+            keyid::intoto_and_sslib_ids(algorithm, raw, &pem_text);
         Ok(PublicKey {
             algorithm,
             spki_der: spki.to_vec(),
@@ -331,6 +334,7 @@ impl PublicKey {
             intoto_key_id,
             sslib_key_id,
             sigstore_hint,
+            hint_ids,
             verifiers,
         })
     }
@@ -372,9 +376,11 @@ impl PublicKey {
     /// Whether `keyid` (from an envelope) names this key in any of the id schemes above.
     /// Only ever a hint for which key to try first.
     pub fn answers_to(&self, keyid: &str) -> bool {
-        [&self.key_id, &self.intoto_key_id, &self.sslib_key_id]
-            .iter()
-            .any(|id| id.eq_ignore_ascii_case(keyid))
+        self.key_id.eq_ignore_ascii_case(keyid)
+            || self
+                .hint_ids
+                .iter()
+                .any(|id| id.eq_ignore_ascii_case(keyid))
             || self.sigstore_hint == keyid
     }
 
