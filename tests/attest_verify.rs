@@ -21,6 +21,7 @@ fn every_algorithm_signs_and_verifies_and_round_trips_through_pem() {
     for alg in [
         KeyAlgorithm::EcdsaP256,
         KeyAlgorithm::EcdsaP384,
+        KeyAlgorithm::EcdsaP521,
         KeyAlgorithm::Ed25519,
         KeyAlgorithm::Rsa,
     ] {

@@ -2,7 +2,7 @@
 //!
 //! The key's algorithm is read from the SPKI AlgorithmIdentifier (and, for EC keys,
 //! the named-curve parameter); nothing about a key is guessed from a signature.
-//! Supported: ECDSA P-256/SHA-256, ECDSA P-384/SHA-384, Ed25519, and RSA 2048–8192
+//! Supported: ECDSA P-256/SHA-256, P-384/SHA-384, P-521/SHA-512, Ed25519, and RSA 2048–8192
 //! bits with PSS or PKCS#1 v1.5 over SHA-256.
 
 use super::der::{self, DerError};
@@ -14,6 +14,7 @@ use std::fmt;
 const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 const OID_P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+const OID_P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
 const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
 const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
 
@@ -33,6 +34,8 @@ pub enum KeyAlgorithm {
     EcdsaP256,
     /// ECDSA on NIST P-384 with SHA-384.
     EcdsaP384,
+    /// ECDSA on NIST P-521 with SHA-512.
+    EcdsaP521,
     /// Ed25519.
     Ed25519,
     /// RSA (PSS or PKCS#1 v1.5, SHA-256); generated keys are 3072 bits.
@@ -45,6 +48,7 @@ impl KeyAlgorithm {
         match self {
             KeyAlgorithm::EcdsaP256 => "ecdsa-p256",
             KeyAlgorithm::EcdsaP384 => "ecdsa-p384",
+            KeyAlgorithm::EcdsaP521 => "ecdsa-p521",
             KeyAlgorithm::Ed25519 => "ed25519",
             KeyAlgorithm::Rsa => "rsa",
         }
@@ -64,6 +68,7 @@ impl std::str::FromStr for KeyAlgorithm {
         match s.to_ascii_lowercase().as_str() {
             "p256" | "p-256" | "ecdsa-p256" | "ecdsa" => Ok(KeyAlgorithm::EcdsaP256),
             "p384" | "p-384" | "ecdsa-p384" => Ok(KeyAlgorithm::EcdsaP384),
+            "p521" | "p-521" | "ecdsa-p521" => Ok(KeyAlgorithm::EcdsaP521),
             "ed25519" => Ok(KeyAlgorithm::Ed25519),
             "rsa" => Ok(KeyAlgorithm::Rsa),
             _ => Err(KeyError::UnknownAlgorithmName(s.to_owned())),
@@ -272,6 +277,7 @@ impl PublicKey {
             let algorithm = match curve {
                 OID_P256 => KeyAlgorithm::EcdsaP256,
                 OID_P384 => KeyAlgorithm::EcdsaP384,
+                OID_P521 => KeyAlgorithm::EcdsaP521,
                 _ => {
                     return Err(KeyError::Unsupported(format!(
                         "EC curve OID {}",
@@ -279,10 +285,10 @@ impl PublicKey {
                     )));
                 }
             };
-            let coord = if algorithm == KeyAlgorithm::EcdsaP256 {
-                32
-            } else {
-                48
+            let coord = match algorithm {
+                KeyAlgorithm::EcdsaP256 => 32,
+                KeyAlgorithm::EcdsaP384 => 48,
+                _ => 66,
             };
             if raw.len() != 1 + 2 * coord || raw[0] != 0x04 {
                 return Err(KeyError::Invalid {
@@ -459,6 +465,10 @@ fn parse_verifiers(algorithm: KeyAlgorithm, raw: &[u8]) -> Result<Vec<ParsedPubl
         KeyAlgorithm::EcdsaP384 => &[
             &signature::ECDSA_P384_SHA384_ASN1,
             &signature::ECDSA_P384_SHA384_FIXED,
+        ],
+        KeyAlgorithm::EcdsaP521 => &[
+            &signature::ECDSA_P521_SHA512_ASN1,
+            &signature::ECDSA_P521_SHA512_FIXED,
         ],
         KeyAlgorithm::Ed25519 => &[&signature::ED25519],
         KeyAlgorithm::Rsa => &[
