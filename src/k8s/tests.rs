@@ -14,6 +14,9 @@ use std::time::Duration;
 
 type MockBody = UnsyncBoxBody<Bytes, Infallible>;
 
+/// (method, path fragment, responses in turn; `None` hangs).
+type Route = (String, String, Vec<Option<(u16, String)>>);
+
 /// What one request got: method, path?query, body.
 #[derive(Debug, Clone)]
 struct Seen {
@@ -27,7 +30,7 @@ struct Seen {
 /// (an open watch with nothing to say).
 #[derive(Clone, Default)]
 struct Mock {
-    routes: Arc<Mutex<Vec<(String, String, Vec<Option<(u16, String)>>)>>>,
+    routes: Arc<Mutex<Vec<Route>>>,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
