@@ -7,12 +7,12 @@ mod config;
 pub use config::{Args, Settings};
 
 use anyhow::Context as _;
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::k8s::{self, NamespaceLabels, PolicySink, PolicyWatch, PullSecrets};
+use crate::k8s::{self, NamespaceLabels, PolicyWatch, PullSecrets, StoreSink};
+use crate::policy::PolicyStore;
 use crate::server::{DenyAll, ReadyCheck, Reviewer, Server};
 
 /// Runs the subcommand.
@@ -34,12 +34,12 @@ pub struct Cluster {
 async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     let mut checks: Vec<ReadyCheck> = Vec::new();
 
-    // POLICY STORE: replace with the policy engineer's `PolicyStore` (which implements
-    // `k8s::PolicySink`), loaded from `settings.policy_dir` before the server starts.
-    let store: Arc<dyn PolicySink> = Arc::new(NoPolicyStore);
-    if let Some(dir) = &settings.policy_dir {
-        tracing::warn!(dir = %dir.display(), "policy directories are not loaded by this build yet");
-    }
+    // Policies: a directory (loaded now, reloaded on change) and/or ConfigMaps.
+    let store = PolicyStore::new();
+    let _dir_watch = match &settings.policy_dir {
+        Some(dir) => Some(crate::policy::watch::watch_dir(store.clone(), dir)?),
+        None => None,
+    };
 
     let mut cluster = Cluster::default();
     if let Some(kube) = &settings.kube {
@@ -57,7 +57,8 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
             .pull_secrets
             .map(|ttl| PullSecrets::new(client.clone(), ttl));
         if let Some((namespace, selector)) = &kube.policy_configmaps {
-            let watch = PolicyWatch::new(client.clone(), namespace, selector, store.clone());
+            let sink = Arc::new(StoreSink::new(store.clone(), namespace.clone()));
+            let watch = PolicyWatch::new(client.clone(), namespace, selector, sink);
             let synced = watch.synced();
             checks.push(Arc::new(move || {
                 synced
@@ -69,7 +70,7 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let reviewer = build_reviewer(&settings, cluster);
+    let reviewer = build_reviewer(&settings, store, cluster);
     let server = Server::bind(settings.server.clone(), reviewer, checks).await?;
     if let (Some(path), Some(pem)) = (&settings.self_signed_ca_out, server.self_signed_ca_pem()) {
         std::fs::write(path, pem)
@@ -82,32 +83,17 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
 }
 
 /// REVIEWER: the lead replaces this with the admission-backed reviewer built from the
-/// engine, the policy store, `settings.decision_deadline`, `settings.fail_open`,
-/// `settings.mutate_kinds` and `cluster`.
-fn build_reviewer(settings: &Settings, cluster: Cluster) -> Arc<dyn Reviewer> {
-    let _ = (settings.decision_deadline, settings.fail_open, cluster);
+/// engine (over `store`), `settings.decision_deadline`, `settings.fail_open`,
+/// `settings.mutate_kinds` and `cluster`. Its `ready()` should require the policies
+/// to be loaded (the ConfigMap listing is already a separate readiness check).
+fn build_reviewer(settings: &Settings, store: PolicyStore, cluster: Cluster) -> Arc<dyn Reviewer> {
+    let _ = (
+        settings.decision_deadline,
+        settings.fail_open,
+        store,
+        cluster,
+    );
     Arc::new(DenyAll::new(
         "custody: this build has no admission reviewer wired in yet; every request is denied",
     ))
-}
-
-/// Stands in for the policy store until it exists: accepts and drops bundles.
-struct NoPolicyStore;
-
-impl PolicySink for NoPolicyStore {
-    fn upsert(&self, name: &str, files: BTreeMap<String, String>) -> Result<(), String> {
-        tracing::warn!(
-            policy = name,
-            files = files.len(),
-            "no policy store in this build; bundle ignored"
-        );
-        Ok(())
-    }
-
-    fn remove(&self, name: &str) {
-        tracing::warn!(
-            policy = name,
-            "no policy store in this build; removal ignored"
-        );
-    }
 }

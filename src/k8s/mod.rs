@@ -14,7 +14,7 @@ mod policies;
 mod pull_secrets;
 
 pub use namespaces::NamespaceLabels;
-pub use policies::{EVENT_CONTROLLER, PolicySink, PolicyWatch};
+pub use policies::{EVENT_CONTROLLER, PolicySink, PolicyWatch, StoreSink};
 pub use pull_secrets::{PullSecret, PullSecretKind, PullSecrets};
 
 /// The label that marks a ConfigMap as a policy bundle (the default selector).

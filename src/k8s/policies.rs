@@ -181,3 +181,38 @@ fn truncate(s: &str, max: usize) -> String {
     }
     format!("{}…", &s[..end])
 }
+
+/// Feeds ConfigMap bundles into the [`PolicyStore`](crate::policy::PolicyStore) under
+/// source keys `configmap:<namespace>/<name>`.
+#[derive(Debug, Clone)]
+pub struct StoreSink {
+    store: crate::policy::PolicyStore,
+    namespace: String,
+}
+
+impl StoreSink {
+    /// A sink for ConfigMaps of `namespace` into `store`.
+    pub fn new(store: crate::policy::PolicyStore, namespace: impl Into<String>) -> Self {
+        Self {
+            store,
+            namespace: namespace.into(),
+        }
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("configmap:{}/{name}", self.namespace)
+    }
+}
+
+impl PolicySink for StoreSink {
+    fn upsert(&self, name: &str, files: BTreeMap<String, String>) -> Result<(), String> {
+        self.store
+            .upsert(&self.key(name), &files)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn remove(&self, name: &str) {
+        self.store.remove(&self.key(name));
+    }
+}

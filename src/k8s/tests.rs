@@ -363,3 +363,17 @@ async fn namespace_labels_come_from_the_cache_or_a_direct_get() {
     assert_eq!(f.get("tier").map(String::as_str), Some("dev"));
     assert!(labels.labels("missing").await.is_none());
 }
+
+#[test]
+fn the_store_sink_reports_a_broken_bundle_and_keeps_the_store_unchanged() {
+    let store = crate::policy::PolicyStore::new();
+    let sink = StoreSink::new(store.clone(), "custody");
+    let files: BTreeMap<String, String> =
+        [("README".to_owned(), "no policy here".to_owned())].into();
+    let err = sink.upsert("empty", files).unwrap_err();
+    assert!(err.contains("policy.yaml"), "{err}");
+    assert!(store.snapshot().is_empty());
+    assert!(store.last_errors().contains_key("configmap:custody/empty"));
+    sink.remove("empty");
+    assert!(store.snapshot().is_empty());
+}
