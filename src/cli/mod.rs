@@ -47,6 +47,8 @@ pub enum LogFormat {
 }
 
 /// The subcommands.
+// Parsed once per process: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the admission webhook server.
