@@ -25,6 +25,7 @@ pub mod digest;
 pub mod engine;
 pub mod intoto;
 pub mod k8s;
+pub mod metrics;
 pub mod policy;
 pub mod registry;
 pub mod server;

@@ -1,1 +1,43 @@
-//! attest (being built).
+//! The verification core: keys and signatures, DSSE envelopes, in-toto Statements.
+//!
+//! Everything here is a plain function over bytes: no network, no clock, no global
+//! state. The flow the engine follows is
+//!
+//! ```text
+//! Envelope::from_json → verify_envelope(&envelope, &trusted_keys, threshold)
+//!   → Verified { payload_type, payload, signers } → Statement::parse(&verified.payload)
+//!   → statement.matches_digest(&image_digest)
+//! ```
+//!
+//! Nothing downstream re-reads the envelope: only the payload bytes handed back by
+//! [`verify_envelope`] are parsed.
+//!
+//! ```
+//! use custody::attest::{sign_envelope, verify_envelope, KeyAlgorithm, SigningKey, TrustedKey};
+//! let key = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+//! let env = sign_envelope("text/plain", b"hi", &[&key]).unwrap();
+//! let trusted = [TrustedKey::new(Some("ci".into()), key.public_key().clone())];
+//! let verified = verify_envelope(&env, &trusted, 1).unwrap();
+//! assert_eq!(verified.payload, b"hi");
+//! assert_eq!(verified.signers[0].name.as_deref(), Some("ci"));
+//! ```
+
+mod b64;
+pub(crate) mod der;
+mod dsse;
+mod keyid;
+mod keys;
+mod pem;
+mod sign;
+mod statement;
+mod verify;
+
+pub use der::DerError;
+pub use dsse::{Envelope, EnvelopeError, Signature, pae, sign_envelope};
+pub use keys::{KeyAlgorithm, KeyError, PublicKey, RSA_MAX_BITS, RSA_MIN_BITS, TrustedKey};
+pub use pem::PemError;
+pub use sign::SigningKey;
+pub use statement::{
+    INTOTO_PAYLOAD_TYPE, STATEMENT_V01, STATEMENT_V1, Statement, StatementError, Subject,
+};
+pub use verify::{MAX_SIGNATURES, Signer, Verified, VerifyError, verify_envelope, verify_json};

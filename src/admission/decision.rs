@@ -1,0 +1,266 @@
+//! From per-image verdicts to the admission decision: allowed or not, the message a
+//! developer reads on `kubectl apply`, warnings, audit annotations and the pinning patch.
+
+use crate::category::Category;
+use crate::engine::{ImageVerdict, PolicyResult};
+use crate::policy::Mode;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+use super::workload::ImageUse;
+
+/// How verdicts become a decision.
+#[derive(Debug, Clone)]
+pub struct DecisionOptions {
+    /// Admit (with a warning) when the only failures are timeouts or an unreachable
+    /// registry. Off by default: custody fails closed.
+    pub fail_open: bool,
+    /// At most this many lines of denial detail; the rest is summarised.
+    pub max_lines: usize,
+    /// Rewrite admitted images to `name:tag@digest` (the `/mutate` endpoint).
+    pub pin_digests: bool,
+}
+
+impl Default for DecisionOptions {
+    fn default() -> Self {
+        DecisionOptions { fail_open: false, max_lines: 10, pin_digests: false }
+    }
+}
+
+/// The outcome for one review.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Decision {
+    /// Whether the object is admitted.
+    pub allowed: bool,
+    /// The denial message (`None` when admitted).
+    pub message: Option<String>,
+    /// Warnings `kubectl` prints (`Warning: …`).
+    pub warnings: Vec<String>,
+    /// Audit annotations (the apiserver prefixes the webhook name to each key).
+    pub audit_annotations: BTreeMap<String, String>,
+    /// JSON patch operations pinning images to digests.
+    pub patch: Vec<Value>,
+}
+
+fn failed(r: &PolicyResult) -> bool {
+    !r.allowed
+}
+
+fn line(r: &PolicyResult) -> String {
+    let category = r.category.unwrap_or(Category::PolicyDenied);
+    let words = if r.messages.is_empty() {
+        "denied".to_owned()
+    } else {
+        r.messages.join("; ")
+    };
+    format!("{} [{}]: {}", r.policy, category, words)
+}
+
+fn image_label(v: &ImageVerdict) -> String {
+    match &v.digest {
+        Some(d) => format!("{} ({})", v.image, d.short()),
+        None => v.image.clone(),
+    }
+}
+
+fn infrastructure(r: &PolicyResult) -> bool {
+    matches!(r.category, Some(Category::Timeout | Category::RegistryUnreachable))
+}
+
+/// Decides a review from the verdicts of its images.
+pub fn decide(verdicts: &[ImageVerdict], uses: &[ImageUse], opts: &DecisionOptions) -> Decision {
+    let mut d = Decision { allowed: true, ..Decision::default() };
+    let mut denied: Vec<(&ImageVerdict, Vec<&PolicyResult>)> = Vec::new();
+    for v in verdicts {
+        let mut enforce_failures = Vec::new();
+        for r in &v.results {
+            for w in &r.warnings {
+                d.warnings.push(format!("{}: {}: {}", v.image, r.policy, w));
+            }
+            if !failed(r) {
+                continue;
+            }
+            match r.mode {
+                Mode::Enforce if opts.fail_open && infrastructure(r) => d
+                    .warnings
+                    .push(format!("{}: admitted by fail-open: {}", image_label(v), line(r))),
+                Mode::Enforce => enforce_failures.push(r),
+                Mode::Warn => d.warnings.push(format!("{}: {}", image_label(v), line(r))),
+                Mode::Audit => {
+                    let key = format!("policy-{}", r.policy);
+                    let entry = d.audit_annotations.entry(key).or_default();
+                    if !entry.is_empty() {
+                        entry.push_str("; ");
+                    }
+                    entry.push_str(&format!("{}: {}", image_label(v), line(r)));
+                }
+            }
+        }
+        if !enforce_failures.is_empty() {
+            denied.push((v, enforce_failures));
+        }
+    }
+    if !denied.is_empty() {
+        d.allowed = false;
+        d.message = Some(denial_message(verdicts.len(), &denied, opts.max_lines));
+    } else if opts.pin_digests {
+        d.patch = pin_patch(verdicts, uses);
+    }
+    d
+}
+
+fn denial_message(total: usize, denied: &[(&ImageVerdict, Vec<&PolicyResult>)], max: usize) -> String {
+    let mut lines = vec![format!(
+        "custody denied {} of {} image{}:",
+        denied.len(),
+        total,
+        if total == 1 { "" } else { "s" }
+    )];
+    let mut omitted = 0usize;
+    for (v, results) in denied {
+        for (i, r) in results.iter().enumerate() {
+            // Header plus at least one policy line per image, within the budget.
+            let needed = if i == 0 { 2 } else { 1 };
+            if lines.len() + needed > max.max(3) {
+                omitted += results.len() - i;
+                break;
+            }
+            if i == 0 {
+                lines.push(format!("- {}", image_label(v)));
+            }
+            lines.push(format!("    {}", line(r)));
+        }
+    }
+    if omitted > 0 {
+        lines.push(format!("… and {omitted} more failing polic{} (see custody's decision log)",
+            if omitted == 1 { "y" } else { "ies" }));
+    }
+    lines.join("\n")
+}
+
+fn pin_patch(verdicts: &[ImageVerdict], uses: &[ImageUse]) -> Vec<Value> {
+    let mut ops = Vec::new();
+    for v in verdicts {
+        let Some(digest) = &v.digest else { continue };
+        if v.image.contains('@') {
+            continue;
+        }
+        let Some(u) = uses.iter().find(|u| u.image == v.image) else { continue };
+        let pinned = format!("{}@{}", with_tag(&v.image), digest);
+        for c in &u.containers {
+            ops.push(json!({"op": "replace", "path": c.pointer, "value": pinned}));
+        }
+    }
+    ops
+}
+
+/// `nginx` → `nginx:latest`; references that carry a tag are unchanged.
+fn with_tag(image: &str) -> String {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if last.contains(':') { image.to_owned() } else { format!("{image}:latest") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admission::workload::{ContainerKind, ContainerRef};
+    use crate::digest::Digest;
+
+    fn result(policy: &str, mode: Mode, allowed: bool, cat: Option<Category>, msg: &str) -> PolicyResult {
+        PolicyResult {
+            policy: policy.into(),
+            mode,
+            allowed,
+            category: cat,
+            messages: if msg.is_empty() { vec![] } else { vec![msg.into()] },
+            warnings: vec![],
+        }
+    }
+
+    fn verdict(image: &str, results: Vec<PolicyResult>) -> ImageVerdict {
+        ImageVerdict { image: image.into(), digest: Some(Digest::sha256(image.as_bytes())), results }
+    }
+
+    #[test]
+    fn enforce_failure_denies_with_image_policy_and_category() {
+        let v = vec![
+            verdict("reg.example/app:1", vec![result(
+                "require-sbom",
+                Mode::Enforce,
+                false,
+                Some(Category::NoAttestation),
+                "no SBOM attestation",
+            )]),
+            verdict("reg.example/ok:1", vec![result("require-sbom", Mode::Enforce, true, None, "")]),
+        ];
+        let d = decide(&v, &[], &DecisionOptions::default());
+        assert!(!d.allowed);
+        let m = d.message.unwrap();
+        assert!(m.starts_with("custody denied 1 of 2 images:"), "{m}");
+        assert!(m.contains("reg.example/app:1 (sha256:"), "{m}");
+        assert!(m.contains("require-sbom [no-attestation]: no SBOM attestation"), "{m}");
+        assert!(!m.contains("ok:1"), "{m}");
+    }
+
+    #[test]
+    fn warn_and_audit_modes_admit() {
+        let v = vec![verdict("app:1", vec![
+            result("p-warn", Mode::Warn, false, Some(Category::PolicyDenied), "old scan"),
+            result("p-audit", Mode::Audit, false, Some(Category::UntrustedSigner), "who signed?"),
+        ])];
+        let d = decide(&v, &[], &DecisionOptions::default());
+        assert!(d.allowed);
+        assert_eq!(d.warnings.len(), 1);
+        assert!(d.warnings[0].contains("p-warn [policy-denied]: old scan"));
+        assert!(d.audit_annotations["policy-p-audit"].contains("untrusted-signer"));
+    }
+
+    #[test]
+    fn timeouts_deny_unless_fail_open() {
+        let v = vec![verdict("app:1", vec![result(
+            "p",
+            Mode::Enforce,
+            false,
+            Some(Category::Timeout),
+            "timed out resolving the tag",
+        )])];
+        assert!(!decide(&v, &[], &DecisionOptions::default()).allowed);
+        let open = DecisionOptions { fail_open: true, ..DecisionOptions::default() };
+        let d = decide(&v, &[], &open);
+        assert!(d.allowed);
+        assert!(d.warnings[0].contains("fail-open"));
+        let policy = vec![verdict("app:1", vec![result("p", Mode::Enforce, false, None, "no")])];
+        assert!(!decide(&policy, &[], &open).allowed, "fail-open never admits a policy denial");
+    }
+
+    #[test]
+    fn long_denials_are_summarised() {
+        let results: Vec<PolicyResult> = (0..30)
+            .map(|i| result(&format!("p{i}"), Mode::Enforce, false, None, "x"))
+            .collect();
+        let d = decide(&[verdict("app:1", results)], &[], &DecisionOptions::default());
+        let m = d.message.unwrap();
+        assert!(m.lines().count() <= 11, "{m}");
+        assert!(m.ends_with("(see custody's decision log)"), "{m}");
+        assert!(m.contains("… and 22 more failing policies"), "{m}");
+    }
+
+    #[test]
+    fn pins_admitted_images_to_their_digest() {
+        let uses = vec![ImageUse {
+            image: "reg.example/app".into(),
+            containers: vec![ContainerRef {
+                name: "a".into(),
+                kind: ContainerKind::Container,
+                pointer: "/spec/containers/0/image".into(),
+            }],
+        }];
+        let v = vec![verdict("reg.example/app", vec![result("p", Mode::Enforce, true, None, "")])];
+        let opts = DecisionOptions { pin_digests: true, ..DecisionOptions::default() };
+        let d = decide(&v, &uses, &opts);
+        let want = format!("reg.example/app:latest@{}", v[0].digest.as_ref().unwrap());
+        assert_eq!(d.patch, vec![json!({"op": "replace", "path": "/spec/containers/0/image", "value": want})]);
+        assert_eq!(with_tag("localhost:5000/app"), "localhost:5000/app:latest");
+        assert_eq!(with_tag("localhost:5000/app:v1"), "localhost:5000/app:v1");
+    }
+}

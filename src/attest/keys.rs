@@ -1,0 +1,478 @@
+//! Public keys from PEM SubjectPublicKeyInfo, their ids, and signature checks.
+//!
+//! The key's algorithm is read from the SPKI AlgorithmIdentifier (and, for EC keys,
+//! the named-curve parameter); nothing about a key is guessed from a signature.
+//! Supported: ECDSA P-256/SHA-256, ECDSA P-384/SHA-384, Ed25519, and RSA 2048–8192
+//! bits with PSS or PKCS#1 v1.5 over SHA-256.
+
+use super::der::{self, DerError};
+use super::keyid;
+use super::pem::{self, PemError};
+use aws_lc_rs::signature::{self, ParsedPublicKey, RsaParameters, RsaPssSaltLength};
+use std::fmt;
+
+const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+const OID_P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+
+/// RSA-PSS with the salt as long as it can be (Go's `rsa.SignPSS` default).
+static RSA_PSS_SHA256_MAX_SALT: RsaParameters =
+    signature::RSA_PSS_2048_8192_SHA256.with_pss_salt_length(RsaPssSaltLength::Max);
+
+/// Smallest and largest RSA modulus accepted, in bits.
+pub const RSA_MIN_BITS: usize = 2048;
+/// Largest RSA modulus accepted, in bits.
+pub const RSA_MAX_BITS: usize = 8192;
+
+/// A signature algorithm family custody accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeyAlgorithm {
+    /// ECDSA on NIST P-256 with SHA-256.
+    EcdsaP256,
+    /// ECDSA on NIST P-384 with SHA-384.
+    EcdsaP384,
+    /// Ed25519.
+    Ed25519,
+    /// RSA (PSS or PKCS#1 v1.5, SHA-256); generated keys are 3072 bits.
+    Rsa,
+}
+
+impl KeyAlgorithm {
+    /// A short name for messages: `ecdsa-p256`, `ecdsa-p384`, `ed25519`, `rsa`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyAlgorithm::EcdsaP256 => "ecdsa-p256",
+            KeyAlgorithm::EcdsaP384 => "ecdsa-p384",
+            KeyAlgorithm::Ed25519 => "ed25519",
+            KeyAlgorithm::Rsa => "rsa",
+        }
+    }
+}
+
+impl fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for KeyAlgorithm {
+    type Err = KeyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "p256" | "p-256" | "ecdsa-p256" | "ecdsa" => Ok(KeyAlgorithm::EcdsaP256),
+            "p384" | "p-384" | "ecdsa-p384" => Ok(KeyAlgorithm::EcdsaP384),
+            "ed25519" => Ok(KeyAlgorithm::Ed25519),
+            "rsa" => Ok(KeyAlgorithm::Rsa),
+            _ => Err(KeyError::UnknownAlgorithmName(s.to_owned())),
+        }
+    }
+}
+
+/// Why a key could not be loaded or made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// The text is not PEM.
+    #[error(transparent)]
+    Pem(#[from] PemError),
+    /// The PEM holds no block of a kind this function reads.
+    #[error("no {wanted} PEM block found (found: {found})")]
+    NoKeyBlock {
+        /// What was looked for.
+        wanted: &'static str,
+        /// The labels present.
+        found: String,
+    },
+    /// More than one key where one was expected.
+    #[error("found {0} keys in one PEM text; give one key per file")]
+    SeveralKeys(usize),
+    /// The DER structure is malformed.
+    #[error("malformed {what}: {source}")]
+    Der {
+        /// Which structure.
+        what: &'static str,
+        /// The DER problem.
+        source: DerError,
+    },
+    /// An algorithm or curve custody does not accept.
+    #[error("unsupported key algorithm: {0}")]
+    Unsupported(String),
+    /// An RSA modulus outside 2048–8192 bits.
+    #[error("RSA key of {0} bits is not accepted (2048 to 8192 bits)")]
+    RsaSize(usize),
+    /// The key bytes are not a valid key (e.g. a point not on the curve).
+    #[error("invalid {algorithm} key: {reason}")]
+    Invalid {
+        /// The algorithm claimed by the key.
+        algorithm: KeyAlgorithm,
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// A securesystemslib/in-toto JSON key that could not be read.
+    #[error("invalid securesystemslib key: {0}")]
+    SslibJson(String),
+    /// An unknown `--algorithm`-style name.
+    #[error("unknown key algorithm {0:?} (use p256, p384, ed25519 or rsa)")]
+    UnknownAlgorithmName(String),
+    /// The crypto library refused to generate or sign.
+    #[error("crypto operation failed: {0}")]
+    Crypto(&'static str),
+}
+
+fn der_err(what: &'static str) -> impl Fn(DerError) -> KeyError {
+    move |source| KeyError::Der { what, source }
+}
+
+/// A public key custody can verify signatures with.
+#[derive(Clone)]
+pub struct PublicKey {
+    algorithm: KeyAlgorithm,
+    spki_der: Vec<u8>,
+    /// The key material as the algorithm-specific encoding (EC point, raw Ed25519
+    /// key, or PKCS#1 RSAPublicKey).
+    raw: Vec<u8>,
+    rsa_bits: Option<usize>,
+    key_id: String,
+    intoto_key_id: String,
+    sslib_key_id: String,
+    /// Pre-parsed verifiers, tried in order.
+    verifiers: Vec<ParsedPublicKey>,
+}
+
+impl PublicKey {
+    /// Reads a public key from PEM: a `PUBLIC KEY` (SubjectPublicKeyInfo) block, or an
+    /// `RSA PUBLIC KEY` (PKCS#1) block. Text around the block is ignored; more than one
+    /// key is an error.
+    pub fn from_pem(text: &str) -> Result<PublicKey, KeyError> {
+        let blocks = pem::parse_all(text)?;
+        let keys: Vec<_> = blocks
+            .iter()
+            .filter(|b| b.label == "PUBLIC KEY" || b.label == "RSA PUBLIC KEY")
+            .collect();
+        match keys.as_slice() {
+            [one] if one.label == "PUBLIC KEY" => PublicKey::from_spki_der(&one.der),
+            [one] => PublicKey::from_spki_der(&rsa_spki(&one.der)),
+            [] => Err(KeyError::NoKeyBlock {
+                wanted: "PUBLIC KEY",
+                found: blocks
+                    .iter()
+                    .map(|b| b.label.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+            many => Err(KeyError::SeveralKeys(many.len())),
+        }
+    }
+
+    /// Reads a key file's contents: PEM, or a securesystemslib/in-toto JSON key object
+    /// (`{"keytype": …, "scheme": …, "keyval": {"public": …}}`).
+    pub fn from_text(text: &str) -> Result<PublicKey, KeyError> {
+        if text.trim_start().starts_with('{') {
+            PublicKey::from_securesystemslib_json(text)
+        } else {
+            PublicKey::from_pem(text)
+        }
+    }
+
+    /// Reads a securesystemslib/in-toto JSON public key: ed25519 keys carry the raw key
+    /// in hex, RSA and ECDSA keys a PEM SubjectPublicKeyInfo.
+    pub fn from_securesystemslib_json(text: &str) -> Result<PublicKey, KeyError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| KeyError::SslibJson(e.to_string()))?;
+        let field = |name: &str| {
+            value
+                .get(name)
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| KeyError::SslibJson(format!("missing string field {name:?}")))
+        };
+        let keytype = field("keytype")?;
+        let public = value
+            .get("keyval")
+            .and_then(|v| v.get("public"))
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| KeyError::SslibJson("missing keyval.public".to_owned()))?;
+        match keytype {
+            "ed25519" => {
+                let raw = hex::decode(public)
+                    .map_err(|_| KeyError::SslibJson("ed25519 keyval.public is not hex".into()))?;
+                PublicKey::from_ed25519_bytes(&raw)
+            }
+            "rsa" | "ecdsa" | "ecdsa-sha2-nistp256" | "ecdsa-sha2-nistp384" => {
+                PublicKey::from_pem(public)
+            }
+            other => Err(KeyError::Unsupported(format!(
+                "securesystemslib keytype {other}"
+            ))),
+        }
+    }
+
+    /// Builds an Ed25519 key from its 32 raw bytes.
+    pub fn from_ed25519_bytes(raw: &[u8]) -> Result<PublicKey, KeyError> {
+        let alg = der::write(der::SEQUENCE, &der::write(der::OID, OID_ED25519));
+        let mut bits = vec![0u8];
+        bits.extend_from_slice(raw);
+        let mut body = alg;
+        body.extend(der::write(der::BIT_STRING, &bits));
+        PublicKey::from_spki_der(&der::write(der::SEQUENCE, &body))
+    }
+
+    /// Reads a DER SubjectPublicKeyInfo.
+    pub fn from_spki_der(spki: &[u8]) -> Result<PublicKey, KeyError> {
+        let outer =
+            der::read_single(spki, der::SEQUENCE).map_err(der_err("SubjectPublicKeyInfo"))?;
+        let mut r = der::Reader::new(outer);
+        let alg_id = r
+            .read(der::SEQUENCE)
+            .map_err(der_err("AlgorithmIdentifier"))?;
+        let bit_string = r
+            .read(der::BIT_STRING)
+            .map_err(der_err("subjectPublicKey"))?;
+        r.finish().map_err(der_err("SubjectPublicKeyInfo"))?;
+        let raw = match bit_string.split_first() {
+            Some((0, raw)) => raw,
+            _ => {
+                return Err(KeyError::Der {
+                    what: "subjectPublicKey",
+                    source: DerError::BadLength,
+                });
+            }
+        };
+        let mut a = der::Reader::new(alg_id);
+        let oid = a.read(der::OID).map_err(der_err("AlgorithmIdentifier"))?;
+        let (algorithm, rsa_bits) = if oid == OID_EC_PUBLIC_KEY {
+            let curve = a.read(der::OID).map_err(der_err("EC parameters"))?;
+            a.finish().map_err(der_err("EC parameters"))?;
+            let algorithm = match curve {
+                OID_P256 => KeyAlgorithm::EcdsaP256,
+                OID_P384 => KeyAlgorithm::EcdsaP384,
+                _ => {
+                    return Err(KeyError::Unsupported(format!(
+                        "EC curve OID {}",
+                        hex::encode(curve)
+                    )));
+                }
+            };
+            let coord = if algorithm == KeyAlgorithm::EcdsaP256 {
+                32
+            } else {
+                48
+            };
+            if raw.len() != 1 + 2 * coord || raw[0] != 0x04 {
+                return Err(KeyError::Invalid {
+                    algorithm,
+                    reason: "the point is not an uncompressed point of the curve's size",
+                });
+            }
+            (algorithm, None)
+        } else if oid == OID_ED25519 {
+            a.finish()
+                .map_err(der_err("Ed25519 parameters (must be absent)"))?;
+            if raw.len() != 32 {
+                return Err(KeyError::Invalid {
+                    algorithm: KeyAlgorithm::Ed25519,
+                    reason: "an Ed25519 key is 32 bytes",
+                });
+            }
+            (KeyAlgorithm::Ed25519, None)
+        } else if oid == OID_RSA {
+            if !a.is_empty() {
+                a.read(der::NULL)
+                    .map_err(der_err("RSA parameters (must be NULL)"))?;
+            }
+            a.finish().map_err(der_err("RSA parameters"))?;
+            let bits = rsa_modulus_bits(raw)?;
+            if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) {
+                return Err(KeyError::RsaSize(bits));
+            }
+            (KeyAlgorithm::Rsa, Some(bits))
+        } else {
+            return Err(KeyError::Unsupported(format!(
+                "algorithm OID {}",
+                hex::encode(oid)
+            )));
+        };
+        let verifiers = parse_verifiers(algorithm, raw)?;
+        let key_id = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, spki));
+        let pem_text = pem::encode("PUBLIC KEY", spki);
+        let (intoto_key_id, sslib_key_id) = keyid::intoto_and_sslib_ids(algorithm, raw, &pem_text);
+        Ok(PublicKey {
+            algorithm,
+            spki_der: spki.to_vec(),
+            raw: raw.to_vec(),
+            rsa_bits,
+            key_id,
+            intoto_key_id,
+            sslib_key_id,
+            verifiers,
+        })
+    }
+
+    /// The algorithm, from the SPKI's AlgorithmIdentifier.
+    pub fn algorithm(&self) -> KeyAlgorithm {
+        self.algorithm
+    }
+
+    /// The RSA modulus size in bits (None for other algorithms).
+    pub fn rsa_bits(&self) -> Option<usize> {
+        self.rsa_bits
+    }
+
+    /// The stable key id: lowercase hex SHA-256 of the SubjectPublicKeyInfo DER.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// The in-toto key id as in-toto-golang and in-toto layouts compute it: SHA-256 of
+    /// the canonical JSON of `{keyid_hash_algorithms: [sha256, sha512], keytype,
+    /// keyval: {public}, scheme}`, with the default scheme of the key type
+    /// (`rsassa-pss-sha256`, `ecdsa-sha2-nistp256/384`, `ed25519`).
+    pub fn intoto_key_id(&self) -> &str {
+        &self.intoto_key_id
+    }
+
+    /// The key id securesystemslib ≥ 0.26 computes by default (the same object without
+    /// `keyid_hash_algorithms`, PEM with its final newline).
+    pub fn securesystemslib_key_id(&self) -> &str {
+        &self.sslib_key_id
+    }
+
+    /// Whether `keyid` (from an envelope) names this key in any of the id schemes above.
+    /// Only ever a hint for which key to try first.
+    pub fn answers_to(&self, keyid: &str) -> bool {
+        [&self.key_id, &self.intoto_key_id, &self.sslib_key_id]
+            .iter()
+            .any(|id| id.eq_ignore_ascii_case(keyid))
+    }
+
+    /// The SubjectPublicKeyInfo DER.
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki_der
+    }
+
+    /// The algorithm-specific key bytes (EC point, raw Ed25519 key, PKCS#1 RSAPublicKey).
+    pub fn raw_bytes(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// The key as PEM SubjectPublicKeyInfo.
+    pub fn to_pem(&self) -> String {
+        pem::encode("PUBLIC KEY", &self.spki_der)
+    }
+
+    /// Whether `sig` is a valid signature of `msg` under this key. ECDSA accepts ASN.1
+    /// DER and fixed-width r‖s; RSA accepts PSS (salt = digest length, or maximal) and
+    /// PKCS#1 v1.5, all with SHA-256.
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        self.verifiers
+            .iter()
+            .any(|v| v.verify_sig(msg, sig).is_ok())
+    }
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.spki_der == other.spki_der
+    }
+}
+
+impl Eq for PublicKey {}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublicKey")
+            .field("algorithm", &self.algorithm)
+            .field("key_id", &self.key_id)
+            .finish()
+    }
+}
+
+/// A key the policy trusts, with an optional human name used in messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedKey {
+    /// A name such as `ci-builder`.
+    pub name: Option<String>,
+    /// The key.
+    pub key: PublicKey,
+}
+
+impl TrustedKey {
+    /// A trusted key with an optional name.
+    pub fn new(name: Option<String>, key: PublicKey) -> Self {
+        TrustedKey { name, key }
+    }
+
+    /// The name if there is one, else `key <first 12 hex of the key id>`.
+    pub fn display_name(&self) -> String {
+        match &self.name {
+            Some(name) => name.clone(),
+            None => format!("key {}", &self.key.key_id()[..12]),
+        }
+    }
+}
+
+fn parse_verifiers(algorithm: KeyAlgorithm, raw: &[u8]) -> Result<Vec<ParsedPublicKey>, KeyError> {
+    let algs: &[&'static dyn signature::VerificationAlgorithm] = match algorithm {
+        KeyAlgorithm::EcdsaP256 => &[
+            &signature::ECDSA_P256_SHA256_ASN1,
+            &signature::ECDSA_P256_SHA256_FIXED,
+        ],
+        KeyAlgorithm::EcdsaP384 => &[
+            &signature::ECDSA_P384_SHA384_ASN1,
+            &signature::ECDSA_P384_SHA384_FIXED,
+        ],
+        KeyAlgorithm::Ed25519 => &[&signature::ED25519],
+        KeyAlgorithm::Rsa => &[
+            &signature::RSA_PSS_2048_8192_SHA256,
+            &RSA_PSS_SHA256_MAX_SALT,
+            &signature::RSA_PKCS1_2048_8192_SHA256,
+        ],
+    };
+    algs.iter()
+        .map(|alg| {
+            ParsedPublicKey::new(*alg, raw).map_err(|_| KeyError::Invalid {
+                algorithm,
+                reason: "the crypto library rejected the key material",
+            })
+        })
+        .collect()
+}
+
+/// Bit length of the modulus in a PKCS#1 RSAPublicKey.
+fn rsa_modulus_bits(pkcs1: &[u8]) -> Result<usize, KeyError> {
+    let seq = der::read_single(pkcs1, der::SEQUENCE).map_err(der_err("RSAPublicKey"))?;
+    let mut r = der::Reader::new(seq);
+    let n = r.read(der::INTEGER).map_err(der_err("RSA modulus"))?;
+    let e = r.read(der::INTEGER).map_err(der_err("RSA exponent"))?;
+    r.finish().map_err(der_err("RSAPublicKey"))?;
+    let invalid = |reason| KeyError::Invalid {
+        algorithm: KeyAlgorithm::Rsa,
+        reason,
+    };
+    if e.is_empty() || e[0] & 0x80 != 0 {
+        return Err(invalid("the public exponent is not a positive integer"));
+    }
+    let n = match n {
+        [0, rest @ ..] if rest.first().is_some_and(|b| b & 0x80 != 0) => rest,
+        [first, ..] if first & 0x80 == 0 && *first != 0 => n,
+        _ => {
+            return Err(invalid(
+                "the modulus is not a minimally encoded positive integer",
+            ));
+        }
+    };
+    let first = n.first().copied().unwrap_or(0);
+    Ok(n.len() * 8 - first.leading_zeros() as usize)
+}
+
+/// Wraps a PKCS#1 RSAPublicKey in a SubjectPublicKeyInfo.
+fn rsa_spki(pkcs1: &[u8]) -> Vec<u8> {
+    let mut alg = der::write(der::OID, OID_RSA);
+    alg.extend(der::write(der::NULL, &[]));
+    let mut body = der::write(der::SEQUENCE, &alg);
+    let mut bits = vec![0u8];
+    bits.extend_from_slice(pkcs1);
+    body.extend(der::write(der::BIT_STRING, &bits));
+    der::write(der::SEQUENCE, &body)
+}

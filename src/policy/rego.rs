@@ -1,0 +1,262 @@
+//! The Rego half of a bundle: compiled once, warmed once, cloned per evaluation.
+
+use regorus::utils::limits::ExecutionTimerConfig;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+/// Default evaluation time limit for one policy over one image.
+pub const DEFAULT_EVAL_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What one evaluation said.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// `deny` messages, sorted.
+    pub deny: Vec<String>,
+    /// `warn` messages, sorted.
+    pub warn: Vec<String>,
+}
+
+/// A compiled, warmed Rego policy.
+#[derive(Clone)]
+pub struct CompiledRego {
+    engine: regorus::Engine,
+    deny_rule: Option<String>,
+    warn_rule: Option<String>,
+}
+
+impl std::fmt::Debug for CompiledRego {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledRego")
+            .field("deny_rule", &self.deny_rule)
+            .field("warn_rule", &self.warn_rule)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why Rego could not be compiled or evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegoError {
+    /// A `.rego` file does not parse.
+    #[error("{file}: {message}")]
+    Parse {
+        /// The file.
+        file: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// `data.json` is not valid JSON or could not be merged.
+    #[error("data.json: {0}")]
+    Data(String),
+    /// No file declares `deny` or `warn` in the policy's package.
+    #[error("no rule `deny` or `warn` in package {0} (set `package:` in policy.yaml or rename the package)")]
+    NoRules(String),
+    /// Evaluation failed (a runtime error or the time limit).
+    #[error("evaluation of {rule} failed: {message}")]
+    Eval {
+        /// The rule being evaluated.
+        rule: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+fn first_line(e: &anyhow::Error) -> String {
+    let text = format!("{e:#}");
+    text.lines().take(6).collect::<Vec<_>>().join(" | ")
+}
+
+impl CompiledRego {
+    /// Parses the files, merges `data`, finds `deny`/`warn` in `package` and warms the
+    /// engine with `warm_input`.
+    pub fn compile(
+        package: &str,
+        files: &[(String, String)],
+        data: Option<&str>,
+        timeout: Duration,
+        warm_input: &regorus::Value,
+    ) -> Result<CompiledRego, RegoError> {
+        let mut engine = regorus::Engine::new();
+        engine.set_execution_timer_config(ExecutionTimerConfig {
+            limit: timeout,
+            check_interval: NonZeroU32::MIN,
+        });
+        let wanted = format!("data.{package}");
+        let mut in_package = Vec::new();
+        for (name, text) in files {
+            let pkg = engine
+                .add_policy(name.clone(), text.clone())
+                .map_err(|e| RegoError::Parse {
+                    file: name.clone(),
+                    message: first_line(&e),
+                })?;
+            if pkg == wanted {
+                in_package.push(name.clone());
+            }
+        }
+        if let Some(data) = data {
+            let value = regorus::Value::from_json_str(data)
+                .map_err(|e| RegoError::Data(first_line(&e)))?;
+            engine
+                .add_data(value)
+                .map_err(|e| RegoError::Data(first_line(&e)))?;
+        }
+        let declares = |rule: &str| -> Result<bool, RegoError> {
+            for file in &in_package {
+                let found = engine.has_declared_rule_rooted_at(file, rule).map_err(|e| {
+                    RegoError::Parse {
+                        file: file.clone(),
+                        message: first_line(&e),
+                    }
+                })?;
+                if found {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        };
+        let deny_rule = declares("deny")?.then(|| format!("{wanted}.deny"));
+        let warn_rule = declares("warn")?.then(|| format!("{wanted}.warn"));
+        if deny_rule.is_none() && warn_rule.is_none() {
+            return Err(RegoError::NoRules(package.to_owned()));
+        }
+        let mut compiled = CompiledRego {
+            engine,
+            deny_rule,
+            warn_rule,
+        };
+        // Warm: prepares the interpreter once so that clones start ready.
+        let mut warm = compiled.engine.clone();
+        warm.set_input(warm_input.clone());
+        compiled.run(&mut warm)?;
+        compiled.engine = warm;
+        Ok(compiled)
+    }
+
+    /// Evaluates over `input` on a clone of the warmed engine.
+    pub fn evaluate(&self, input: &regorus::Value) -> Result<Outcome, RegoError> {
+        let mut engine = self.engine.clone();
+        engine.set_input(input.clone());
+        self.run(&mut engine)
+    }
+
+    fn run(&self, engine: &mut regorus::Engine) -> Result<Outcome, RegoError> {
+        let mut out = Outcome::default();
+        if let Some(rule) = &self.deny_rule {
+            out.deny = eval_messages(engine, rule)?;
+        }
+        if let Some(rule) = &self.warn_rule {
+            out.warn = eval_messages(engine, rule)?;
+        }
+        Ok(out)
+    }
+}
+
+fn eval_messages(engine: &mut regorus::Engine, rule: &str) -> Result<Vec<String>, RegoError> {
+    let value = engine
+        .eval_rule(rule.to_owned())
+        .map_err(|e| RegoError::Eval {
+            rule: rule.to_owned(),
+            message: first_line(&e),
+        })?;
+    let items: Vec<regorus::Value> = match &value {
+        regorus::Value::Undefined | regorus::Value::Null => Vec::new(),
+        regorus::Value::Set(s) => s.iter().cloned().collect(),
+        regorus::Value::Array(a) => a.iter().cloned().collect(),
+        regorus::Value::Bool(false) => Vec::new(),
+        other => vec![other.clone()],
+    };
+    let mut msgs: Vec<String> = items
+        .into_iter()
+        .map(|v| match v.as_string() {
+            Ok(s) => s.to_string(),
+            Err(_) => v.to_json_str().unwrap_or_else(|_| format!("{v:?}")),
+        })
+        .collect();
+    msgs.sort();
+    msgs.dedup();
+    Ok(msgs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile(text: &str) -> Result<CompiledRego, RegoError> {
+        CompiledRego::compile(
+            "custody.t",
+            &[("t.rego".into(), text.into())],
+            Some(r#"{"limits": {"max": 2}}"#),
+            DEFAULT_EVAL_TIMEOUT,
+            &regorus::Value::new_object(),
+        )
+    }
+
+    fn input(json: &str) -> regorus::Value {
+        regorus::Value::from_json_str(json).unwrap()
+    }
+
+    #[test]
+    fn deny_and_warn_messages() {
+        let p = compile(
+            "package custody.t\n\ndeny contains msg if {\n\tinput.n > data.limits.max\n\tmsg := sprintf(\"n=%d too big\", [input.n])\n}\n\nwarn contains \"odd\" if input.n % 2 == 1\n",
+        )
+        .unwrap();
+        assert_eq!(p.evaluate(&input(r#"{"n": 1}"#)).unwrap().deny, Vec::<String>::new());
+        let out = p.evaluate(&input(r#"{"n": 3}"#)).unwrap();
+        assert_eq!(out.deny, vec!["n=3 too big".to_string()]);
+        assert_eq!(out.warn, vec!["odd".to_string()]);
+        // Clones do not leak state between evaluations.
+        assert!(p.evaluate(&input(r#"{"n": 2}"#)).unwrap().deny.is_empty());
+    }
+
+    #[test]
+    fn only_warn_is_fine_but_neither_is_an_error() {
+        assert!(compile("package custody.t\n\nwarn contains \"w\" if true\n").is_ok());
+        assert!(matches!(
+            compile("package custody.t\n\nallow := true\n"),
+            Err(RegoError::NoRules(_))
+        ));
+        assert!(matches!(
+            compile("package other\n\ndeny contains \"x\" if true\n"),
+            Err(RegoError::NoRules(_))
+        ));
+    }
+
+    #[test]
+    fn syntax_errors_name_the_file() {
+        let err = compile("package custody.t\n\ndeny contains msg if {\n").unwrap_err();
+        assert!(matches!(err, RegoError::Parse { ref file, .. } if file == "t.rego"), "{err}");
+    }
+
+    #[test]
+    fn v0_syntax_is_rejected() {
+        assert!(compile("package custody.t\n\ndeny[msg] { msg := \"x\" }\n").is_err());
+    }
+
+    #[test]
+    fn runtime_errors_surface() {
+        let p = compile(
+            "package custody.t\n\ndeny contains msg if {\n\tmsg := concat(\",\", input.n)\n}\n",
+        )
+        .unwrap();
+        let err = p.evaluate(&input(r#"{"n": 1}"#)).unwrap_err();
+        assert!(matches!(err, RegoError::Eval { .. }), "{err}");
+    }
+
+    #[test]
+    fn the_time_limit_stops_runaway_policies() {
+        let p = CompiledRego::compile(
+            "custody.t",
+            &[(
+                "t.rego".into(),
+                "package custody.t\n\ndeny contains \"x\" if {\n\tinput.go\n\tcount([n | some n in numbers.range(1, 5000000)]) > 0\n}\n".into(),
+            )],
+            None,
+            Duration::from_millis(20),
+            &regorus::Value::new_object(),
+        )
+        .unwrap();
+        let err = p.evaluate(&input(r#"{"go": true}"#)).unwrap_err();
+        assert!(err.to_string().to_lowercase().contains("time"), "{err}");
+    }
+}
