@@ -97,7 +97,7 @@ fn every_option_renders_valid_objects() {
         "Issuer/prod-custody-ca",
         "Issuer/prod-custody-selfsigned",
         "ClusterRole/prod-custody-pull-secrets",
-        "ConfigMap/prod-custody-policy-in-house",
+        "ConfigMap/in-house",
         "MutatingWebhookConfiguration/prod-custody",
         "NetworkPolicy/prod-custody",
         "PrometheusRule/prod-custody",
@@ -173,9 +173,12 @@ fn webhooks_follow_the_safe_defaults() {
             "batch/cronjobs"
         ]
     );
-    // The mutating webhook only rewrites pods by default.
+    // The mutating webhook only rewrites pods by default, and the server is told so.
     assert_eq!(hooks[1]["rules"].as_array().expect("rules").len(), 1);
     assert_eq!(hooks[1]["rules"][0]["resources"], json!(["pods"]));
+    assert_eq!(env(one(&objects, "Deployment"), "CUSTODY_MUTATE_KINDS")["value"], "Pod");
+    let all = render(everything());
+    assert_eq!(env(one(&all, "Deployment"), "CUSTODY_MUTATE_KINDS")["value"], "Pod,Deployment,CronJob");
 }
 
 #[test]
@@ -224,7 +227,7 @@ fn decision_deadline_is_below_the_webhook_timeout() {
     for values in [none(), json!({"webhook": {"timeoutSeconds": 5}, "server": {"deadline": "4s"}})] {
         let objects = render(values);
         let deployment = one(&objects, "Deployment");
-        let deadline = env(deployment, "CUSTODY_DEADLINE")["value"].as_str().expect("deadline");
+        let deadline = env(deployment, "CUSTODY_DECISION_DEADLINE")["value"].as_str().expect("deadline");
         let deadline = humantime::parse_duration(deadline).expect("deadline parses");
         for hook in webhooks(&objects) {
             let timeout = Duration::from_secs(hook["timeoutSeconds"].as_u64().expect("timeout"));
@@ -261,12 +264,14 @@ fn deployment_is_hardened_and_highly_available() {
     assert_eq!(c["resources"]["requests"], json!({"cpu": "100m", "memory": "128Mi"}));
     assert_eq!(c["resources"]["limits"], json!({"cpu": "1", "memory": "256Mi"}));
     assert_eq!(env(deployment, "CUSTODY_LISTEN")["value"], "0.0.0.0:8443");
+    assert_eq!(env(deployment, "CUSTODY_KUBERNETES")["value"], "true");
+    assert_eq!(env(deployment, "CUSTODY_SERVICE_NAME")["value"], "custody");
     assert_eq!(env(deployment, "CUSTODY_TLS_CERT")["value"], "/tls/tls.crt");
     assert_eq!(env(deployment, "CUSTODY_TLS_KEY")["value"], "/tls/tls.key");
     assert_eq!(env(deployment, "CUSTODY_FAIL_OPEN")["value"], "false");
-    assert_eq!(env(deployment, "CUSTODY_POLICY_LABEL")["value"], "custody.dev/policy");
+    assert_eq!(env(deployment, "CUSTODY_POLICY_CONFIGMAP_SELECTOR")["value"], "custody.dev/policy");
     assert_eq!(
-        env(deployment, "CUSTODY_POLICY_NAMESPACE")["valueFrom"]["fieldRef"]["fieldPath"],
+        env(deployment, "CUSTODY_NAMESPACE")["valueFrom"]["fieldRef"]["fieldPath"],
         "metadata.namespace"
     );
     let mounts = c["volumeMounts"].as_array().expect("mounts");
@@ -301,22 +306,22 @@ fn rbac_is_least_privilege() {
     let plain = render(none());
     assert_eq!(
         rules_of(&plain, "Role", "custody"),
-        [json!({"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]})]
+        [
+            json!({"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list", "watch"]}),
+            json!({"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}),
+        ]
     );
     assert_eq!(
         rules_of(&plain, "ClusterRole", "custody"),
-        [
-            json!({"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]}),
-            json!({"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}),
-        ]
+        [json!({"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]})]
     );
     let with_pull = render(json!({"pullSecrets": {"enabled": true}}));
     assert_eq!(
         rules_of(&with_pull, "ClusterRole", "custody-pull-secrets"),
         [json!({"apiGroups": [""], "resources": ["secrets", "serviceaccounts"], "verbs": ["get"]})]
     );
-    assert_eq!(env(one(&with_pull, "Deployment"), "CUSTODY_PULL_SECRETS")["value"], "true");
-    assert_eq!(env(one(&plain, "Deployment"), "CUSTODY_PULL_SECRETS")["value"], "false");
+    assert_eq!(env(one(&with_pull, "Deployment"), "CUSTODY_PULL_SECRET_AUTH")["value"], "true");
+    assert_eq!(env(one(&plain, "Deployment"), "CUSTODY_PULL_SECRET_AUTH")["value"], "false");
     for objects in [&plain, &with_pull, &render(everything())] {
         for o in objects.iter().filter(|o| o["kind"] == "Role" || o["kind"] == "ClusterRole") {
             let text = o["rules"].to_string();

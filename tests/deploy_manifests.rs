@@ -105,8 +105,8 @@ fn deploy_deadline_is_below_the_webhook_timeout() {
         .as_array()
         .expect("env")
         .iter()
-        .find(|e| e["name"] == "CUSTODY_DEADLINE")
-        .expect("CUSTODY_DEADLINE")["value"]
+        .find(|e| e["name"] == "CUSTODY_DECISION_DEADLINE")
+        .expect("CUSTODY_DECISION_DEADLINE")["value"]
         .clone();
     let deadline = humantime::parse_duration(deadline.as_str().expect("string")).expect("duration");
     let hook = &one(&objects, "ValidatingWebhookConfiguration")["webhooks"][0];

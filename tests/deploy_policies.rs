@@ -116,8 +116,8 @@ fn chart_and_deploy_ship_the_same_policy_configmap() {
     let (ok, out) = check_k8s(&rendered);
     assert!(ok, "{out}");
 
-    assert_eq!(chart_cm["metadata"]["name"], "custody-policy-demo");
-    assert_eq!(deploy_cm["metadata"]["name"], "custody-policy-demo");
+    assert_eq!(chart_cm["metadata"]["name"], "demo");
+    assert_eq!(deploy_cm["metadata"]["name"], "demo");
     assert_eq!(chart_cm["metadata"]["namespace"], deploy_cm["metadata"]["namespace"]);
     for cm in [chart_cm, &deploy_cm] {
         assert_eq!(cm["metadata"]["labels"]["custody.dev/policy"], "true");
@@ -157,7 +157,7 @@ fn policy_files_override_library_files_and_add_bundles() {
         cms[0]["data"],
         json!({"main.rego": "package a\n", "policy.yaml": "name: demo\nattestors: [mine]\n"})
     );
-    assert_eq!(cms[1]["metadata"]["name"], "custody-policy-extra");
+    assert_eq!(cms[1]["metadata"]["name"], "extra");
     assert_eq!(cms[1]["data"], json!({"policy.yaml": "name: extra\n", "x.rego": "package x\n"}));
 }
 

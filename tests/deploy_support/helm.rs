@@ -206,6 +206,11 @@ impl Functions<'_> {
                 Value::Bool((a[0] == a[1]) == (name == "eq"))
             }
             "list" => Value::Array(a),
+            "join" => {
+                arity(2)?;
+                let items = a[1].as_array().ok_or("join: not a list")?;
+                Value::String(items.iter().map(string).collect::<Result<Vec<_>, _>>()?.join(&s(0)?))
+            }
             "append" => {
                 arity(2)?;
                 let mut l = match &a[0] {

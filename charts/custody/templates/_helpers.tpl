@@ -112,3 +112,13 @@ rules:
 {{- end }}
 {{- end }}
 {{- end -}}
+
+{{/* The server's names for the kinds the mutating webhook sends (CUSTODY_MUTATE_KINDS). */}}
+{{- define "custody.mutateKinds" -}}
+{{- $names := dict "pods" "Pod" "deployments" "Deployment" "replicasets" "ReplicaSet" "statefulsets" "StatefulSet" "daemonsets" "DaemonSet" "jobs" "Job" "cronjobs" "CronJob" "replicationcontrollers" "ReplicationController" -}}
+{{- $kinds := list -}}
+{{- range .Values.webhook.mutating.resources -}}
+{{- $kinds = append $kinds (index $names .) -}}
+{{- end -}}
+{{- join "," $kinds -}}
+{{- end -}}
