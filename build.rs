@@ -8,5 +8,8 @@ fn main() {
         .filter(|c| !c.trim().is_empty())
         .unwrap_or_else(|| "unknown".to_string());
     let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
-    println!("cargo:rustc-env=CUSTODY_BUILD_VERSION={version} (commit {})", commit.trim());
+    println!(
+        "cargo:rustc-env=CUSTODY_BUILD_VERSION={version} (commit {})",
+        commit.trim()
+    );
 }

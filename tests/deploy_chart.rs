@@ -46,7 +46,10 @@ fn everything() -> Value {
 
 fn webhooks(objects: &[Value]) -> Vec<&Value> {
     let mut out = Vec::new();
-    for kind in ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"] {
+    for kind in [
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+    ] {
         for cfg in of_kind(objects, kind) {
             out.extend(cfg["webhooks"].as_array().expect("webhooks list"));
         }
@@ -103,9 +106,15 @@ fn every_option_renders_valid_objects() {
         "PrometheusRule/prod-custody",
         "ServiceMonitor/prod-custody",
     ] {
-        assert!(names.contains(&expected.to_string()), "{expected} missing from {names:?}");
+        assert!(
+            names.contains(&expected.to_string()),
+            "{expected} missing from {names:?}"
+        );
     }
-    assert!(!names.iter().any(|n| n.starts_with("Secret/")), "cert-manager owns the Secret");
+    assert!(
+        !names.iter().any(|n| n.starts_with("Secret/")),
+        "cert-manager owns the Secret"
+    );
     let deployment = one(&objects, "Deployment");
     assert_eq!(
         deployment["spec"]["template"]["spec"]["containers"][0]["image"],
@@ -117,7 +126,10 @@ fn every_option_renders_valid_objects() {
 fn invalid_objects_are_caught_by_the_schema_check() {
     // The check itself must fail on a misspelt field, or every test above proves nothing.
     let mut objects = render(none());
-    let deployment = objects.iter_mut().find(|o| o["kind"] == "Deployment").expect("deployment");
+    let deployment = objects
+        .iter_mut()
+        .find(|o| o["kind"] == "Deployment")
+        .expect("deployment");
     deployment["spec"]["template"]["spec"]["containers"][0]["securityContex"] = json!({});
     let (ok, out) = check_k8s(&objects);
     assert!(!ok, "a misspelt field passed: {out}");
@@ -126,7 +138,11 @@ fn invalid_objects_are_caught_by_the_schema_check() {
 
 #[test]
 fn webhooks_follow_the_safe_defaults() {
-    let objects = render_as("custody", "custody", json!({"webhook": {"mutating": {"enabled": true}}}));
+    let objects = render_as(
+        "custody",
+        "custody",
+        json!({"webhook": {"mutating": {"enabled": true}}}),
+    );
     let hooks = webhooks(&objects);
     assert_eq!(hooks.len(), 2);
     for hook in &hooks {
@@ -176,9 +192,15 @@ fn webhooks_follow_the_safe_defaults() {
     // The mutating webhook only rewrites pods by default, and the server is told so.
     assert_eq!(hooks[1]["rules"].as_array().expect("rules").len(), 1);
     assert_eq!(hooks[1]["rules"][0]["resources"], json!(["pods"]));
-    assert_eq!(env(one(&objects, "Deployment"), "CUSTODY_MUTATE_KINDS")["value"], "Pod");
+    assert_eq!(
+        env(one(&objects, "Deployment"), "CUSTODY_MUTATE_KINDS")["value"],
+        "Pod"
+    );
     let all = render(everything());
-    assert_eq!(env(one(&all, "Deployment"), "CUSTODY_MUTATE_KINDS")["value"], "Pod,Deployment,CronJob");
+    assert_eq!(
+        env(one(&all, "Deployment"), "CUSTODY_MUTATE_KINDS")["value"],
+        "Pod,Deployment,CronJob"
+    );
 }
 
 #[test]
@@ -193,23 +215,39 @@ fn kube_system_and_own_namespace_are_always_excluded() {
     let cases = [
         ("custody", "custody", none()),
         ("custody", "security", everything()),
-        ("guard", "platform", json!({"webhook": {"excludeNamespaces": ["a", "b"], "mutating": {"enabled": true}}})),
-        ("x", "kube-admission", json!({"webhook": {"namespaceMatchExpressions": [
-            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["kube-system"]}]}})),
+        (
+            "guard",
+            "platform",
+            json!({"webhook": {"excludeNamespaces": ["a", "b"], "mutating": {"enabled": true}}}),
+        ),
+        (
+            "x",
+            "kube-admission",
+            json!({"webhook": {"namespaceMatchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["kube-system"]}]}}),
+        ),
     ];
     for (release, namespace, values) in cases {
         let objects = render_as(release, namespace, values);
         let hooks = webhooks(&objects);
         assert!(!hooks.is_empty());
         for hook in hooks {
-            let exprs = hook["namespaceSelector"]["matchExpressions"].as_array().expect("expressions");
+            let exprs = hook["namespaceSelector"]["matchExpressions"]
+                .as_array()
+                .expect("expressions");
             let guard = exprs
                 .iter()
                 .find(|e| e["key"] == "kubernetes.io/metadata.name" && e["operator"] == "NotIn")
                 .unwrap_or_else(|| panic!("{release}/{namespace}: no exclusion in {hook}"));
             let excluded = guard["values"].as_array().expect("values");
-            assert!(excluded.contains(&json!("kube-system")), "{release}/{namespace}: {excluded:?}");
-            assert!(excluded.contains(&json!(namespace)), "{release}/{namespace}: {excluded:?}");
+            assert!(
+                excluded.contains(&json!("kube-system")),
+                "{release}/{namespace}: {excluded:?}"
+            );
+            assert!(
+                excluded.contains(&json!(namespace)),
+                "{release}/{namespace}: {excluded:?}"
+            );
             assert!(
                 exprs.iter().any(|e| e["key"] == "custody.dev/ignore"
                     && e["operator"] == "NotIn"
@@ -224,14 +262,22 @@ fn kube_system_and_own_namespace_are_always_excluded() {
 
 #[test]
 fn decision_deadline_is_below_the_webhook_timeout() {
-    for values in [none(), json!({"webhook": {"timeoutSeconds": 5}, "server": {"deadline": "4s"}})] {
+    for values in [
+        none(),
+        json!({"webhook": {"timeoutSeconds": 5}, "server": {"deadline": "4s"}}),
+    ] {
         let objects = render(values);
         let deployment = one(&objects, "Deployment");
-        let deadline = env(deployment, "CUSTODY_DECISION_DEADLINE")["value"].as_str().expect("deadline");
+        let deadline = env(deployment, "CUSTODY_DECISION_DEADLINE")["value"]
+            .as_str()
+            .expect("deadline");
         let deadline = humantime::parse_duration(deadline).expect("deadline parses");
         for hook in webhooks(&objects) {
             let timeout = Duration::from_secs(hook["timeoutSeconds"].as_u64().expect("timeout"));
-            assert!(deadline < timeout, "deadline {deadline:?} must stay below timeout {timeout:?}");
+            assert!(
+                deadline < timeout,
+                "deadline {deadline:?} must stay below timeout {timeout:?}"
+            );
         }
     }
 }
@@ -245,10 +291,16 @@ fn deployment_is_hardened_and_highly_available() {
     assert_eq!(spec["strategy"]["rollingUpdate"]["maxUnavailable"], 0);
     let pod = &spec["template"]["spec"];
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
-    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
     let c = &pod["containers"][0];
     assert_eq!(c["args"], json!(["serve"]));
-    assert_eq!(c["ports"], json!([{"name": "https", "containerPort": 8443, "protocol": "TCP"}]));
+    assert_eq!(
+        c["ports"],
+        json!([{"name": "https", "containerPort": 8443, "protocol": "TCP"}])
+    );
     let sc = &c["securityContext"];
     assert_eq!(sc["allowPrivilegeEscalation"], false);
     assert_eq!(sc["readOnlyRootFilesystem"], true);
@@ -261,23 +313,40 @@ fn deployment_is_hardened_and_highly_available() {
         assert_eq!(c[probe]["httpGet"]["scheme"], "HTTPS");
         assert_eq!(c[probe]["httpGet"]["port"], "https");
     }
-    assert_eq!(c["resources"]["requests"], json!({"cpu": "100m", "memory": "128Mi"}));
-    assert_eq!(c["resources"]["limits"], json!({"cpu": "1", "memory": "256Mi"}));
+    assert_eq!(
+        c["resources"]["requests"],
+        json!({"cpu": "100m", "memory": "128Mi"})
+    );
+    assert_eq!(
+        c["resources"]["limits"],
+        json!({"cpu": "1", "memory": "256Mi"})
+    );
     assert_eq!(env(deployment, "CUSTODY_LISTEN")["value"], "0.0.0.0:8443");
     assert_eq!(env(deployment, "CUSTODY_KUBERNETES")["value"], "true");
     assert_eq!(env(deployment, "CUSTODY_SERVICE_NAME")["value"], "custody");
     assert_eq!(env(deployment, "CUSTODY_TLS_CERT")["value"], "/tls/tls.crt");
     assert_eq!(env(deployment, "CUSTODY_TLS_KEY")["value"], "/tls/tls.key");
     assert_eq!(env(deployment, "CUSTODY_FAIL_OPEN")["value"], "false");
-    assert_eq!(env(deployment, "CUSTODY_POLICY_CONFIGMAP_SELECTOR")["value"], "custody.dev/policy");
+    assert_eq!(
+        env(deployment, "CUSTODY_POLICY_CONFIGMAP_SELECTOR")["value"],
+        "custody.dev/policy"
+    );
     assert_eq!(
         env(deployment, "CUSTODY_NAMESPACE")["valueFrom"]["fieldRef"]["fieldPath"],
         "metadata.namespace"
     );
     let mounts = c["volumeMounts"].as_array().expect("mounts");
-    assert!(mounts.iter().any(|m| m["mountPath"] == "/tls" && m["readOnly"] == true));
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m["mountPath"] == "/tls" && m["readOnly"] == true)
+    );
     let spread = pod["topologySpreadConstraints"].as_array().expect("spread");
-    assert!(spread.iter().any(|s| s["topologyKey"] == "kubernetes.io/hostname"));
+    assert!(
+        spread
+            .iter()
+            .any(|s| s["topologyKey"] == "kubernetes.io/hostname")
+    );
     let selector = &spec["selector"]["matchLabels"];
     for s in spread {
         assert_eq!(&s["labelSelector"]["matchLabels"], selector);
@@ -313,24 +382,41 @@ fn rbac_is_least_privilege() {
     );
     assert_eq!(
         rules_of(&plain, "ClusterRole", "custody"),
-        [json!({"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]})]
+        [
+            json!({"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]})
+        ]
     );
     let with_pull = render(json!({"pullSecrets": {"enabled": true}}));
     assert_eq!(
         rules_of(&with_pull, "ClusterRole", "custody-pull-secrets"),
         [json!({"apiGroups": [""], "resources": ["secrets", "serviceaccounts"], "verbs": ["get"]})]
     );
-    assert_eq!(env(one(&with_pull, "Deployment"), "CUSTODY_PULL_SECRET_AUTH")["value"], "true");
-    assert_eq!(env(one(&plain, "Deployment"), "CUSTODY_PULL_SECRET_AUTH")["value"], "false");
+    assert_eq!(
+        env(one(&with_pull, "Deployment"), "CUSTODY_PULL_SECRET_AUTH")["value"],
+        "true"
+    );
+    assert_eq!(
+        env(one(&plain, "Deployment"), "CUSTODY_PULL_SECRET_AUTH")["value"],
+        "false"
+    );
     for objects in [&plain, &with_pull, &render(everything())] {
-        for o in objects.iter().filter(|o| o["kind"] == "Role" || o["kind"] == "ClusterRole") {
+        for o in objects
+            .iter()
+            .filter(|o| o["kind"] == "Role" || o["kind"] == "ClusterRole")
+        {
             let text = o["rules"].to_string();
             assert!(!text.contains('*'), "wildcard in {o}");
             if o["metadata"]["name"] != "custody-pull-secrets" {
-                assert!(!text.contains("secrets"), "secrets access without pullSecrets: {o}");
+                assert!(
+                    !text.contains("secrets"),
+                    "secrets access without pullSecrets: {o}"
+                );
             }
         }
-        for binding in objects.iter().filter(|o| o["kind"].as_str().is_some_and(|k| k.ends_with("Binding"))) {
+        for binding in objects
+            .iter()
+            .filter(|o| o["kind"].as_str().is_some_and(|k| k.ends_with("Binding")))
+        {
             assert_eq!(binding["subjects"].as_array().expect("subjects").len(), 1);
             assert_eq!(binding["subjects"][0]["kind"], "ServiceAccount");
         }
@@ -338,26 +424,51 @@ fn rbac_is_least_privilege() {
 }
 
 fn decode(b64: &Value) -> String {
-    let text: String = b64.as_str().expect("base64 text").split_whitespace().collect();
-    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(text).expect("base64")).expect("utf-8")
+    let text: String = b64
+        .as_str()
+        .expect("base64 text")
+        .split_whitespace()
+        .collect();
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .expect("base64"),
+    )
+    .expect("utf-8")
 }
 
 #[test]
 fn generated_certificate_matches_the_service_and_the_ca_bundle() {
-    let objects = render_as("custody", "custody", json!({"webhook": {"mutating": {"enabled": true}}}));
+    let objects = render_as(
+        "custody",
+        "custody",
+        json!({"webhook": {"mutating": {"enabled": true}}}),
+    );
     let secret = one(&objects, "Secret");
     assert_eq!(secret["type"], "kubernetes.io/tls");
     let ca = decode(&secret["data"]["ca.crt"]);
     let crt = decode(&secret["data"]["tls.crt"]);
-    assert!(ca.contains("FAKE CA") && ca.contains("cn=custody-ca"), "{ca}");
-    assert!(crt.contains("sans=custody.custody.svc,custody.custody.svc.cluster.local"), "{crt}");
-    assert!(crt.contains(&format!("issuer=[{}]", ca.lines().nth(1).expect("ca body"))), "{crt}");
+    assert!(
+        ca.contains("FAKE CA") && ca.contains("cn=custody-ca"),
+        "{ca}"
+    );
+    assert!(
+        crt.contains("sans=custody.custody.svc,custody.custody.svc.cluster.local"),
+        "{crt}"
+    );
+    assert!(
+        crt.contains(&format!("issuer=[{}]", ca.lines().nth(1).expect("ca body"))),
+        "{crt}"
+    );
     for hook in webhooks(&objects) {
         assert_eq!(hook["clientConfig"]["caBundle"], secret["data"]["ca.crt"]);
     }
     let deployment = one(&objects, "Deployment");
     let volumes = deployment["spec"]["template"]["spec"]["volumes"].to_string();
-    assert!(volumes.contains("\"secretName\":\"custody-tls\""), "{volumes}");
+    assert!(
+        volumes.contains("\"secretName\":\"custody-tls\""),
+        "{volumes}"
+    );
 }
 
 #[test]
@@ -395,11 +506,19 @@ fn an_existing_certificate_is_kept_across_upgrades() {
 
 #[test]
 fn cert_manager_replaces_the_generated_certificate() {
-    let objects = render(json!({"certManager": {"enabled": true}, "webhook": {"mutating": {"enabled": true}}}));
+    let objects = render(
+        json!({"certManager": {"enabled": true}, "webhook": {"mutating": {"enabled": true}}}),
+    );
     assert!(of_kind(&objects, "Secret").is_empty());
-    for kind in ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"] {
+    for kind in [
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+    ] {
         let cfg = one(&objects, kind);
-        assert_eq!(cfg["metadata"]["annotations"]["cert-manager.io/inject-ca-from"], "custody/custody-tls");
+        assert_eq!(
+            cfg["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+            "custody/custody-tls"
+        );
         assert!(cfg["webhooks"][0]["clientConfig"].get("caBundle").is_none());
     }
     let serving = of_kind(&objects, "Certificate")
@@ -417,7 +536,10 @@ fn cert_manager_replaces_the_generated_certificate() {
     assert!(of_kind(&objects, "Issuer").is_empty());
     let certs = of_kind(&objects, "Certificate");
     assert_eq!(certs.len(), 1);
-    assert_eq!(certs[0]["spec"]["issuerRef"], json!({"name": "corp-ca", "kind": "ClusterIssuer"}));
+    assert_eq!(
+        certs[0]["spec"]["issuerRef"],
+        json!({"name": "corp-ca", "kind": "ClusterIssuer"})
+    );
     let (ok, out) = check_k8s(&objects);
     assert!(ok, "{out}");
 }
@@ -433,16 +555,26 @@ fn monitoring_scrapes_https_and_alerts_name_the_release() {
     assert_eq!(endpoint["tlsConfig"]["serverName"], "custody.security.svc");
     assert_eq!(monitor["metadata"]["labels"]["release"], "prom");
     let rule = one(&objects, "PrometheusRule");
-    let rules = rule["spec"]["groups"][0]["rules"].as_array().expect("rules");
+    let rules = rule["spec"]["groups"][0]["rules"]
+        .as_array()
+        .expect("rules");
     assert!(rules.len() >= 4);
     for r in rules {
         let expr = r["expr"].as_str().expect("expr");
         assert!(
-            expr.contains("namespace=\"security\",job=\"custody\"") || expr.contains("custody\\\\.dev"),
+            expr.contains("namespace=\"security\",job=\"custody\"")
+                || expr.contains("custody\\\\.dev"),
             "{expr}"
         );
-        assert!(["critical", "warning"].contains(&r["labels"]["severity"].as_str().expect("severity")));
-        assert!(r["annotations"]["runbook"].as_str().expect("runbook").starts_with("docs/operations.md#"));
+        assert!(
+            ["critical", "warning"].contains(&r["labels"]["severity"].as_str().expect("severity"))
+        );
+        assert!(
+            r["annotations"]["runbook"]
+                .as_str()
+                .expect("runbook")
+                .starts_with("docs/operations.md#")
+        );
     }
 }
 
@@ -451,10 +583,39 @@ fn network_policy_opens_only_the_webhook_port() {
     let objects = render(json!({"networkPolicy": {"enabled": true}}));
     let np = one(&objects, "NetworkPolicy");
     assert_eq!(np["spec"]["policyTypes"], json!(["Ingress"]));
-    assert_eq!(np["spec"]["ingress"], json!([{"ports": [{"port": 8443, "protocol": "TCP"}]}]));
+    assert_eq!(
+        np["spec"]["ingress"],
+        json!([{"ports": [{"port": 8443, "protocol": "TCP"}]}])
+    );
     let objects = render(everything());
     let np = one(&objects, "NetworkPolicy");
     assert_eq!(np["spec"]["policyTypes"], json!(["Ingress", "Egress"]));
-    assert_eq!(np["spec"]["ingress"][0]["from"], json!([{"ipBlock": {"cidr": "10.0.0.0/8"}}]));
+    assert_eq!(
+        np["spec"]["ingress"][0]["from"],
+        json!([{"ipBlock": {"cidr": "10.0.0.0/8"}}])
+    );
 }
 
+#[test]
+fn install_notes_name_the_break_glass_command() {
+    let chart = chart();
+    let notes = chart
+        .render_notes("custody", "custody", &chart.values(&none()))
+        .expect("NOTES.txt renders");
+    assert!(
+        notes.contains("kubectl delete validatingwebhookconfiguration custody\n"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("Never checked: kube-system, custody,"),
+        "{notes}"
+    );
+    let values = chart.values(&json!({"webhook": {"mutating": {"enabled": true}}}));
+    let notes = chart
+        .render_notes("prod", "sec", &values)
+        .expect("NOTES.txt renders");
+    assert!(
+        notes.contains("kubectl delete validatingwebhookconfiguration prod-custody && kubectl delete mutatingwebhookconfiguration prod-custody"),
+        "{notes}"
+    );
+}

@@ -48,7 +48,10 @@ fn kustomize_build_validates_and_trusts_its_own_ca() {
     assert_eq!(secret["type"], "kubernetes.io/tls");
     let strip = |v: &Value| -> String { v.as_str().expect("base64").split_whitespace().collect() };
     let hook = &one(&objects, "ValidatingWebhookConfiguration")["webhooks"][0];
-    assert_eq!(strip(&hook["clientConfig"]["caBundle"]), strip(&secret["data"]["ca.crt"]));
+    assert_eq!(
+        strip(&hook["clientConfig"]["caBundle"]),
+        strip(&secret["data"]["ca.crt"])
+    );
     let ca = base64::engine::general_purpose::STANDARD
         .decode(strip(&secret["data"]["ca.crt"]))
         .expect("caBundle is base64");
@@ -61,7 +64,11 @@ fn kustomize_build_validates_and_trusts_its_own_ca() {
         .arg(tls.join("tls.crt"))
         .output()
         .expect("openssl");
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
     let san = Command::new("openssl")
         .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
         .arg(tls.join("tls.crt"))
@@ -75,10 +82,15 @@ fn deploy_excludes_kube_system_and_its_own_namespace() {
     let (_dir, objects) = deploy_with_tls();
     let namespace = one(&objects, "Namespace")["metadata"]["name"].clone();
     assert_eq!(namespace, "custody");
-    let hooks = one(&objects, "ValidatingWebhookConfiguration")["webhooks"].as_array().expect("hooks").clone();
+    let hooks = one(&objects, "ValidatingWebhookConfiguration")["webhooks"]
+        .as_array()
+        .expect("hooks")
+        .clone();
     assert!(!hooks.is_empty());
     for hook in hooks {
-        let exprs = hook["namespaceSelector"]["matchExpressions"].as_array().expect("exprs");
+        let exprs = hook["namespaceSelector"]["matchExpressions"]
+            .as_array()
+            .expect("exprs");
         let guard = exprs
             .iter()
             .find(|e| e["key"] == "kubernetes.io/metadata.name" && e["operator"] == "NotIn")
@@ -86,7 +98,11 @@ fn deploy_excludes_kube_system_and_its_own_namespace() {
         let excluded = guard["values"].as_array().expect("values");
         assert!(excluded.contains(&json!("kube-system")));
         assert!(excluded.contains(&namespace));
-        assert!(exprs.iter().any(|e| e["key"] == "custody.dev/ignore" && e["operator"] == "NotIn"));
+        assert!(
+            exprs
+                .iter()
+                .any(|e| e["key"] == "custody.dev/ignore" && e["operator"] == "NotIn")
+        );
         assert_eq!(hook["clientConfig"]["service"]["namespace"], namespace);
     }
     // Every namespaced object lives in the excluded namespace.
@@ -100,7 +116,8 @@ fn deploy_excludes_kube_system_and_its_own_namespace() {
 #[test]
 fn deploy_deadline_is_below_the_webhook_timeout() {
     let (_dir, objects) = deploy_with_tls();
-    let env = one(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"].clone();
+    let env =
+        one(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"].clone();
     let deadline = env
         .as_array()
         .expect("env")
@@ -121,7 +138,10 @@ fn comparable(mut o: Value) -> Value {
         meta.remove("labels");
         meta.remove("annotations");
     }
-    if let Some(t) = o.pointer_mut("/spec/template/metadata").and_then(Value::as_object_mut) {
+    if let Some(t) = o
+        .pointer_mut("/spec/template/metadata")
+        .and_then(Value::as_object_mut)
+    {
         t.remove("labels");
     }
     if let Some(hooks) = o.get_mut("webhooks").and_then(Value::as_array_mut) {
@@ -138,8 +158,16 @@ fn comparable(mut o: Value) -> Value {
 }
 
 fn assert_agree(chart: &[Value], deploy: &[Value]) {
-    let deploy: Vec<Value> = deploy.iter().filter(|o| o["kind"] != "Namespace").cloned().collect();
-    assert_eq!(inventory(chart), inventory(&deploy), "chart and deploy/ install different objects");
+    let deploy: Vec<Value> = deploy
+        .iter()
+        .filter(|o| o["kind"] != "Namespace")
+        .cloned()
+        .collect();
+    assert_eq!(
+        inventory(chart),
+        inventory(&deploy),
+        "chart and deploy/ install different objects"
+    );
     for c in chart {
         let d = deploy
             .iter()
@@ -154,7 +182,8 @@ fn assert_agree(chart: &[Value], deploy: &[Value]) {
         );
     }
     // Selector labels are what ties Service, PDB and spread to the pods: identical too.
-    let pods = |objs: &[Value]| one(objs, "Deployment")["spec"]["template"]["metadata"]["labels"].clone();
+    let pods =
+        |objs: &[Value]| one(objs, "Deployment")["spec"]["template"]["metadata"]["labels"].clone();
     let (cp, dp) = (pods(chart), pods(&deploy));
     for key in ["app.kubernetes.io/name", "app.kubernetes.io/instance"] {
         assert_eq!(cp[key], dp[key], "{key}");

@@ -19,7 +19,10 @@ fn shipped(dir: &Path) -> BTreeMap<String, String> {
             || name == "data.json"
             || (name.ends_with(".rego") && !name.ends_with("_test.rego"));
         if ships && entry.path().is_file() {
-            out.insert(name, std::fs::read_to_string(entry.path()).expect("policy file"));
+            out.insert(
+                name,
+                std::fs::read_to_string(entry.path()).expect("policy file"),
+            );
         }
     }
     out
@@ -33,7 +36,12 @@ fn policy_dirs(dir: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
     entries
         .flatten()
         .filter(|e| e.path().join("policy.yaml").is_file())
-        .map(|e| (e.file_name().to_string_lossy().to_string(), shipped(&e.path())))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().to_string(),
+                shipped(&e.path()),
+            )
+        })
         .collect()
 }
 
@@ -55,8 +63,15 @@ fn chart_and_deploy_copies_equal_the_policy_library() {
         }
     }
     for name in library.keys() {
-        let component = root().join("deploy/policies").join(name).join("kustomization.yaml");
-        assert!(component.is_file(), "{} missing: run scripts/sync-policies", component.display());
+        let component = root()
+            .join("deploy/policies")
+            .join(name)
+            .join("kustomization.yaml");
+        assert!(
+            component.is_file(),
+            "{} missing: run scripts/sync-policies",
+            component.display()
+        );
     }
 }
 
@@ -66,7 +81,11 @@ fn sync(src: &Path, chart: &Path, deploy: &Path) {
         .args([src, chart, deploy])
         .output()
         .expect("running scripts/sync-policies");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A small library: one policy with a test file that must not ship.
@@ -74,7 +93,11 @@ fn fake_library(dir: &Path) {
     let demo = dir.join("demo");
     std::fs::create_dir_all(&demo).expect("mkdir");
     std::fs::write(demo.join("policy.yaml"), "name: demo\nmode: enforce\n").expect("write");
-    std::fs::write(demo.join("main.rego"), "package custody.demo\n\ndeny contains \"no\" if false\n").expect("write");
+    std::fs::write(
+        demo.join("main.rego"),
+        "package custody.demo\n\ndeny contains \"no\" if false\n",
+    )
+    .expect("write");
     std::fs::write(demo.join("main_test.rego"), "package custody.demo_test\n").expect("write");
     std::fs::write(demo.join("data.json"), "{\"allowed\": [\"a\\\"b\"]}\n").expect("write");
     std::fs::create_dir_all(dir.join("not-a-policy")).expect("mkdir");
@@ -90,7 +113,10 @@ fn chart_and_deploy_ship_the_same_policy_configmap() {
     let deploy = deploy_tmp.path().join("deploy");
     let chart_files = tmp.path().join("chart-files");
     sync(&lib, &chart_files, &deploy.join("policies"));
-    assert!(!chart_files.join("demo/main_test.rego").exists(), "policy tests must not ship");
+    assert!(
+        !chart_files.join("demo/main_test.rego").exists(),
+        "policy tests must not ship"
+    );
     assert!(!chart_files.join("not-a-policy").exists());
     let kustomization = deploy.join("kustomization.yaml");
     let mut text = std::fs::read_to_string(&kustomization).expect("read");
@@ -103,7 +129,9 @@ fn chart_and_deploy_ship_the_same_policy_configmap() {
 
     let mut chart = chart();
     for (name, content) in shipped(&chart_files.join("demo")) {
-        chart.files.insert(format!("files/policies/demo/{name}"), content);
+        chart
+            .files
+            .insert(format!("files/policies/demo/{name}"), content);
     }
     let values = chart.values(&json!({"policies": {"library": ["demo"]}}));
     let rendered: Vec<Value> = chart
@@ -118,24 +146,42 @@ fn chart_and_deploy_ship_the_same_policy_configmap() {
 
     assert_eq!(chart_cm["metadata"]["name"], "demo");
     assert_eq!(deploy_cm["metadata"]["name"], "demo");
-    assert_eq!(chart_cm["metadata"]["namespace"], deploy_cm["metadata"]["namespace"]);
+    assert_eq!(
+        chart_cm["metadata"]["namespace"],
+        deploy_cm["metadata"]["namespace"]
+    );
     for cm in [chart_cm, &deploy_cm] {
         assert_eq!(cm["metadata"]["labels"]["custody.dev/policy"], "true");
-        assert_eq!(cm["metadata"]["annotations"]["custody.dev/policy-name"], "demo");
+        assert_eq!(
+            cm["metadata"]["annotations"]["custody.dev/policy-name"],
+            "demo"
+        );
     }
     assert_eq!(chart_cm["data"], deploy_cm["data"]);
     assert_eq!(
-        chart_cm["data"].as_object().expect("data").keys().collect::<Vec<_>>(),
+        chart_cm["data"]
+            .as_object()
+            .expect("data")
+            .keys()
+            .collect::<Vec<_>>(),
         ["data.json", "main.rego", "policy.yaml"]
     );
-    assert_eq!(chart_cm["data"]["data.json"], "{\"allowed\": [\"a\\\"b\"]}\n");
+    assert_eq!(
+        chart_cm["data"]["data.json"],
+        "{\"allowed\": [\"a\\\"b\"]}\n"
+    );
 }
 
 #[test]
 fn policy_files_override_library_files_and_add_bundles() {
     let mut chart = chart();
-    chart.files.insert("files/policies/demo/policy.yaml".into(), "name: demo\n".into());
-    chart.files.insert("files/policies/demo/main.rego".into(), "package a\n".into());
+    chart.files.insert(
+        "files/policies/demo/policy.yaml".into(),
+        "name: demo\n".into(),
+    );
+    chart
+        .files
+        .insert("files/policies/demo/main.rego".into(), "package a\n".into());
     let values = chart.values(&json!({"policies": {
         "library": ["demo"],
         "files": {
@@ -158,7 +204,10 @@ fn policy_files_override_library_files_and_add_bundles() {
         json!({"main.rego": "package a\n", "policy.yaml": "name: demo\nattestors: [mine]\n"})
     );
     assert_eq!(cms[1]["metadata"]["name"], "extra");
-    assert_eq!(cms[1]["data"], json!({"policy.yaml": "name: extra\n", "x.rego": "package x\n"}));
+    assert_eq!(
+        cms[1]["data"],
+        json!({"policy.yaml": "name: extra\n", "x.rego": "package x\n"})
+    );
 }
 
 #[test]
@@ -168,7 +217,10 @@ fn an_unknown_library_policy_fails_the_install() {
     let err = chart
         .render("custody", "custody", &values, &BTreeMap::new())
         .expect_err("a misspelt policy name must fail");
-    assert!(err.contains("unknown policy \"require-provenanse\""), "{err}");
+    assert!(
+        err.contains("unknown policy \"require-provenanse\""),
+        "{err}"
+    );
     // Names that are not DNS labels are already rejected by the schema.
     let (ok, _) = check_values(&json!({"policies": {"library": ["Require_Provenance"]}}));
     assert!(!ok);

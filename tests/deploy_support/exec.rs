@@ -31,7 +31,13 @@ impl Exec<'_> {
         self.render(nodes, dot)
     }
 
-    fn run(&self, nodes: &[Node], dot: &Value, vars: &mut Vars, out: &mut String) -> Result<(), Error> {
+    fn run(
+        &self,
+        nodes: &[Node],
+        dot: &Value,
+        vars: &mut Vars,
+        out: &mut String,
+    ) -> Result<(), Error> {
         for node in nodes {
             match node {
                 Node::Text(t) => out.push_str(t),
@@ -105,7 +111,13 @@ impl Exec<'_> {
         Ok(())
     }
 
-    fn scoped(&self, nodes: &[Node], dot: &Value, vars: &mut Vars, out: &mut String) -> Result<(), Error> {
+    fn scoped(
+        &self,
+        nodes: &[Node],
+        dot: &Value,
+        vars: &mut Vars,
+        out: &mut String,
+    ) -> Result<(), Error> {
         let mark = vars.len();
         let r = self.run(nodes, dot, vars, out);
         vars.truncate(mark);
@@ -139,7 +151,13 @@ impl Exec<'_> {
         prev.ok_or_else(|| "empty pipeline".to_string())
     }
 
-    fn command(&self, cmd: &[Term], dot: &Value, vars: &mut Vars, prev: Option<Value>) -> Result<Value, Error> {
+    fn command(
+        &self,
+        cmd: &[Term],
+        dot: &Value,
+        vars: &mut Vars,
+        prev: Option<Value>,
+    ) -> Result<Value, Error> {
         let (first, rest) = cmd.split_first().ok_or("empty command")?;
         let mut args = Vec::new();
         for t in rest {

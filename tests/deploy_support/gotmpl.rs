@@ -91,7 +91,10 @@ fn lex(src: &str) -> Result<Vec<Tok>, Error> {
         let tail = tail.trim_start();
         let (trim_right, tail) = match tail.strip_prefix("-}}") {
             Some(t) => (true, t),
-            None => (false, tail.strip_prefix("}}").ok_or("action not closed by }}")?),
+            None => (
+                false,
+                tail.strip_prefix("}}").ok_or("action not closed by }}")?,
+            ),
         };
         if let Some(body) = body {
             out.push(Tok::Action(body.trim().to_string()));
@@ -403,7 +406,11 @@ fn pipeline_from(lex: &[Lexeme], pos: &mut usize) -> Result<Pipeline, Error> {
                 *pos += 1;
                 let mut fields = Vec::new();
                 if let Some(Lexeme::Fields(w)) = lex.get(*pos) {
-                    fields = w.split('.').filter(|f| !f.is_empty()).map(str::to_string).collect();
+                    fields = w
+                        .split('.')
+                        .filter(|f| !f.is_empty())
+                        .map(str::to_string)
+                        .collect();
                     *pos += 1;
                 }
                 push_term(&mut commands, Term::Sub(Box::new(sub), fields));

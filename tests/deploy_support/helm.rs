@@ -46,7 +46,9 @@ fn go_quote(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -88,7 +90,11 @@ fn to_yaml(v: &Value) -> Result<String, Error> {
             Value::Object(o) => {
                 let mut keys: Vec<_> = o.keys().collect();
                 keys.sort();
-                Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&o[k]))).collect())
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sorted(&o[k])))
+                        .collect(),
+                )
             }
             Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
             other => other.clone(),
@@ -100,7 +106,10 @@ fn to_yaml(v: &Value) -> Result<String, Error> {
 
 fn indent(n: i64, s: &str) -> String {
     let pad = " ".repeat(n.max(0) as usize);
-    s.split('\n').map(|l| format!("{pad}{l}")).collect::<Vec<_>>().join("\n")
+    s.split('\n')
+        .map(|l| format!("{pad}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn fake_pem(kind: &str, body: &str) -> String {
@@ -121,7 +130,9 @@ impl Functions<'_> {
         };
         let arg = string(arg)?;
         match method {
-            "Get" => Ok(Value::String(self.files.get(&arg).cloned().unwrap_or_default())),
+            "Get" => Ok(Value::String(
+                self.files.get(&arg).cloned().unwrap_or_default(),
+            )),
             "Glob" => {
                 let dir = arg
                     .strip_suffix("/*")
@@ -161,14 +172,25 @@ impl Functions<'_> {
             "nindent" | "indent" => {
                 arity(2)?;
                 let body = indent(int(&a[0])?, &s(1)?);
-                Value::String(if name == "nindent" { format!("\n{body}") } else { body })
+                Value::String(if name == "nindent" {
+                    format!("\n{body}")
+                } else {
+                    body
+                })
             }
             "quote" => Value::String(
-                a.iter().map(|v| string(v).map(|t| go_quote(&t))).collect::<Result<Vec<_>, _>>()?.join(" "),
+                a.iter()
+                    .map(|v| string(v).map(|t| go_quote(&t)))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(" "),
             ),
             "default" => {
                 arity(2)?;
-                if truthy(&a[1]) { a[1].clone() } else { a[0].clone() }
+                if truthy(&a[1]) {
+                    a[1].clone()
+                } else {
+                    a[0].clone()
+                }
             }
             "printf" => {
                 let (f, rest) = a.split_first().ok_or("printf: no format")?;
@@ -199,8 +221,18 @@ impl Functions<'_> {
                 arity(1)?;
                 Value::Bool(!truthy(&a[0]))
             }
-            "and" => a.iter().find(|v| !truthy(v)).or(a.last()).cloned().ok_or("and: no arguments")?,
-            "or" => a.iter().find(|v| truthy(v)).or(a.last()).cloned().ok_or("or: no arguments")?,
+            "and" => a
+                .iter()
+                .find(|v| !truthy(v))
+                .or(a.last())
+                .cloned()
+                .ok_or("and: no arguments")?,
+            "or" => a
+                .iter()
+                .find(|v| truthy(v))
+                .or(a.last())
+                .cloned()
+                .ok_or("or: no arguments")?,
             "eq" | "ne" => {
                 arity(2)?;
                 Value::Bool((a[0] == a[1]) == (name == "eq"))
@@ -209,7 +241,13 @@ impl Functions<'_> {
             "join" => {
                 arity(2)?;
                 let items = a[1].as_array().ok_or("join: not a list")?;
-                Value::String(items.iter().map(string).collect::<Result<Vec<_>, _>>()?.join(&s(0)?))
+                Value::String(
+                    items
+                        .iter()
+                        .map(string)
+                        .collect::<Result<Vec<_>, _>>()?
+                        .join(&s(0)?),
+                )
             }
             "append" => {
                 arity(2)?;
@@ -236,9 +274,10 @@ impl Functions<'_> {
                 for k in keys {
                     cur = match (&cur, k) {
                         (Value::Object(o), k) => o.get(&string(k)?).cloned().unwrap_or(Value::Null),
-                        (Value::Array(l), k) => {
-                            l.get(int(k)? as usize).cloned().ok_or("index out of range")?
-                        }
+                        (Value::Array(l), k) => l
+                            .get(int(k)? as usize)
+                            .cloned()
+                            .ok_or("index out of range")?,
                         (other, _) => return Err(format!("index of {other}")),
                     };
                 }
@@ -247,7 +286,9 @@ impl Functions<'_> {
             "dict" => {
                 let mut m = Map::new();
                 for pair in a.chunks(2) {
-                    let [k, v] = pair else { return Err("dict: odd arguments".into()) };
+                    let [k, v] = pair else {
+                        return Err("dict: odd arguments".into());
+                    };
                     m.insert(string(k)?, v.clone());
                 }
                 Value::Object(m)
@@ -289,7 +330,10 @@ impl Functions<'_> {
             "lookup" => {
                 arity(4)?;
                 let key = format!("{}/{}/{}/{}", s(0)?, s(1)?, s(2)?, s(3)?);
-                self.existing.get(&key).cloned().unwrap_or_else(|| json!({}))
+                self.existing
+                    .get(&key)
+                    .cloned()
+                    .unwrap_or_else(|| json!({}))
             }
             other => return Err(format!("unsupported function {other}")),
         })
@@ -304,6 +348,8 @@ pub struct Chart {
     pub files: BTreeMap<String, String>,
     pub templates: Vec<(String, Vec<Node>)>,
     pub defines: BTreeMap<String, Vec<Node>>,
+    /// templates/NOTES.txt, printed by Helm after an install (not a manifest).
+    pub notes: Vec<Node>,
 }
 
 fn read(path: &Path) -> String {
@@ -311,7 +357,9 @@ fn read(path: &Path) -> String {
 }
 
 fn walk(dir: &Path, root: &Path, out: &mut BTreeMap<String, String>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -354,13 +402,15 @@ pub fn merge(base: &mut Value, over: &Value) {
 impl Chart {
     /// Loads `charts/custody` (templates, values, Chart.yaml, files/).
     pub fn load(dir: &Path) -> Chart {
-        let meta_yaml: Value = yaml_serde::from_str(&read(&dir.join("Chart.yaml"))).expect("Chart.yaml");
+        let meta_yaml: Value =
+            yaml_serde::from_str(&read(&dir.join("Chart.yaml"))).expect("Chart.yaml");
         let meta = json!({
             "Name": meta_yaml["name"],
             "Version": meta_yaml["version"],
             "AppVersion": meta_yaml["appVersion"],
         });
-        let defaults: Value = yaml_serde::from_str(&read(&dir.join("values.yaml"))).expect("values.yaml");
+        let defaults: Value =
+            yaml_serde::from_str(&read(&dir.join("values.yaml"))).expect("values.yaml");
         let mut files = BTreeMap::new();
         walk(&dir.join("files"), dir, &mut files);
         let mut names: Vec<PathBuf> = std::fs::read_dir(dir.join("templates"))
@@ -371,17 +421,33 @@ impl Chart {
         names.sort();
         let mut defines = BTreeMap::new();
         let mut templates = Vec::new();
+        let mut notes = Vec::new();
         for path in names {
-            let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
             if name == "NOTES.txt" {
+                notes = parse(&read(&path), &mut defines)
+                    .unwrap_or_else(|e| panic!("parsing {name}: {e}"));
                 continue;
             }
-            let nodes = parse(&read(&path), &mut defines).unwrap_or_else(|e| panic!("parsing {name}: {e}"));
+            let nodes =
+                parse(&read(&path), &mut defines).unwrap_or_else(|e| panic!("parsing {name}: {e}"));
             if !name.starts_with('_') {
                 templates.push((name, nodes));
             }
         }
-        Chart { dir: dir.to_path_buf(), meta, defaults, files, templates, defines }
+        Chart {
+            dir: dir.to_path_buf(),
+            meta,
+            defaults,
+            files,
+            templates,
+            defines,
+            notes,
+        }
     }
 
     /// The defaults merged with `overrides`.
@@ -399,21 +465,55 @@ impl Chart {
         values: &Value,
         existing: &BTreeMap<String, Value>,
     ) -> Result<Vec<(String, Value)>, Error> {
-        let funcs = Functions { files: &self.files, existing, generated: Cell::new(0) };
-        let exec = Exec { defines: &self.defines, funcs: &funcs };
-        let top = json!({
-            "Values": values,
-            "Release": {"Name": release, "Namespace": namespace, "Service": "Helm", "IsInstall": true},
-            "Chart": self.meta,
-            "Files": {},
-        });
+        let funcs = Functions {
+            files: &self.files,
+            existing,
+            generated: Cell::new(0),
+        };
+        let exec = Exec {
+            defines: &self.defines,
+            funcs: &funcs,
+        };
+        let top = self.top(release, namespace, values);
         let mut out = Vec::new();
         for (name, nodes) in &self.templates {
-            let text = exec.render(nodes, &top).map_err(|e| format!("{name}: {e}"))?;
+            let text = exec
+                .render(nodes, &top)
+                .map_err(|e| format!("{name}: {e}"))?;
             for doc in yaml_docs(&text).map_err(|e| format!("{name}: {e}\n{text}"))? {
                 out.push((name.clone(), doc));
             }
         }
         Ok(out)
+    }
+
+    /// Helm's top-level template data for a release.
+    fn top(&self, release: &str, namespace: &str, values: &Value) -> Value {
+        json!({
+            "Values": values,
+            "Release": {"Name": release, "Namespace": namespace, "Service": "Helm", "IsInstall": true},
+            "Chart": self.meta,
+            "Files": {},
+        })
+    }
+
+    /// Renders templates/NOTES.txt, the text `helm install` prints.
+    pub fn render_notes(
+        &self,
+        release: &str,
+        namespace: &str,
+        values: &Value,
+    ) -> Result<String, Error> {
+        let existing = BTreeMap::new();
+        let funcs = Functions {
+            files: &self.files,
+            existing: &existing,
+            generated: Cell::new(0),
+        };
+        let exec = Exec {
+            defines: &self.defines,
+            funcs: &funcs,
+        };
+        exec.render(&self.notes, &self.top(release, namespace, values))
     }
 }

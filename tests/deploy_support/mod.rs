@@ -51,13 +51,19 @@ fn python(args: &[&str]) -> (bool, String) {
         .arg(&script)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("python3 is required for the deployment tests ({e}); then: {PIP}"));
+        .unwrap_or_else(|e| {
+            panic!("python3 is required for the deployment tests ({e}); then: {PIP}")
+        });
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_ne!(out.status.code(), Some(3), "{text}\nPython packages missing: {PIP}");
+    assert_ne!(
+        out.status.code(),
+        Some(3),
+        "{text}\nPython packages missing: {PIP}"
+    );
     assert_ne!(out.status.code(), Some(2), "bad validate.py usage: {text}");
     (out.status.success(), text)
 }
@@ -153,7 +159,13 @@ pub fn one<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
 pub fn inventory(objects: &[Value]) -> Vec<String> {
     let mut v: Vec<String> = objects
         .iter()
-        .map(|o| format!("{}/{}", o["kind"].as_str().unwrap_or("?"), o["metadata"]["name"].as_str().unwrap_or("?")))
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o["kind"].as_str().unwrap_or("?"),
+                o["metadata"]["name"].as_str().unwrap_or("?")
+            )
+        })
         .collect();
     v.sort();
     v
