@@ -164,8 +164,7 @@ pub fn run_cases(bundle: &Bundle) -> Result<Vec<CaseResult>, String> {
     let Some(text) = bundle.files().get(TESTS_FILE) else {
         return Ok(Vec::new());
     };
-    let file: TestFile =
-        yaml_serde::from_str(text).map_err(|e| format!("{TESTS_FILE}: {e}"))?;
+    let file: TestFile = yaml_serde::from_str(text).map_err(|e| format!("{TESTS_FILE}: {e}"))?;
     Ok(file.cases.iter().map(|c| run_case(bundle, c)).collect())
 }
 
