@@ -47,9 +47,10 @@ pub enum LogFormat {
     Json,
 }
 
-/// The subcommands (each parsed once, so variant size does not matter).
-#[derive(Debug, Subcommand)]
+/// The subcommands.
+// Parsed once per process: the size difference between variants does not matter.
 #[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the admission webhook server.
     Serve(serve::Args),
