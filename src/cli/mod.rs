@@ -13,6 +13,7 @@ mod attestations;
 mod envelope;
 mod keygen;
 mod policy;
+mod registry_access;
 mod review;
 mod serve;
 mod verify;
