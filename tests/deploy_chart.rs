@@ -71,6 +71,7 @@ fn default_render_validates_against_kubernetes_schemas() {
     let objects = render(none());
     let (ok, out) = check_k8s(&objects);
     assert!(ok, "{out}");
+    assert_typed(&objects);
     assert_eq!(
         inventory(&objects),
         [
@@ -93,6 +94,7 @@ fn every_option_renders_valid_objects() {
     let objects = render_as("prod", "security", everything());
     let (ok, out) = check_k8s(&objects);
     assert!(ok, "{out}");
+    assert_typed(&objects);
     let names = inventory(&objects);
     for expected in [
         "Certificate/prod-custody-tls",
@@ -134,6 +136,12 @@ fn invalid_objects_are_caught_by_the_schema_check() {
     let (ok, out) = check_k8s(&objects);
     assert!(!ok, "a misspelt field passed: {out}");
     assert!(out.contains("securityContex"), "{out}");
+    let deployment = objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment")
+        .expect("deployment");
+    let problem = typed_round_trip(deployment).expect("the typed round trip must notice");
+    assert!(problem.contains("Deployment/custody"), "{problem}");
 }
 
 #[test]
