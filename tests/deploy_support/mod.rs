@@ -3,7 +3,9 @@
 //! `kubectl kustomize` for `deploy/`. Missing tools fail the tests with the install line.
 #![allow(dead_code)]
 
+pub mod chart;
 pub mod exec;
+pub mod fixtures;
 pub mod gotmpl;
 pub mod helm;
 
@@ -21,8 +23,8 @@ pub fn root() -> PathBuf {
 }
 
 /// The chart, loaded.
-pub fn chart() -> helm::Chart {
-    helm::Chart::load(&root().join("charts/custody"))
+pub fn chart() -> chart::Chart {
+    chart::Chart::load(&root().join("charts/custody"))
 }
 
 /// Renders the chart as release `custody` in namespace `custody` (what deploy/ installs).
@@ -114,7 +116,7 @@ pub fn kustomize(dir: &Path) -> Vec<Value> {
         dir.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    helm::yaml_docs(&String::from_utf8_lossy(&out.stdout)).expect("kustomize output is YAML")
+    chart::yaml_docs(&String::from_utf8_lossy(&out.stdout)).expect("kustomize output is YAML")
 }
 
 /// Copies deploy/ to a temp dir and generates its TLS files with deploy/gen-tls.sh.
