@@ -16,7 +16,11 @@ fn manifest_files() -> Vec<PathBuf> {
         for entry in std::fs::read_dir(dir).expect("deploy/").flatten() {
             let path = entry.path();
             if path.is_dir() {
-                walk(&path, out);
+                // deploy/policies/<name>/ holds policy bundle files (ConfigMap data), not
+                // manifests; the kustomize build below validates the ConfigMaps they become.
+                if path.file_name().is_some_and(|n| n != "policies") {
+                    walk(&path, out);
+                }
             } else if path.extension().is_some_and(|e| e == "yaml")
                 && path.file_name().is_some_and(|n| n != "kustomization.yaml")
             {
