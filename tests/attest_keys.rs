@@ -137,3 +137,37 @@ fn algorithm_names_parse() {
     }
     assert!("dsa".parse::<KeyAlgorithm>().is_err());
 }
+
+#[test]
+fn one_rsa_key_in_two_encodings_is_one_key() {
+    use custody::attest::{
+        INTOTO_PAYLOAD_TYPE, TrustedKey, VerifyError, sign_envelope, verify_envelope,
+    };
+    let signer = SigningKey::generate(KeyAlgorithm::Rsa).unwrap();
+    let usual = signer.public_key().clone();
+    let der = usual.spki_der();
+    // SEQ { SEQ { OID rsaEncryption, NULL }, BIT STRING } -> drop the NULL (05 00).
+    let alg_len = usize::from(der[5]);
+    assert_eq!(&der[4..6], &[0x30, 0x0d]);
+    assert_eq!(&der[17..19], &[0x05, 0x00]);
+    let rest = &der[4 + 2 + alg_len..];
+    let mut body = vec![0x30, 0x0b];
+    body.extend_from_slice(&der[6..17]);
+    body.extend_from_slice(rest);
+    let mut without_null = vec![0x30, 0x82];
+    without_null.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    without_null.extend_from_slice(&body);
+    let other_form = PublicKey::from_spki_der(&without_null).unwrap();
+    assert_eq!(other_form, usual);
+    assert_eq!(other_form.key_id(), usual.key_id());
+    // Signing twice and listing both encodings does not make two signers.
+    let env = sign_envelope(INTOTO_PAYLOAD_TYPE, b"{}", &[&signer, &signer]).unwrap();
+    let trusted = [
+        TrustedKey::new(Some("a".into()), usual),
+        TrustedKey::new(Some("b".into()), other_form),
+    ];
+    assert!(matches!(
+        verify_envelope(&env, &trusted, 2),
+        Err(VerifyError::InvalidThreshold { keys: 1, .. })
+    ));
+}

@@ -227,6 +227,17 @@ impl PublicKey {
             )));
         };
         let verifiers = parse_verifiers(algorithm, raw)?;
+        // One key, one identity: an RSA key whose AlgorithmIdentifier omits the NULL
+        // parameters is the same key as the usual form, so it gets the usual DER (and so
+        // the same key id, and counts once toward a threshold). Every other accepted
+        // form is already the only DER of its key.
+        let canonical;
+        let spki = if algorithm == KeyAlgorithm::Rsa {
+            canonical = rsa_spki(raw);
+            canonical.as_slice()
+        } else {
+            spki
+        };
         let spki_hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, spki);
         let key_id = hex::encode(spki_hash.as_ref());
         let sigstore_hint = super::b64::encode(spki_hash.as_ref());
@@ -257,7 +268,8 @@ impl PublicKey {
         self.rsa_bits
     }
 
-    /// The stable key id: lowercase hex SHA-256 of the SubjectPublicKeyInfo DER.
+    /// The stable key id: lowercase hex SHA-256 of the SubjectPublicKeyInfo DER (for
+    /// RSA, of the form with NULL parameters, whichever form was read).
     pub fn key_id(&self) -> &str {
         &self.key_id
     }
@@ -400,8 +412,10 @@ fn rsa_modulus_bits(pkcs1: &[u8]) -> Result<usize, KeyError> {
         algorithm: KeyAlgorithm::Rsa,
         reason,
     };
-    if e.is_empty() || e[0] & 0x80 != 0 {
-        return Err(invalid("the public exponent is not a positive integer"));
+    if e.is_empty() || e[0] & 0x80 != 0 || (e.len() > 1 && e[0] == 0 && e[1] & 0x80 == 0) {
+        return Err(invalid(
+            "the public exponent is not a minimally encoded positive integer",
+        ));
     }
     let n = match n {
         [0, rest @ ..] if rest.first().is_some_and(|b| b & 0x80 != 0) => rest,
