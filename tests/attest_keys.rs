@@ -171,3 +171,15 @@ fn one_rsa_key_in_two_encodings_is_one_key() {
         Err(VerifyError::InvalidThreshold { keys: 1, .. })
     ));
 }
+
+#[test]
+fn non_canonical_ed25519_keys_are_refused() {
+    let mut raw = [0xffu8; 32];
+    raw[0] = 0xee; // y = 2^255 - 18 = p + 1, a second spelling of y = 1
+    raw[31] = 0x7f;
+    assert!(matches!(
+        PublicKey::from_ed25519_bytes(&raw),
+        Err(KeyError::Invalid { .. })
+    ));
+    assert!(PublicKey::from_ed25519_bytes(&[0u8; 31]).is_err());
+}

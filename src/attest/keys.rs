@@ -208,6 +208,15 @@ impl PublicKey {
                     reason: "an Ed25519 key is 32 bytes",
                 });
             }
+            // y ≥ 2^255 − 19 is a second encoding of a key with a small y: refuse it, so
+            // one key has one identity.
+            let top = raw[31] & 0x7f;
+            if top == 0x7f && raw[1..31].iter().all(|&b| b == 0xff) && raw[0] >= 0xed {
+                return Err(KeyError::Invalid {
+                    algorithm: KeyAlgorithm::Ed25519,
+                    reason: "the key is not canonically encoded",
+                });
+            }
             (KeyAlgorithm::Ed25519, None)
         } else if oid == OID_RSA {
             if !a.is_empty() {
