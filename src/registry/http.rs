@@ -5,16 +5,17 @@ use super::auth::Auth;
 use super::config::RegistryConfig;
 use super::error::RegistryError;
 use super::reference::ImageRef;
-use super::stats::{Recorder, RequestRecord, kind_of};
+use super::stats::{Recorder, RequestRecord, current_phase, current_round, kind_of};
 use super::token::{Challenge, TokenCache, TokenResponse, parse_challenge};
 use crate::digest::{Digest, Hasher};
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode, Url};
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(2);
 const MAX_ERROR_BODY: u64 = 4096;
@@ -69,6 +70,8 @@ pub(crate) struct Transport {
     cfg: Arc<RegistryConfig>,
     tokens: TokenCache,
     pub(crate) recorder: Recorder,
+    /// Repositories whose registry answered 404 to the Referrers API, until when.
+    no_referrers: Mutex<HashMap<String, Instant>>,
 }
 
 impl Transport {
@@ -103,7 +106,29 @@ impl Transport {
             cfg,
             tokens: TokenCache::default(),
             recorder: Recorder::default(),
+            no_referrers: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Whether `image`'s repository recently had no Referrers API (skip straight to the
+    /// tag schema; a lookup that finds nothing there still fails closed).
+    pub(crate) fn lacks_referrers_api(&self, image: &ImageRef) -> bool {
+        let key = image.name();
+        self.no_referrers
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).copied())
+            .is_some_and(|until| until > Instant::now())
+    }
+
+    /// Remembers that `image`'s repository has no Referrers API, for the evidence TTL.
+    pub(crate) fn note_no_referrers_api(&self, image: &ImageRef) {
+        if let Ok(mut m) = self.no_referrers.lock() {
+            if m.len() >= 10_000 {
+                m.clear();
+            }
+            m.insert(image.name(), Instant::now() + self.cfg.evidence_cache_ttl);
+        }
     }
 
     /// `scheme://host/v2/<repository>/<path>`.
@@ -203,6 +228,8 @@ impl Transport {
             sent,
             answered,
             status: result.as_ref().ok().map(|r| r.status().as_u16()),
+            phase: current_phase(),
+            round: current_round(),
         });
         result.map_err(|e| map_reqwest(e, &t.label(), req.step))
     }
@@ -314,6 +341,8 @@ impl Transport {
             sent,
             answered,
             status: result.as_ref().ok().map(|r| r.status().as_u16()),
+            phase: current_phase(),
+            round: current_round(),
         });
         let resp = result.map_err(|e| map_reqwest(e, &label, step))?;
         let status = resp.status();
