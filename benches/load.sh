@@ -40,8 +40,10 @@ trap cleanup EXIT
 
 pin() { local cpus=$1; shift; if [[ -n "$cpus" ]]; then taskset -c "$cpus" "$@"; else "$@"; fi; }
 
-pin "${SERVER_CPUS:-}" "$CUSTODY_BIN" --log warn serve --self-signed --listen 127.0.0.1:0 \
-  --bench-allow-route "$@" 2>"$work/server.log" &
+# Started directly (taskset execs), so $! is the server's own pid for RSS and SIGTERM.
+server=("$CUSTODY_BIN" --log warn serve --self-signed --listen 127.0.0.1:0 --bench-allow-route "$@")
+[[ -n "${SERVER_CPUS:-}" ]] && server=(taskset -c "$SERVER_CPUS" "${server[@]}")
+"${server[@]}" >/dev/null 2>"$work/server.log" &
 server_pid=$!
 for _ in $(seq 1 200); do
   addr=$(sed -n 's/.*serving https:\/\/\([0-9.:]*\).*/\1/p' "$work/server.log" | head -1)

@@ -20,7 +20,7 @@ mod verify;
 
 /// custody: admit only images whose signed in-toto attestations satisfy your policies.
 #[derive(Debug, Parser)]
-#[command(name = "custody", version, about, long_about = None)]
+#[command(name = "custody", version = env!("CUSTODY_BUILD_VERSION"), about, long_about = None)]
 pub struct Cli {
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `custody=debug`.
     #[arg(long, global = true, env = "CUSTODY_LOG", default_value = "warn")]

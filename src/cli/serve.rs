@@ -83,11 +83,16 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
 }
 
 /// REVIEWER: the lead replaces this with the admission-backed reviewer built from the
-/// engine (over `store`), `settings.deadline`, `settings.fail_open`,
+/// engine (over `store`), `settings.decision_deadline`, `settings.fail_open`,
 /// `settings.mutate_kinds` and `cluster`. Its `ready()` should require the policies
 /// to be loaded (the ConfigMap listing is already a separate readiness check).
 fn build_reviewer(settings: &Settings, store: PolicyStore, cluster: Cluster) -> Arc<dyn Reviewer> {
-    let _ = (settings.deadline, settings.fail_open, store, cluster);
+    let _ = (
+        settings.decision_deadline,
+        settings.fail_open,
+        store,
+        cluster,
+    );
     Arc::new(DenyAll::new(
         "custody: this build has no admission reviewer wired in yet; every request is denied",
     ))

@@ -77,8 +77,8 @@ pub struct Args {
     pub service_name: Option<String>,
 
     /// Time to reach a decision, kept below the webhook's timeoutSeconds [default: 8s].
-    #[arg(long, env = "CUSTODY_DEADLINE")]
-    pub deadline: Option<DurationArg>,
+    #[arg(long, env = "CUSTODY_DECISION_DEADLINE")]
+    pub decision_deadline: Option<DurationArg>,
     /// Admit (with a warning) instead of denying when no decision is reached in time
     /// [default: false].
     #[arg(long, env = "CUSTODY_FAIL_OPEN", num_args = 0..=1, default_missing_value = "true")]
@@ -88,24 +88,22 @@ pub struct Args {
     pub policy_dir: Option<PathBuf>,
 
     /// Use the Kubernetes API: policy ConfigMaps, namespace labels, pull secrets
-    /// [default: true inside a pod (KUBERNETES_SERVICE_HOST set), else false].
+    /// [default: false].
     #[arg(long, env = "CUSTODY_KUBERNETES", num_args = 0..=1, default_missing_value = "true")]
     pub kubernetes: Option<bool>,
     /// With --kubernetes: load policy bundles from labelled ConfigMaps [default: true].
     #[arg(long, env = "CUSTODY_POLICY_CONFIGMAPS", num_args = 0..=1, default_missing_value = "true")]
     pub policy_configmaps: Option<bool>,
     /// Namespace of the policy ConfigMaps [default: --namespace].
-    #[arg(long, env = "CUSTODY_POLICY_NAMESPACE")]
-    pub policy_namespace: Option<String>,
-    /// Label selector of the policy ConfigMaps (a bare key selects every ConfigMap
-    /// carrying it) [default: custody.dev/policy].
-    #[arg(long, env = "CUSTODY_POLICY_LABEL")]
-    pub policy_label: Option<String>,
+    #[arg(long, env = "CUSTODY_POLICY_CONFIGMAP_NAMESPACE")]
+    pub policy_configmap_namespace: Option<String>,
+    /// Label selector of the policy ConfigMaps [default: custody.dev/policy].
+    #[arg(long, env = "CUSTODY_POLICY_CONFIGMAP_SELECTOR")]
+    pub policy_configmap_selector: Option<String>,
     /// With --kubernetes: authenticate to registries with the pod's and its service
-    /// account's imagePullSecrets; needs `get` on Secrets and ServiceAccounts
-    /// [default: false].
-    #[arg(long, env = "CUSTODY_PULL_SECRETS", num_args = 0..=1, default_missing_value = "true")]
-    pub pull_secrets: Option<bool>,
+    /// account's imagePullSecrets [default: true].
+    #[arg(long, env = "CUSTODY_PULL_SECRET_AUTH", num_args = 0..=1, default_missing_value = "true")]
+    pub pull_secret_auth: Option<bool>,
     /// How long pull secrets and service accounts are cached [default: 30s].
     #[arg(long, env = "CUSTODY_PULL_SECRET_TTL")]
     pub pull_secret_ttl: Option<DurationArg>,
@@ -140,7 +138,7 @@ pub struct Settings {
     /// Where to write the self-signed CA, if generated.
     pub self_signed_ca_out: Option<PathBuf>,
     /// Decision deadline (the reviewer's).
-    pub deadline: Duration,
+    pub decision_deadline: Duration,
     /// Allow with a warning when the deadline runs out.
     pub fail_open: bool,
     /// Policy bundles from a directory.
@@ -197,14 +195,18 @@ impl Args {
             self_signed_ca_out: self.self_signed_ca_out.or(file.self_signed_ca_out),
             namespace: self.namespace.or(file.namespace),
             service_name: self.service_name.or(file.service_name),
-            deadline: self.deadline.or(file.deadline),
+            decision_deadline: self.decision_deadline.or(file.decision_deadline),
             fail_open: self.fail_open.or(file.fail_open),
             policy_dir: self.policy_dir.or(file.policy_dir),
             kubernetes: self.kubernetes.or(file.kubernetes),
             policy_configmaps: self.policy_configmaps.or(file.policy_configmaps),
-            policy_namespace: self.policy_namespace.or(file.policy_namespace),
-            policy_label: self.policy_label.or(file.policy_label),
-            pull_secrets: self.pull_secrets.or(file.pull_secrets),
+            policy_configmap_namespace: self
+                .policy_configmap_namespace
+                .or(file.policy_configmap_namespace),
+            policy_configmap_selector: self
+                .policy_configmap_selector
+                .or(file.policy_configmap_selector),
+            pull_secret_auth: self.pull_secret_auth.or(file.pull_secret_auth),
             pull_secret_ttl: self.pull_secret_ttl.or(file.pull_secret_ttl),
             mutate_kinds: self.mutate_kinds.or(file.mutate_kinds),
             max_body_bytes: self.max_body_bytes.or(file.max_body_bytes),
@@ -245,9 +247,9 @@ impl Args {
         if self.self_signed_ca_out.is_some() && !self_signed {
             bail!("--self-signed-ca-out only makes sense with --self-signed");
         }
-        let deadline = dur(self.deadline, 8);
+        let deadline = dur(self.decision_deadline, 8);
         if deadline.is_zero() {
-            bail!("--deadline must be positive");
+            bail!("--decision-deadline must be positive");
         }
         let fail_open = self.fail_open.unwrap_or(false);
         let mut server = ServerConfig::new(
@@ -270,21 +272,20 @@ impl Args {
         server.shutdown_grace = dur(self.shutdown_grace, 25);
         server.bench_allow_route = self.bench_allow_route.unwrap_or(false);
 
-        let in_pod = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
-        let kube = self.kubernetes.unwrap_or(in_pod).then(|| KubeSettings {
+        let kube = self.kubernetes.unwrap_or(false).then(|| KubeSettings {
             policy_configmaps: self.policy_configmaps.unwrap_or(true).then(|| {
                 (
-                    self.policy_namespace
+                    self.policy_configmap_namespace
                         .clone()
                         .unwrap_or_else(|| namespace.clone()),
-                    self.policy_label
+                    self.policy_configmap_selector
                         .clone()
                         .unwrap_or_else(|| crate::k8s::POLICY_LABEL.into()),
                 )
             }),
             pull_secrets: self
-                .pull_secrets
-                .unwrap_or(false)
+                .pull_secret_auth
+                .unwrap_or(true)
                 .then(|| dur(self.pull_secret_ttl, 30)),
             namespace: namespace.clone(),
         });
@@ -303,7 +304,7 @@ impl Args {
         Ok(Settings {
             server,
             self_signed_ca_out: self.self_signed_ca_out,
-            deadline,
+            decision_deadline: deadline,
             fail_open,
             policy_dir: self.policy_dir,
             kube,
@@ -332,16 +333,9 @@ mod tests {
     #[test]
     fn defaults_with_self_signed() {
         let s = parse(&["--self-signed"]).resolve().unwrap();
-        assert_eq!(s.deadline, Duration::from_secs(8));
+        assert_eq!(s.decision_deadline, Duration::from_secs(8));
         assert!(!s.fail_open);
-        // (`--kubernetes` defaults to whether we run in a pod, so it is not asserted here.)
-        assert!(
-            parse(&["--self-signed", "--kubernetes=false"])
-                .resolve()
-                .unwrap()
-                .kube
-                .is_none()
-        );
+        assert!(s.kube.is_none());
         assert_eq!(s.mutate_kinds.len(), 8);
         assert_eq!(s.server.listen.port(), 8443);
         match s.server.tls {
@@ -359,20 +353,19 @@ mod tests {
         let path = dir.path().join("custody.yaml");
         std::fs::write(
             &path,
-            "self-signed: true\ndeadline: 5s\nfail-open: true\nlisten: 127.0.0.1:9443\n\
-             kubernetes: true\npull-secrets: true\nmutate-kinds: [Pod]\n",
+            "self-signed: true\ndecision-deadline: 5s\nfail-open: true\nlisten: 127.0.0.1:9443\n\
+             kubernetes: true\npull-secret-auth: false\nmutate-kinds: [Pod]\n",
         )
         .unwrap();
         let s = parse(&[
             "--config",
             path.to_str().unwrap(),
-            "--deadline",
+            "--decision-deadline",
             "3s",
-            "--pull-secrets=false",
         ])
         .resolve()
         .unwrap();
-        assert_eq!(s.deadline, Duration::from_secs(3));
+        assert_eq!(s.decision_deadline, Duration::from_secs(3));
         assert!(s.fail_open);
         assert_eq!(s.server.listen.port(), 9443);
         let kube = s.kube.unwrap();
@@ -388,11 +381,11 @@ mod tests {
     fn unknown_file_keys_and_missing_certificates_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("custody.yaml");
-        std::fs::write(&path, "self-signed: true\ndecision-timeout: 5s\n").unwrap();
+        std::fs::write(&path, "self-signed: true\ndeadline: 5s\n").unwrap();
         let err = parse(&["--config", path.to_str().unwrap()])
             .resolve()
             .unwrap_err();
-        assert!(format!("{err:#}").contains("decision-timeout"), "{err:#}");
+        assert!(format!("{err:#}").contains("deadline"), "{err:#}");
         let err = parse(&[]).resolve().unwrap_err();
         assert!(err.to_string().contains("--tls-cert"), "{err}");
         let err = parse(&["--self-signed", "--tls-cert", "a.pem"])
