@@ -107,3 +107,50 @@ fn malformed_reference_and_unreachable_registry_are_clear() {
     assert_eq!(code, 2);
     assert!(err.contains("unreachable"), "{err}");
 }
+
+#[tokio::test]
+async fn with_keys_says_whether_each_piece_verifies_and_why_not() {
+    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+    let other = SigningKey::generate(KeyAlgorithm::Ed25519).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("ci.pub");
+    let stranger = dir.path().join("stranger.pub");
+    std::fs::write(&good, key.public_key_pem()).unwrap();
+    std::fs::write(&stranger, other.public_key_pem()).unwrap();
+    let reg = TestRegistry::distribution();
+    let a = push_layout(&reg, &single_platform("keys a"), "team/keys:v1");
+    let b = push_layout(&reg, &single_platform("keys b"), "team/keys:b");
+    let image = reg.image("team/keys:v1");
+    let client = reg.client();
+    attach_statement(&client, &image, &a, &a, &key, "https://example.com/good").await;
+    attach_statement(&client, &image, &a, &b, &key, "https://example.com/about-b").await;
+    let name = format!("{}/team/keys:v1", reg.host);
+    let (code, out, err) = custody(&[
+        "attestations",
+        &name,
+        "--insecure-registry",
+        &reg.host,
+        "--key",
+        good.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("verified: yes, signed by ci"), "{out}");
+    assert!(out.contains("verified: no [subject-mismatch]"), "{out}");
+    let (code, out, _) = custody(&[
+        "attestations",
+        &name,
+        "--insecure-registry",
+        &reg.host,
+        "--key",
+        stranger.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["evidence"][0]["verification"]["verified"], false);
+    assert_eq!(
+        v["evidence"][0]["verification"]["category"],
+        "untrusted-signer"
+    );
+}
