@@ -178,7 +178,13 @@ mod tests {
     }
 
     fn verdict(image: &str, results: Vec<PolicyResult>) -> ImageVerdict {
-        ImageVerdict { image: image.into(), digest: Some(Digest::sha256(image.as_bytes())), results }
+        ImageVerdict {
+            image: image.into(),
+            containers: Vec::new(),
+            digest: Some(Digest::sha256(image.as_bytes())),
+            results,
+            evidence: Default::default(),
+        }
     }
 
     #[test]

@@ -1,0 +1,254 @@
+//! Evidence -> verified statements, per policy: each envelope is checked against the
+//! policy's attestors, its statement parsed, and its subject matched to the image.
+//! Everything that fails is turned into a rejection with a reason and a category.
+
+use crate::attest::{Envelope, INTOTO_PAYLOAD_TYPE, Statement, Verified, VerifyError};
+use crate::category::Category;
+use crate::digest::Digest;
+use crate::policy::input::{RejectedEvidence, SignerInfo, SourceInfo, SubjectInfo, VerifiedAttestation};
+use crate::policy::{Attestor, Bundle};
+use crate::registry::{Evidence, EvidenceFormat, Skipped, SkipReason};
+use std::collections::HashMap;
+
+/// One piece of evidence, parsed once for all policies.
+pub(crate) struct Parsed<'a> {
+    pub(crate) evidence: &'a Evidence,
+    pub(crate) envelope: Result<Envelope, String>,
+    /// The predicate type the unverified payload claims (for messages only).
+    pub(crate) claimed_type: Option<String>,
+    statement: std::sync::OnceLock<Result<Statement, String>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Claim {
+    #[serde(rename = "predicateType")]
+    predicate_type: Option<String>,
+}
+
+fn envelope_of(ev: &Evidence) -> Result<Envelope, String> {
+    match ev.format {
+        EvidenceFormat::DsseEnvelope => Envelope::from_json(&ev.bytes).map_err(|e| e.to_string()),
+        EvidenceFormat::SigstoreBundle => {
+            let v: serde_json::Value = serde_json::from_slice(&ev.bytes)
+                .map_err(|e| format!("not a Sigstore bundle: {e}"))?;
+            let dsse = v
+                .get("dsseEnvelope")
+                .ok_or("Sigstore bundle carries no DSSE envelope (message signatures are not attestations)")?;
+            let bytes = serde_json::to_vec(dsse).map_err(|e| e.to_string())?;
+            Envelope::from_json(&bytes).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Parses every piece of evidence once.
+pub(crate) fn parse_all(evidence: &[Evidence]) -> Vec<Parsed<'_>> {
+    evidence
+        .iter()
+        .map(|ev| {
+            let envelope = envelope_of(ev);
+            let claimed_type = envelope.as_ref().ok().and_then(|e| {
+                (e.payload_type == INTOTO_PAYLOAD_TYPE)
+                    .then(|| serde_json::from_slice::<Claim>(&e.payload).ok())
+                    .flatten()
+                    .and_then(|c| c.predicate_type)
+            });
+            Parsed {
+                evidence: ev,
+                envelope,
+                claimed_type,
+                statement: std::sync::OnceLock::new(),
+            }
+        })
+        .collect()
+}
+
+impl Parsed<'_> {
+    fn statement(&self, verified: &Verified) -> &Result<Statement, String> {
+        self.statement.get_or_init(|| {
+            if verified.payload_type != INTOTO_PAYLOAD_TYPE {
+                return Err(format!(
+                    "signed payload type {:?} is not an in-toto statement",
+                    verified.payload_type
+                ));
+            }
+            Statement::parse(&verified.payload).map_err(|e| e.to_string())
+        })
+    }
+
+    pub(crate) fn source(&self) -> SourceInfo {
+        source_info(self.evidence)
+    }
+}
+
+pub(crate) fn source_info(ev: &Evidence) -> SourceInfo {
+    SourceInfo {
+        kind: ev.source.as_str().to_owned(),
+        format: ev.format.as_str().to_owned(),
+        manifest_digest: Some(ev.manifest_digest.to_string()),
+        blob_digest: Some(ev.blob_digest.to_string()),
+        artifact_type: ev.artifact_type.clone(),
+    }
+}
+
+/// Memoised attestor verifications: the same attestor (same keys and threshold) shared by
+/// several policies verifies each envelope once.
+#[derive(Default)]
+pub(crate) struct VerifyMemo {
+    results: HashMap<(String, usize), Result<Verified, VerifyError>>,
+}
+
+fn attestor_identity(a: &Attestor) -> String {
+    let mut ids: Vec<&str> = a.keys.iter().map(|k| k.key.key_id()).collect();
+    ids.sort_unstable();
+    format!("{}:{}", a.threshold, ids.join(","))
+}
+
+impl VerifyMemo {
+    fn verify(&mut self, a: &Attestor, idx: usize, env: &Envelope) -> &Result<Verified, VerifyError> {
+        self.results
+            .entry((attestor_identity(a), idx))
+            .or_insert_with(|| a.verify(env))
+    }
+}
+
+/// The statements one policy may see, and what it may not.
+#[derive(Default)]
+pub(crate) struct PolicyEvidence {
+    pub(crate) attestations: Vec<VerifiedAttestation>,
+    pub(crate) rejected: Vec<RejectedEvidence>,
+}
+
+fn reject(p: &Parsed<'_>, category: Category, reason: String) -> RejectedEvidence {
+    RejectedEvidence {
+        category: category.as_str().to_owned(),
+        reason,
+        claimed_predicate_type: p.claimed_type.clone(),
+        source: p.source(),
+    }
+}
+
+/// The most telling category among several attestors' refusals.
+fn refusal(errors: &[(&str, &VerifyError)]) -> (Category, String) {
+    let pick = errors
+        .iter()
+        .find(|(_, e)| e.category() == Category::BadSignature)
+        .or_else(|| errors.first());
+    match pick {
+        Some((_, e)) if errors.len() == 1 => (e.category(), e.to_string()),
+        Some((name, e)) => (e.category(), format!("attestor {name}: {e}")),
+        None => (Category::UntrustedSigner, "no attestor".into()),
+    }
+}
+
+/// Verifies all evidence for one policy. `digests` are the image digest first, then its
+/// platform digests: a statement must be about one of them.
+pub(crate) fn for_policy(
+    bundle: &Bundle,
+    parsed: &[Parsed<'_>],
+    digests: &[Digest],
+    memo: &mut VerifyMemo,
+) -> PolicyEvidence {
+    let mut out = PolicyEvidence::default();
+    if bundle.attestors().is_empty() {
+        return out;
+    }
+    for (idx, p) in parsed.iter().enumerate() {
+        let env = match &p.envelope {
+            Ok(env) => env,
+            Err(e) => {
+                out.rejected.push(reject(p, Category::BadSignature, e.clone()));
+                continue;
+            }
+        };
+        let mut accepted: Vec<&str> = Vec::new();
+        let mut signers: Vec<SignerInfo> = Vec::new();
+        let mut errors: Vec<(&str, VerifyError)> = Vec::new();
+        let mut verified: Option<Verified> = None;
+        for a in bundle.attestors() {
+            match memo.verify(a, idx, env) {
+                Ok(v) => {
+                    accepted.push(&a.name);
+                    signers.extend(v.signers.iter().map(|s| SignerInfo {
+                        attestor: a.name.clone(),
+                        key_id: s.key_id.clone(),
+                        name: s.name.clone(),
+                    }));
+                    verified.get_or_insert_with(|| v.clone());
+                }
+                Err(e) => errors.push((&a.name, e.clone())),
+            }
+        }
+        let Some(verified) = verified else {
+            let refs: Vec<(&str, &VerifyError)> = errors.iter().map(|(n, e)| (*n, e)).collect();
+            let (category, reason) = refusal(&refs);
+            out.rejected.push(reject(p, category, reason));
+            continue;
+        };
+        let statement = match p.statement(&verified) {
+            Ok(s) => s,
+            Err(e) => {
+                out.rejected.push(reject(p, Category::BadRequest, e.clone()));
+                continue;
+            }
+        };
+        let Some(subject) = digests.iter().find(|d| statement.matches_digest(d)) else {
+            let about: Vec<String> = statement
+                .subjects
+                .iter()
+                .flat_map(|s| s.digest.iter().map(|(alg, hex)| format!("{alg}:{}", &hex[..hex.len().min(12)])))
+                .collect();
+            out.rejected.push(reject(
+                p,
+                Category::SubjectMismatch,
+                format!(
+                    "the signed statement is about {}, not {}",
+                    if about.is_empty() { "no digest".to_owned() } else { about.join(", ") },
+                    digests.first().map(Digest::short).unwrap_or_default()
+                ),
+            ));
+            continue;
+        };
+        if !bundle.wants_predicate(&statement.predicate_type) {
+            continue;
+        }
+        out.attestations.push(VerifiedAttestation {
+            statement_type: statement.type_uri.clone(),
+            predicate_type: statement.predicate_type.clone(),
+            predicate: statement.predicate.clone(),
+            subjects: statement
+                .subjects
+                .iter()
+                .map(|s| SubjectInfo {
+                    name: s.name.clone(),
+                    digest: s.digest.clone(),
+                })
+                .collect(),
+            subject_digest: subject.to_string(),
+            attestors: accepted.iter().map(|s| (*s).to_owned()).collect(),
+            signers,
+            source: p.source(),
+        });
+    }
+    out
+}
+
+/// Registry-level leftovers that were evidence but unusable (too large, wrong subject,
+/// failed fetch), as rejections. Unknown formats are not evidence and are left out.
+pub(crate) fn skipped_as_rejected(skipped: &[Skipped]) -> Vec<RejectedEvidence> {
+    skipped
+        .iter()
+        .filter(|s| !matches!(s.reason, SkipReason::UnsupportedMediaType))
+        .map(|s| RejectedEvidence {
+            category: s.reason.category().as_str().to_owned(),
+            reason: s.reason.to_string(),
+            claimed_predicate_type: None,
+            source: SourceInfo {
+                kind: s.source.as_str().to_owned(),
+                format: "unknown".to_owned(),
+                manifest_digest: s.manifest_digest.as_ref().map(ToString::to_string),
+                blob_digest: None,
+                artifact_type: s.media_type.clone(),
+            },
+        })
+        .collect()
+}
