@@ -16,6 +16,7 @@ mod policy;
 mod review;
 mod serve;
 mod verify;
+mod verify_text;
 
 /// custody: admit only images whose signed in-toto attestations satisfy your policies.
 #[derive(Debug, Parser)]
