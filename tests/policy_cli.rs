@@ -49,7 +49,10 @@ fn every_library_policy_has_cases_that_admit_and_deny() {
         "require-promotion",
         "allowed-registries",
     ] {
-        assert!(out.contains(&format!("ok    {name}")), "{name} missing: {out}");
+        assert!(
+            out.contains(&format!("ok    {name}")),
+            "{name} missing: {out}"
+        );
     }
 }
 
@@ -65,8 +68,14 @@ fn a_failing_case_prints_a_diff_and_exits_1() {
     .unwrap();
     let (code, out) = custody(&["policy", "test", tmp.path().to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("FAIL allowed-registries: wrongly expects an admit"), "{out}");
-    assert!(out.contains("+ deny: image docker.io/library/nginx is not from an allowed registry"), "{out}");
+    assert!(
+        out.contains("FAIL allowed-registries: wrongly expects an admit"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+ deny: image docker.io/library/nginx is not from an allowed registry"),
+        "{out}"
+    );
     assert!(out.contains("- deny: nope"), "{out}");
     assert!(out.contains("0 passed, 2 failed"), "{out}");
 }
@@ -76,7 +85,11 @@ fn a_bundle_that_does_not_compile_fails_test_and_lint() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("require-sbom");
     copy_bundle(&Path::new(&library()).join("require-sbom"), &dir);
-    std::fs::write(dir.join("sbom.rego"), "package custody.require_sbom\n\ndeny contains msg if {\n").unwrap();
+    std::fs::write(
+        dir.join("sbom.rego"),
+        "package custody.require_sbom\n\ndeny contains msg if {\n",
+    )
+    .unwrap();
     let (code, out) = custody(&["policy", "test", tmp.path().to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("bundle does not load"), "{out}");

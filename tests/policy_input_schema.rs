@@ -7,7 +7,10 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 const SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/policy-input.schema.json");
-const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/policy-input.example.json");
+const EXAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/docs/policy-input.example.json"
+);
 
 const VALIDATOR: &str = r#"
 import json, sys

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 const RULES: &str = "package custody.demo\n\ndeny contains \"v1\" if input.image.tag == \"bad\"\n";
-const RULES_V2: &str = "package custody.demo\n\ndeny contains \"v2\" if input.image.tag == \"bad\"\n";
+const RULES_V2: &str =
+    "package custody.demo\n\ndeny contains \"v2\" if input.image.tag == \"bad\"\n";
 const BROKEN: &str = "package custody.demo\n\ndeny contains msg if {\n";
 
 fn spec(name: &str) -> String {
@@ -33,13 +34,19 @@ fn deny_of(store: &PolicyStore, name: &str) -> Vec<String> {
     let b = snap.get(name).expect("bundle present");
     let mut input = custody::policy::PolicyInput::empty(chrono::Utc::now());
     input.image.tag = Some("bad".into());
-    b.evaluate(&custody::policy::to_rego_value(&input)).unwrap().deny
+    b.evaluate(&custody::policy::to_rego_value(&input))
+        .unwrap()
+        .deny
 }
 
 #[test]
 fn configmap_path_keeps_the_working_version() {
     let store = PolicyStore::new();
-    assert!(store.upsert("configmap:custody/demo", &files("demo", RULES)).unwrap());
+    assert!(
+        store
+            .upsert("configmap:custody/demo", &files("demo", RULES))
+            .unwrap()
+    );
     let before = store.snapshot();
     assert_eq!(deny_of(&store, "demo"), vec!["v1"]);
 
@@ -51,18 +58,38 @@ fn configmap_path_keeps_the_working_version() {
     assert_eq!(store.failure_count(), 1);
     assert!(store.last_errors().contains_key("configmap:custody/demo"));
     // The snapshot a request holds is untouched by later swaps.
-    assert!(store.upsert("configmap:custody/demo", &files("demo", RULES_V2)).unwrap());
+    assert!(
+        store
+            .upsert("configmap:custody/demo", &files("demo", RULES_V2))
+            .unwrap()
+    );
     assert_eq!(deny_of(&store, "demo"), vec!["v2"]);
-    assert_eq!(before.get("demo").unwrap().evaluate(&custody::policy::to_rego_value(&{
-        let mut i = custody::policy::PolicyInput::empty(chrono::Utc::now());
-        i.image.tag = Some("bad".into());
-        i
-    })).unwrap().deny, vec!["v1"]);
+    assert_eq!(
+        before
+            .get("demo")
+            .unwrap()
+            .evaluate(&custody::policy::to_rego_value(&{
+                let mut i = custody::policy::PolicyInput::empty(chrono::Utc::now());
+                i.image.tag = Some("bad".into());
+                i
+            }))
+            .unwrap()
+            .deny,
+        vec!["v1"]
+    );
     assert!(store.last_errors().is_empty());
     // Unchanged files are not recompiled.
-    assert!(!store.upsert("configmap:custody/demo", &files("demo", RULES_V2)).unwrap());
+    assert!(
+        !store
+            .upsert("configmap:custody/demo", &files("demo", RULES_V2))
+            .unwrap()
+    );
     // Duplicate names from another source are refused.
-    assert!(store.upsert("configmap:custody/other", &files("demo", RULES)).is_err());
+    assert!(
+        store
+            .upsert("configmap:custody/other", &files("demo", RULES))
+            .is_err()
+    );
     assert!(store.remove("configmap:custody/demo"));
     assert!(store.snapshot().is_empty());
 }
@@ -94,7 +121,10 @@ fn directory_reload_keeps_the_working_version_and_removes_deleted_bundles() {
 fn wait_for(what: &str, cond: impl Fn() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

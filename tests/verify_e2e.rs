@@ -3,7 +3,6 @@
 //! and mismatched evidence give the expected exit code, categories and messages, with the
 //! shipped `require-provenance` policy and its demo CI key.
 
-#[allow(unused_imports)]
 mod support;
 
 use custody::attest::SigningKey;
@@ -26,9 +25,11 @@ fn ci_key() -> SigningKey {
 }
 
 fn provenance() -> Value {
-    let text =
-        std::fs::read_to_string(format!("{}/tests/data/policy/predicates/slsa-provenance-v1.json", root()))
-            .unwrap();
+    let text = std::fs::read_to_string(format!(
+        "{}/tests/data/policy/predicates/slsa-provenance-v1.json",
+        root()
+    ))
+    .unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
@@ -49,7 +50,10 @@ fn image_with(
             artifact_type: DSSE_MEDIA_TYPE.to_owned(),
             media_type: DSSE_MEDIA_TYPE.to_owned(),
             data: signed_envelope(key, &body),
-            annotations: BTreeMap::from([("in-toto.io/predicate-type".to_owned(), SLSA_V1.to_owned())]),
+            annotations: BTreeMap::from([(
+                "in-toto.io/predicate-type".to_owned(),
+                SLSA_V1.to_owned(),
+            )]),
         };
         let client = reg.client();
         let image = reg.image(&tag);
@@ -96,7 +100,8 @@ fn verify_against_real_registries() {
     support::init_crypto();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let ci = ci_key();
-    let stranger = custody::attest::SigningKey::generate(custody::attest::KeyAlgorithm::EcdsaP256).unwrap();
+    let stranger =
+        custody::attest::SigningKey::generate(custody::attest::KeyAlgorithm::EcdsaP256).unwrap();
     for reg in TestRegistry::both() {
         let ctx = format!("registry {:?} at {}", reg.kind, reg.host);
         let (good, good_digest) = image_with(&rt, &reg, "good", Some((&ci, None)));
@@ -108,8 +113,14 @@ fn verify_against_real_registries() {
         // Good evidence: admitted, exit 0, digest and verified evidence reported.
         let (code, out) = verify(&reg, &[&good], false);
         assert_eq!(code, 0, "{ctx}: {out}");
-        assert!(out.contains(&format!("{good} ({}): ADMITTED", good_digest.short())), "{ctx}: {out}");
-        assert!(out.contains("verified  https://slsa.dev/provenance/v1"), "{ctx}: {out}");
+        assert!(
+            out.contains(&format!("{good} ({}): ADMITTED", good_digest.short())),
+            "{ctx}: {out}"
+        );
+        assert!(
+            out.contains("verified  https://slsa.dev/provenance/v1"),
+            "{ctx}: {out}"
+        );
         assert!(out.contains("signed by ci/demo-ci"), "{ctx}: {out}");
 
         // All four in one run: exit 1, each with its category.
@@ -121,11 +132,20 @@ fn verify_against_real_registries() {
         assert_eq!(result_of(&doc, &good)["allowed"], true, "{ctx}");
         let r = result_of(&doc, &missing);
         assert_eq!(r["category"], "no-attestation", "{ctx}: {r}");
-        assert!(r["messages"][0].as_str().unwrap().starts_with("no verified SLSA provenance"), "{ctx}: {r}");
+        assert!(
+            r["messages"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("no verified SLSA provenance"),
+            "{ctx}: {r}"
+        );
         let r = result_of(&doc, &wrong);
         assert_eq!(r["category"], "untrusted-signer", "{ctx}: {r}");
         assert!(
-            r["messages"][0].as_str().unwrap().contains("provenance was found but not accepted: untrusted-signer"),
+            r["messages"][0]
+                .as_str()
+                .unwrap()
+                .contains("provenance was found but not accepted: untrusted-signer"),
             "{ctx}: {r}"
         );
         let r = result_of(&doc, &mismatch);
@@ -139,14 +159,21 @@ fn verify_against_real_registries() {
         assert!(out.contains("FAIL [untrusted-signer]"), "{ctx}: {out}");
         assert!(out.contains("FAIL [subject-mismatch]"), "{ctx}: {out}");
         assert!(out.contains("FAIL [no-attestation]"), "{ctx}: {out}");
-        assert!(out.contains("4 image(s): 1 admitted, 3 denied"), "{ctx}: {out}");
+        assert!(
+            out.contains("4 image(s): 1 admitted, 3 denied"),
+            "{ctx}: {out}"
+        );
 
         // An image that does not exist: denied as not-found.
         let absent = format!("{}/e2e/absent:1.0", reg.host);
         let (code, out) = verify(&reg, &[&absent], true);
         assert_eq!(code, 1, "{ctx}: {out}");
         let doc: Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(result_of(&doc, &absent)["category"], "not-found", "{ctx}: {out}");
+        assert_eq!(
+            result_of(&doc, &absent)["category"],
+            "not-found",
+            "{ctx}: {out}"
+        );
     }
 }
 
@@ -158,11 +185,19 @@ fn unusable_input_exits_2() {
             .arg(format!("{}/policies", root()))
             .output()
             .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     assert_eq!(code, Some(2), "{out}");
     let out = Command::new(env!("CARGO_BIN_EXE_custody"))
-        .args(["verify", "registry.example/app:1", "--policies", "/nonexistent/policies"])
+        .args([
+            "verify",
+            "registry.example/app:1",
+            "--policies",
+            "/nonexistent/policies",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

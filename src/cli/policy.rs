@@ -170,7 +170,10 @@ fn lint(args: &LintArgs) -> anyhow::Result<ExitCode> {
         if let Some(b) = &bundle
             && let Some(other) = names.insert(b.name().to_owned(), label.clone())
         {
-            findings.push((true, format!("policy name {:?} also used by {other}", b.name())));
+            findings.push((
+                true,
+                format!("policy name {:?} also used by {other}", b.name()),
+            ));
         }
         if findings.is_empty() {
             println!("ok    {label}");

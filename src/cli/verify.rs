@@ -114,7 +114,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .collect(),
         namespace: NamespaceInfo {
             name: args.namespace.clone(),
-            labels: args.namespace_labels.iter().cloned().collect::<BTreeMap<_, _>>(),
+            labels: args
+                .namespace_labels
+                .iter()
+                .cloned()
+                .collect::<BTreeMap<_, _>>(),
         },
         request: RequestInfo {
             operation: "CREATE".into(),

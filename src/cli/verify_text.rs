@@ -75,10 +75,7 @@ pub(crate) fn render(verdicts: &[ImageVerdict]) -> String {
                 (false, Mode::Warn) => "fail (warn only)".to_owned(),
                 (false, Mode::Audit) => "fail (audit only)".to_owned(),
             };
-            let category = r
-                .category
-                .map(|c| format!(" [{c}]"))
-                .unwrap_or_default();
+            let category = r.category.map(|c| format!(" [{c}]")).unwrap_or_default();
             let _ = writeln!(
                 out,
                 "  {:width$}  {:7}  {status}{category}",

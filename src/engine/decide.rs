@@ -103,7 +103,11 @@ fn deny_category(bundle: &Bundle, ev: &PolicyEvidence, rejected: &[RejectedEvide
     }
     relevant
         .iter()
-        .find_map(|r| all_categories().into_iter().find(|c| c.as_str() == r.category))
+        .find_map(|r| {
+            all_categories()
+                .into_iter()
+                .find(|c| c.as_str() == r.category)
+        })
         .unwrap_or(Category::NoAttestation)
 }
 
@@ -169,7 +173,10 @@ fn evaluate_one(
             result.messages = vec![format!("policy evaluation failed: {text}")];
         }
     }
-    if ctx.require_all_platforms && !bundle.predicate_types().is_empty() && !bundle.attestors().is_empty() {
+    if ctx.require_all_platforms
+        && !bundle.predicate_types().is_empty()
+        && !bundle.attestors().is_empty()
+    {
         for (platform, digest) in real_platforms(&facts.platforms) {
             let d = digest.to_string();
             if !ev.attestations.iter().any(|a| a.subject_digest == d) {
@@ -226,7 +233,15 @@ fn summarise(summary: &mut EvidenceSummary, policy: &str, ev: &PolicyEvidence) {
         let signers: Vec<String> = a
             .signers
             .iter()
-            .map(|s| format!("{}/{}", s.attestor, s.name.clone().unwrap_or_else(|| s.key_id[..12.min(s.key_id.len())].to_owned())))
+            .map(|s| {
+                format!(
+                    "{}/{}",
+                    s.attestor,
+                    s.name
+                        .clone()
+                        .unwrap_or_else(|| s.key_id[..12.min(s.key_id.len())].to_owned())
+                )
+            })
             .collect();
         match summary
             .verified

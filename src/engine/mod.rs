@@ -204,7 +204,14 @@ impl Engine {
             step: "resolving the image",
             digest: None,
         }));
-        let work = self.work(r, verdict.containers.clone(), &applicable, ctx, req, &progress);
+        let work = self.work(
+            r,
+            verdict.containers.clone(),
+            &applicable,
+            ctx,
+            req,
+            &progress,
+        );
         match tokio::time::timeout_at(deadline, work).await {
             Ok(Ok((digest, results, summary))) => {
                 verdict.digest = Some(digest);
@@ -276,10 +283,9 @@ impl Engine {
                     ..
                 } = found?;
                 for e in ev {
-                    if !evidence
-                        .iter()
-                        .any(|x: &crate::registry::Evidence| x.blob_digest == e.blob_digest && x.subject == e.subject)
-                    {
+                    if !evidence.iter().any(|x: &crate::registry::Evidence| {
+                        x.blob_digest == e.blob_digest && x.subject == e.subject
+                    }) {
                         evidence.push(e);
                     }
                 }

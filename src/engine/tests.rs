@@ -116,7 +116,9 @@ async fn check_with(
     budget: Duration,
 ) -> Vec<ImageVerdict> {
     let engine = Engine::new(w.registry.clone(), w.store.clone(), config);
-    engine.check(&request(images), Instant::now() + budget).await
+    engine
+        .check(&request(images), Instant::now() + budget)
+        .await
 }
 
 fn only(v: &[ImageVerdict]) -> &PolicyResult {
@@ -135,7 +137,10 @@ async fn good_evidence_admits() {
     assert!(v[0].admitted(), "{v:?}");
     assert_eq!(v[0].digest.as_ref(), Some(&d));
     assert_eq!(v[0].evidence.verified.len(), 1);
-    assert_eq!(v[0].evidence.verified[0].signers, vec!["ci/ci-key".to_string()]);
+    assert_eq!(
+        v[0].evidence.verified[0].signers,
+        vec!["ci/ci-key".to_string()]
+    );
 }
 
 #[tokio::test]
@@ -173,7 +178,10 @@ async fn an_unknown_key_is_untrusted_signer() {
     let v = check(&w, &["registry.test/app:1.0"]).await;
     assert_eq!(only(&v).category, Some(Category::UntrustedSigner));
     assert_eq!(v[0].evidence.rejected.len(), 1);
-    assert_eq!(v[0].evidence.rejected[0].claimed_predicate_type.as_deref(), Some(PT));
+    assert_eq!(
+        v[0].evidence.rejected[0].claimed_predicate_type.as_deref(),
+        Some(PT)
+    );
 }
 
 #[tokio::test]
@@ -195,10 +203,14 @@ async fn a_statement_about_another_digest_is_subject_mismatch() {
     let w = world();
     let d = digest(1);
     w.registry.tag("registry.test/app:1.0", &d, vec![]);
-    w.registry.attach(&d, &signed(&w.ci, &statement(&digest(2), true)));
+    w.registry
+        .attach(&d, &signed(&w.ci, &statement(&digest(2), true)));
     let v = check(&w, &["registry.test/app:1.0"]).await;
     assert_eq!(only(&v).category, Some(Category::SubjectMismatch));
-    assert!(v[0].evidence.rejected[0].reason.contains("not sha256:"), "{v:?}");
+    assert!(
+        v[0].evidence.rejected[0].reason.contains("not sha256:"),
+        "{v:?}"
+    );
 }
 
 #[tokio::test]
@@ -276,7 +288,15 @@ async fn duplicate_images_are_folded() {
     let d = digest(1);
     w.registry.tag("registry.test/app:1.0", &d, vec![]);
     w.registry.attach(&d, &signed(&w.ci, &statement(&d, true)));
-    let v = check(&w, &["registry.test/app:1.0", "registry.test/app:1.0", "registry.test/other:2"]).await;
+    let v = check(
+        &w,
+        &[
+            "registry.test/app:1.0",
+            "registry.test/app:1.0",
+            "registry.test/other:2",
+        ],
+    )
+    .await;
     assert_eq!(v.len(), 2);
     assert_eq!(v[0].containers.len(), 2);
     assert!(v[0].admitted());
@@ -296,9 +316,15 @@ async fn every_platform_needs_evidence_when_required() {
         }),
         digest: d.clone(),
     };
-    w.registry.tag("registry.test/app:1.0", &index, vec![plat("amd64", &amd), plat("arm64", &arm)]);
-    w.registry.attach(&index, &signed(&w.ci, &statement(&index, true)));
-    w.registry.attach(&amd, &signed(&w.ci, &statement(&amd, true)));
+    w.registry.tag(
+        "registry.test/app:1.0",
+        &index,
+        vec![plat("amd64", &amd), plat("arm64", &arm)],
+    );
+    w.registry
+        .attach(&index, &signed(&w.ci, &statement(&index, true)));
+    w.registry
+        .attach(&amd, &signed(&w.ci, &statement(&amd, true)));
     // Without the option, evidence for the index is enough.
     let v = check(&w, &["registry.test/app:1.0"]).await;
     assert!(v[0].admitted(), "{v:?}");
@@ -306,13 +332,32 @@ async fn every_platform_needs_evidence_when_required() {
         require_all_platforms: true,
         ..EngineConfig::default()
     };
-    let v = check_with(&w, &["registry.test/app:1.0"], strict.clone(), Duration::from_secs(10)).await;
+    let v = check_with(
+        &w,
+        &["registry.test/app:1.0"],
+        strict.clone(),
+        Duration::from_secs(10),
+    )
+    .await;
     let r = only(&v);
     assert!(!r.allowed);
     assert_eq!(r.category, Some(Category::NoAttestation));
-    assert_eq!(r.messages, vec![format!("no verified attestation for platform linux/arm64 ({})", arm.short())]);
-    w.registry.attach(&arm, &signed(&w.ci, &statement(&arm, true)));
-    let v = check_with(&w, &["registry.test/app:1.0"], strict, Duration::from_secs(10)).await;
+    assert_eq!(
+        r.messages,
+        vec![format!(
+            "no verified attestation for platform linux/arm64 ({})",
+            arm.short()
+        )]
+    );
+    w.registry
+        .attach(&arm, &signed(&w.ci, &statement(&arm, true)));
+    let v = check_with(
+        &w,
+        &["registry.test/app:1.0"],
+        strict,
+        Duration::from_secs(10),
+    )
+    .await;
     assert!(v[0].admitted(), "{v:?}");
 }
 

@@ -5,9 +5,11 @@
 use crate::attest::{Envelope, INTOTO_PAYLOAD_TYPE, Statement, Verified, VerifyError};
 use crate::category::Category;
 use crate::digest::Digest;
-use crate::policy::input::{RejectedEvidence, SignerInfo, SourceInfo, SubjectInfo, VerifiedAttestation};
+use crate::policy::input::{
+    RejectedEvidence, SignerInfo, SourceInfo, SubjectInfo, VerifiedAttestation,
+};
 use crate::policy::{Attestor, Bundle};
-use crate::registry::{Evidence, EvidenceFormat, Skipped, SkipReason};
+use crate::registry::{Evidence, EvidenceFormat, SkipReason, Skipped};
 use std::collections::HashMap;
 
 /// One piece of evidence, parsed once for all policies.
@@ -104,7 +106,12 @@ fn attestor_identity(a: &Attestor) -> String {
 }
 
 impl VerifyMemo {
-    fn verify(&mut self, a: &Attestor, idx: usize, env: &Envelope) -> &Result<Verified, VerifyError> {
+    fn verify(
+        &mut self,
+        a: &Attestor,
+        idx: usize,
+        env: &Envelope,
+    ) -> &Result<Verified, VerifyError> {
         self.results
             .entry((attestor_identity(a), idx))
             .or_insert_with(|| a.verify(env))
@@ -156,7 +163,8 @@ pub(crate) fn for_policy(
         let env = match &p.envelope {
             Ok(env) => env,
             Err(e) => {
-                out.rejected.push(reject(p, Category::BadSignature, e.clone()));
+                out.rejected
+                    .push(reject(p, Category::BadSignature, e.clone()));
                 continue;
             }
         };
@@ -187,7 +195,8 @@ pub(crate) fn for_policy(
         let statement = match p.statement(&verified) {
             Ok(s) => s,
             Err(e) => {
-                out.rejected.push(reject(p, Category::BadRequest, e.clone()));
+                out.rejected
+                    .push(reject(p, Category::BadRequest, e.clone()));
                 continue;
             }
         };
@@ -195,14 +204,22 @@ pub(crate) fn for_policy(
             let about: Vec<String> = statement
                 .subjects
                 .iter()
-                .flat_map(|s| s.digest.iter().map(|(alg, hex)| format!("{alg}:{}", &hex[..hex.len().min(12)])))
+                .flat_map(|s| {
+                    s.digest
+                        .iter()
+                        .map(|(alg, hex)| format!("{alg}:{}", &hex[..hex.len().min(12)]))
+                })
                 .collect();
             out.rejected.push(reject(
                 p,
                 Category::SubjectMismatch,
                 format!(
                     "the signed statement is about {}, not {}",
-                    if about.is_empty() { "no digest".to_owned() } else { about.join(", ") },
+                    if about.is_empty() {
+                        "no digest".to_owned()
+                    } else {
+                        about.join(", ")
+                    },
                     digests.first().map(Digest::short).unwrap_or_default()
                 ),
             ));

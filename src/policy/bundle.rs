@@ -100,7 +100,8 @@ impl Bundle {
             source_name: source_name.to_owned(),
             message,
         };
-        let spec: PolicySpec = yaml_serde::from_str(spec_text).map_err(|e| spec_err(e.to_string()))?;
+        let spec: PolicySpec =
+            yaml_serde::from_str(spec_text).map_err(|e| spec_err(e.to_string()))?;
         spec.validate().map_err(spec_err)?;
         let matcher = Matcher::compile(&spec.match_rules).map_err(spec_err)?;
         let timeout = match &spec.evaluation_timeout {

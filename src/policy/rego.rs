@@ -48,7 +48,9 @@ pub enum RegoError {
     #[error("data.json: {0}")]
     Data(String),
     /// No file declares `deny` or `warn` in the policy's package.
-    #[error("no rule `deny` or `warn` in package {0} (set `package:` in policy.yaml or rename the package)")]
+    #[error(
+        "no rule `deny` or `warn` in package {0} (set `package:` in policy.yaml or rename the package)"
+    )]
     NoRules(String),
     /// Evaluation failed (a runtime error or the time limit).
     #[error("evaluation of {rule} failed: {message}")]
@@ -83,31 +85,32 @@ impl CompiledRego {
         let wanted = format!("data.{package}");
         let mut in_package = Vec::new();
         for (name, text) in files {
-            let pkg = engine
-                .add_policy(name.clone(), text.clone())
-                .map_err(|e| RegoError::Parse {
-                    file: name.clone(),
-                    message: first_line(&e),
-                })?;
+            let pkg =
+                engine
+                    .add_policy(name.clone(), text.clone())
+                    .map_err(|e| RegoError::Parse {
+                        file: name.clone(),
+                        message: first_line(&e),
+                    })?;
             if pkg == wanted {
                 in_package.push(name.clone());
             }
         }
         if let Some(data) = data {
-            let value = regorus::Value::from_json_str(data)
-                .map_err(|e| RegoError::Data(first_line(&e)))?;
+            let value =
+                regorus::Value::from_json_str(data).map_err(|e| RegoError::Data(first_line(&e)))?;
             engine
                 .add_data(value)
                 .map_err(|e| RegoError::Data(first_line(&e)))?;
         }
         let declares = |rule: &str| -> Result<bool, RegoError> {
             for file in &in_package {
-                let found = engine.has_declared_rule_rooted_at(file, rule).map_err(|e| {
-                    RegoError::Parse {
+                let found = engine
+                    .has_declared_rule_rooted_at(file, rule)
+                    .map_err(|e| RegoError::Parse {
                         file: file.clone(),
                         message: first_line(&e),
-                    }
-                })?;
+                    })?;
                 if found {
                     return Ok(true);
                 }
@@ -201,7 +204,10 @@ mod tests {
             "package custody.t\n\ndeny contains msg if {\n\tinput.n > data.limits.max\n\tmsg := sprintf(\"n=%d too big\", [input.n])\n}\n\nwarn contains \"odd\" if input.n % 2 == 1\n",
         )
         .unwrap();
-        assert_eq!(p.evaluate(&input(r#"{"n": 1}"#)).unwrap().deny, Vec::<String>::new());
+        assert_eq!(
+            p.evaluate(&input(r#"{"n": 1}"#)).unwrap().deny,
+            Vec::<String>::new()
+        );
         let out = p.evaluate(&input(r#"{"n": 3}"#)).unwrap();
         assert_eq!(out.deny, vec!["n=3 too big".to_string()]);
         assert_eq!(out.warn, vec!["odd".to_string()]);
@@ -225,7 +231,10 @@ mod tests {
     #[test]
     fn syntax_errors_name_the_file() {
         let err = compile("package custody.t\n\ndeny contains msg if {\n").unwrap_err();
-        assert!(matches!(err, RegoError::Parse { ref file, .. } if file == "t.rego"), "{err}");
+        assert!(
+            matches!(err, RegoError::Parse { ref file, .. } if file == "t.rego"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -169,10 +169,8 @@ impl LabelSelector {
     /// Checks the Kubernetes rules on operator/value combinations.
     pub(crate) fn validate(&self) -> Result<(), String> {
         for req in &self.match_expressions {
-            let needs_values = matches!(
-                req.operator,
-                SelectorOperator::In | SelectorOperator::NotIn
-            );
+            let needs_values =
+                matches!(req.operator, SelectorOperator::In | SelectorOperator::NotIn);
             if needs_values && req.values.is_empty() {
                 return Err(format!(
                     "matchExpressions key {:?}: operator {:?} needs values",
@@ -318,9 +316,8 @@ mod tests {
             yaml_serde::from_str("apiVersion: custody.dev/v1\nkind: Policy\nname: Bad_Name\n")
                 .unwrap();
         assert!(bad_name.validate().is_err());
-        let threshold = format!(
-            "{base}attestors:\n- name: ci\n  threshold: 2\n  keys:\n  - pem: x\n"
-        );
+        let threshold =
+            format!("{base}attestors:\n- name: ci\n  threshold: 2\n  keys:\n  - pem: x\n");
         let t: PolicySpec = yaml_serde::from_str(&threshold).unwrap();
         assert!(t.validate().unwrap_err().contains("threshold"));
         let unknown = format!("{base}bogus: 1\n");

@@ -121,7 +121,10 @@ impl PolicyStore {
 
     /// The latest error per source key, for sources whose newest version failed.
     pub fn last_errors(&self) -> BTreeMap<String, String> {
-        self.last_errors.lock().map(|g| g.clone()).unwrap_or_default()
+        self.last_errors
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_default()
     }
 
     fn swap(&self, f: impl FnOnce(&mut BTreeMap<String, Bundle>) -> bool) {
@@ -181,7 +184,11 @@ impl PolicyStore {
         result
     }
 
-    fn upsert_inner(&self, key: &str, files: &BTreeMap<String, String>) -> Result<bool, StoreError> {
+    fn upsert_inner(
+        &self,
+        key: &str,
+        files: &BTreeMap<String, String>,
+    ) -> Result<bool, StoreError> {
         let snap = self.snapshot();
         if let Some(old) = snap.bundles.get(key)
             && old.files() == files

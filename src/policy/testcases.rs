@@ -120,7 +120,11 @@ fn fix_time(doc: &mut Value) -> Result<(), String> {
     Ok(())
 }
 
-fn fill_attestations(doc: &mut Value, attestors: &[String], dir: Option<&Path>) -> Result<(), String> {
+fn fill_attestations(
+    doc: &mut Value,
+    attestors: &[String],
+    dir: Option<&Path>,
+) -> Result<(), String> {
     let digest = doc["image"]["digest"].clone();
     let repo = format!(
         "{}/{}",
@@ -177,9 +181,12 @@ pub fn run_cases(bundle: &Bundle, dir: Option<&Path>) -> Result<Vec<CaseResult>,
     let Some(text) = bundle.files().get(TESTS_FILE) else {
         return Ok(Vec::new());
     };
-    let file: TestFile =
-        yaml_serde::from_str(text).map_err(|e| format!("{TESTS_FILE}: {e}"))?;
-    Ok(file.cases.iter().map(|c| run_case(bundle, c, dir)).collect())
+    let file: TestFile = yaml_serde::from_str(text).map_err(|e| format!("{TESTS_FILE}: {e}"))?;
+    Ok(file
+        .cases
+        .iter()
+        .map(|c| run_case(bundle, c, dir))
+        .collect())
 }
 
 fn run_case(bundle: &Bundle, case: &TestCase, dir: Option<&Path>) -> CaseResult {
