@@ -330,10 +330,20 @@ mod tests {
         m.observe_review("validate", Duration::from_millis(3));
         m.observe_review("validate", Duration::from_secs(20));
         let text = m.render();
-        assert!(text.contains("custody_review_duration_seconds_bucket{endpoint=\"validate\",le=\"0.001\"} 0"));
-        assert!(text.contains("custody_review_duration_seconds_bucket{endpoint=\"validate\",le=\"0.005\"} 1"));
-        assert!(text.contains("custody_review_duration_seconds_bucket{endpoint=\"validate\",le=\"10\"} 1"));
-        assert!(text.contains("custody_review_duration_seconds_bucket{endpoint=\"validate\",le=\"+Inf\"} 2"));
+        assert!(text.contains(
+            "custody_review_duration_seconds_bucket{endpoint=\"validate\",le=\"0.001\"} 0"
+        ));
+        assert!(text.contains(
+            "custody_review_duration_seconds_bucket{endpoint=\"validate\",le=\"0.005\"} 1"
+        ));
+        assert!(
+            text.contains(
+                "custody_review_duration_seconds_bucket{endpoint=\"validate\",le=\"10\"} 1"
+            )
+        );
+        assert!(text.contains(
+            "custody_review_duration_seconds_bucket{endpoint=\"validate\",le=\"+Inf\"} 2"
+        ));
         assert!(text.contains("custody_review_duration_seconds_count{endpoint=\"validate\"} 2"));
     }
 

@@ -23,7 +23,11 @@ pub struct DecisionOptions {
 
 impl Default for DecisionOptions {
     fn default() -> Self {
-        DecisionOptions { fail_open: false, max_lines: 10, pin_digests: false }
+        DecisionOptions {
+            fail_open: false,
+            max_lines: 10,
+            pin_digests: false,
+        }
     }
 }
 
@@ -64,12 +68,18 @@ fn image_label(v: &ImageVerdict) -> String {
 }
 
 fn infrastructure(r: &PolicyResult) -> bool {
-    matches!(r.category, Some(Category::Timeout | Category::RegistryUnreachable))
+    matches!(
+        r.category,
+        Some(Category::Timeout | Category::RegistryUnreachable)
+    )
 }
 
 /// Decides a review from the verdicts of its images.
 pub fn decide(verdicts: &[ImageVerdict], uses: &[ImageUse], opts: &DecisionOptions) -> Decision {
-    let mut d = Decision { allowed: true, ..Decision::default() };
+    let mut d = Decision {
+        allowed: true,
+        ..Decision::default()
+    };
     let mut denied: Vec<(&ImageVerdict, Vec<&PolicyResult>)> = Vec::new();
     for v in verdicts {
         let mut enforce_failures = Vec::new();
@@ -81,9 +91,11 @@ pub fn decide(verdicts: &[ImageVerdict], uses: &[ImageUse], opts: &DecisionOptio
                 continue;
             }
             match r.mode {
-                Mode::Enforce if opts.fail_open && infrastructure(r) => d
-                    .warnings
-                    .push(format!("{}: admitted by fail-open: {}", image_label(v), line(r))),
+                Mode::Enforce if opts.fail_open && infrastructure(r) => d.warnings.push(format!(
+                    "{}: admitted by fail-open: {}",
+                    image_label(v),
+                    line(r)
+                )),
                 Mode::Enforce => enforce_failures.push(r),
                 Mode::Warn => d.warnings.push(format!("{}: {}", image_label(v), line(r))),
                 Mode::Audit => {
@@ -109,7 +121,11 @@ pub fn decide(verdicts: &[ImageVerdict], uses: &[ImageUse], opts: &DecisionOptio
     d
 }
 
-fn denial_message(total: usize, denied: &[(&ImageVerdict, Vec<&PolicyResult>)], max: usize) -> String {
+fn denial_message(
+    total: usize,
+    denied: &[(&ImageVerdict, Vec<&PolicyResult>)],
+    max: usize,
+) -> String {
     let mut lines = vec![format!(
         "custody denied {} of {} image{}:",
         denied.len(),
@@ -132,8 +148,10 @@ fn denial_message(total: usize, denied: &[(&ImageVerdict, Vec<&PolicyResult>)], 
         }
     }
     if omitted > 0 {
-        lines.push(format!("… and {omitted} more failing polic{} (see custody's decision log)",
-            if omitted == 1 { "y" } else { "ies" }));
+        lines.push(format!(
+            "… and {omitted} more failing polic{} (see custody's decision log)",
+            if omitted == 1 { "y" } else { "ies" }
+        ));
     }
     lines.join("\n")
 }
@@ -145,7 +163,9 @@ fn pin_patch(verdicts: &[ImageVerdict], uses: &[ImageUse]) -> Vec<Value> {
         if v.image.contains('@') {
             continue;
         }
-        let Some(u) = uses.iter().find(|u| u.image == v.image) else { continue };
+        let Some(u) = uses.iter().find(|u| u.image == v.image) else {
+            continue;
+        };
         let pinned = format!("{}@{}", with_tag(&v.image), digest);
         for c in &u.containers {
             ops.push(json!({"op": "replace", "path": c.pointer, "value": pinned}));
@@ -157,7 +177,11 @@ fn pin_patch(verdicts: &[ImageVerdict], uses: &[ImageUse]) -> Vec<Value> {
 /// `nginx` → `nginx:latest`; references that carry a tag are unchanged.
 fn with_tag(image: &str) -> String {
     let last = image.rsplit('/').next().unwrap_or(image);
-    if last.contains(':') { image.to_owned() } else { format!("{image}:latest") }
+    if last.contains(':') {
+        image.to_owned()
+    } else {
+        format!("{image}:latest")
+    }
 }
 
 #[cfg(test)]
@@ -166,13 +190,23 @@ mod tests {
     use crate::admission::workload::{ContainerKind, ContainerRef};
     use crate::digest::Digest;
 
-    fn result(policy: &str, mode: Mode, allowed: bool, cat: Option<Category>, msg: &str) -> PolicyResult {
+    fn result(
+        policy: &str,
+        mode: Mode,
+        allowed: bool,
+        cat: Option<Category>,
+        msg: &str,
+    ) -> PolicyResult {
         PolicyResult {
             policy: policy.into(),
             mode,
             allowed,
             category: cat,
-            messages: if msg.is_empty() { vec![] } else { vec![msg.into()] },
+            messages: if msg.is_empty() {
+                vec![]
+            } else {
+                vec![msg.into()]
+            },
             warnings: vec![],
         }
     }
@@ -190,30 +224,54 @@ mod tests {
     #[test]
     fn enforce_failure_denies_with_image_policy_and_category() {
         let v = vec![
-            verdict("reg.example/app:1", vec![result(
-                "require-sbom",
-                Mode::Enforce,
-                false,
-                Some(Category::NoAttestation),
-                "no SBOM attestation",
-            )]),
-            verdict("reg.example/ok:1", vec![result("require-sbom", Mode::Enforce, true, None, "")]),
+            verdict(
+                "reg.example/app:1",
+                vec![result(
+                    "require-sbom",
+                    Mode::Enforce,
+                    false,
+                    Some(Category::NoAttestation),
+                    "no SBOM attestation",
+                )],
+            ),
+            verdict(
+                "reg.example/ok:1",
+                vec![result("require-sbom", Mode::Enforce, true, None, "")],
+            ),
         ];
         let d = decide(&v, &[], &DecisionOptions::default());
         assert!(!d.allowed);
         let m = d.message.unwrap();
         assert!(m.starts_with("custody denied 1 of 2 images:"), "{m}");
         assert!(m.contains("reg.example/app:1 (sha256:"), "{m}");
-        assert!(m.contains("require-sbom [no-attestation]: no SBOM attestation"), "{m}");
+        assert!(
+            m.contains("require-sbom [no-attestation]: no SBOM attestation"),
+            "{m}"
+        );
         assert!(!m.contains("ok:1"), "{m}");
     }
 
     #[test]
     fn warn_and_audit_modes_admit() {
-        let v = vec![verdict("app:1", vec![
-            result("p-warn", Mode::Warn, false, Some(Category::PolicyDenied), "old scan"),
-            result("p-audit", Mode::Audit, false, Some(Category::UntrustedSigner), "who signed?"),
-        ])];
+        let v = vec![verdict(
+            "app:1",
+            vec![
+                result(
+                    "p-warn",
+                    Mode::Warn,
+                    false,
+                    Some(Category::PolicyDenied),
+                    "old scan",
+                ),
+                result(
+                    "p-audit",
+                    Mode::Audit,
+                    false,
+                    Some(Category::UntrustedSigner),
+                    "who signed?",
+                ),
+            ],
+        )];
         let d = decide(&v, &[], &DecisionOptions::default());
         assert!(d.allowed);
         assert_eq!(d.warnings.len(), 1);
@@ -223,20 +281,32 @@ mod tests {
 
     #[test]
     fn timeouts_deny_unless_fail_open() {
-        let v = vec![verdict("app:1", vec![result(
-            "p",
-            Mode::Enforce,
-            false,
-            Some(Category::Timeout),
-            "timed out resolving the tag",
-        )])];
+        let v = vec![verdict(
+            "app:1",
+            vec![result(
+                "p",
+                Mode::Enforce,
+                false,
+                Some(Category::Timeout),
+                "timed out resolving the tag",
+            )],
+        )];
         assert!(!decide(&v, &[], &DecisionOptions::default()).allowed);
-        let open = DecisionOptions { fail_open: true, ..DecisionOptions::default() };
+        let open = DecisionOptions {
+            fail_open: true,
+            ..DecisionOptions::default()
+        };
         let d = decide(&v, &[], &open);
         assert!(d.allowed);
         assert!(d.warnings[0].contains("fail-open"));
-        let policy = vec![verdict("app:1", vec![result("p", Mode::Enforce, false, None, "no")])];
-        assert!(!decide(&policy, &[], &open).allowed, "fail-open never admits a policy denial");
+        let policy = vec![verdict(
+            "app:1",
+            vec![result("p", Mode::Enforce, false, None, "no")],
+        )];
+        assert!(
+            !decide(&policy, &[], &open).allowed,
+            "fail-open never admits a policy denial"
+        );
     }
 
     #[test]
@@ -244,7 +314,11 @@ mod tests {
         let results: Vec<PolicyResult> = (0..30)
             .map(|i| result(&format!("p{i}"), Mode::Enforce, false, None, "x"))
             .collect();
-        let d = decide(&[verdict("app:1", results)], &[], &DecisionOptions::default());
+        let d = decide(
+            &[verdict("app:1", results)],
+            &[],
+            &DecisionOptions::default(),
+        );
         let m = d.message.unwrap();
         assert!(m.lines().count() <= 11, "{m}");
         assert!(m.ends_with("(see custody's decision log)"), "{m}");
@@ -261,11 +335,20 @@ mod tests {
                 pointer: "/spec/containers/0/image".into(),
             }],
         }];
-        let v = vec![verdict("reg.example/app", vec![result("p", Mode::Enforce, true, None, "")])];
-        let opts = DecisionOptions { pin_digests: true, ..DecisionOptions::default() };
+        let v = vec![verdict(
+            "reg.example/app",
+            vec![result("p", Mode::Enforce, true, None, "")],
+        )];
+        let opts = DecisionOptions {
+            pin_digests: true,
+            ..DecisionOptions::default()
+        };
         let d = decide(&v, &uses, &opts);
         let want = format!("reg.example/app:latest@{}", v[0].digest.as_ref().unwrap());
-        assert_eq!(d.patch, vec![json!({"op": "replace", "path": "/spec/containers/0/image", "value": want})]);
+        assert_eq!(
+            d.patch,
+            vec![json!({"op": "replace", "path": "/spec/containers/0/image", "value": want})]
+        );
         assert_eq!(with_tag("localhost:5000/app"), "localhost:5000/app:latest");
         assert_eq!(with_tag("localhost:5000/app:v1"), "localhost:5000/app:v1");
     }

@@ -55,7 +55,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn req(kind: &str, group: &str, op: &str, object: serde_json::Value, old: serde_json::Value) -> AdmissionRequest {
+    fn req(
+        kind: &str,
+        group: &str,
+        op: &str,
+        object: serde_json::Value,
+        old: serde_json::Value,
+    ) -> AdmissionRequest {
         AdmissionRequest {
             uid: "u".into(),
             api_version: "admission.k8s.io/v1".into(),
@@ -76,14 +82,32 @@ mod tests {
     #[test]
     fn plans_by_operation_kind_and_change() {
         let dep = |img: &str| json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": img}]}}}});
-        let p = plan(&req("Deployment", "apps", "CREATE", dep("a:1"), json!(null)));
+        let p = plan(&req(
+            "Deployment",
+            "apps",
+            "CREATE",
+            dep("a:1"),
+            json!(null),
+        ));
         assert!(matches!(p, Plan::Check { ref images, .. } if images[0].image == "a:1"));
         let scale = plan(&req("Deployment", "apps", "UPDATE", dep("a:1"), dep("a:1")));
         assert_eq!(scale, Plan::Skip("no new images"));
         let bump = plan(&req("Deployment", "apps", "UPDATE", dep("a:2"), dep("a:1")));
         assert!(matches!(bump, Plan::Check { ref images, .. } if images[0].image == "a:2"));
-        assert!(matches!(plan(&req("Deployment", "apps", "DELETE", json!(null), dep("a:1"))), Plan::Skip(_)));
-        assert!(matches!(plan(&req("ConfigMap", "", "CREATE", json!({}), json!(null))), Plan::Skip(_)));
+        assert!(matches!(
+            plan(&req(
+                "Deployment",
+                "apps",
+                "DELETE",
+                json!(null),
+                dep("a:1")
+            )),
+            Plan::Skip(_)
+        ));
+        assert!(matches!(
+            plan(&req("ConfigMap", "", "CREATE", json!({}), json!(null))),
+            Plan::Skip(_)
+        ));
         let mut status = req("Pod", "", "UPDATE", json!({}), json!({}));
         status.sub_resource = Some("status".into());
         assert!(matches!(plan(&status), Plan::Skip(_)));

@@ -88,6 +88,11 @@ mod tests {
         let r = reject_unreadable("", "not JSON");
         assert_eq!(r["response"]["allowed"], false);
         assert_eq!(r["response"]["status"]["code"], 400);
-        assert!(r["response"]["status"]["message"].as_str().unwrap().contains("not JSON"));
+        assert!(
+            r["response"]["status"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not JSON")
+        );
     }
 }

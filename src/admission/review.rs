@@ -76,7 +76,11 @@ impl AdmissionRequest {
                 .to_owned()
         };
         let name = meta("name");
-        if name.is_empty() { meta("generateName") } else { name }
+        if name.is_empty() {
+            meta("generateName")
+        } else {
+            name
+        }
     }
 }
 
@@ -84,13 +88,18 @@ impl AdmissionRequest {
 pub fn salvage_uid(body: &[u8]) -> String {
     serde_json::from_slice::<Value>(body)
         .ok()
-        .and_then(|v| v.pointer("/request/uid").and_then(Value::as_str).map(str::to_owned))
+        .and_then(|v| {
+            v.pointer("/request/uid")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
         .unwrap_or_default()
 }
 
 /// Parses an AdmissionReview request body.
 pub fn parse(body: &[u8]) -> Result<AdmissionRequest, ReviewError> {
-    let doc: Value = serde_json::from_slice(body).map_err(|e| ReviewError::NotJson(e.to_string()))?;
+    let doc: Value =
+        serde_json::from_slice(body).map_err(|e| ReviewError::NotJson(e.to_string()))?;
     let top = doc
         .as_object()
         .ok_or_else(|| ReviewError::Malformed("the body is not a JSON object".into()))?;
@@ -118,20 +127,29 @@ pub fn parse(body: &[u8]) -> Result<AdmissionRequest, ReviewError> {
     let kind = gvk.map(|k| str_field(k, "kind")).unwrap_or_default();
     let operation = str_field(req, "operation");
     if kind.is_empty() || operation.is_empty() {
-        return Err(ReviewError::Malformed("request.kind.kind or request.operation is missing".into()));
+        return Err(ReviewError::Malformed(
+            "request.kind.kind or request.operation is missing".into(),
+        ));
     }
     let object = req.get("object").cloned().unwrap_or(Value::Null);
     let old_object = req.get("oldObject").cloned().unwrap_or(Value::Null);
     for (field, v) in [("object", &object), ("oldObject", &old_object)] {
         if !(v.is_null() || v.is_object()) {
-            return Err(ReviewError::Malformed(format!("request.{field} is not an object")));
+            return Err(ReviewError::Malformed(format!(
+                "request.{field} is not an object"
+            )));
         }
     }
     let user_info = req.get("userInfo").and_then(Value::as_object);
     let groups = user_info
         .and_then(|u| u.get("groups"))
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     Ok(AdmissionRequest {
         uid,
@@ -146,7 +164,9 @@ pub fn parse(body: &[u8]) -> Result<AdmissionRequest, ReviewError> {
         namespace: str_field(req, "namespace"),
         name: str_field(req, "name"),
         operation,
-        user: user_info.map(|u| str_field(u, "username")).unwrap_or_default(),
+        user: user_info
+            .map(|u| str_field(u, "username"))
+            .unwrap_or_default(),
         groups,
         dry_run: req.get("dryRun").and_then(Value::as_bool).unwrap_or(false),
         object,
@@ -155,7 +175,10 @@ pub fn parse(body: &[u8]) -> Result<AdmissionRequest, ReviewError> {
 }
 
 fn str_field(map: &Map<String, Value>, key: &str) -> String {
-    map.get(key).and_then(Value::as_str).unwrap_or("").to_owned()
+    map.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned()
 }
 
 fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
@@ -217,7 +240,12 @@ mod tests {
         assert!(e.to_string().contains("v1beta1"), "{e}");
         let mut v = pod_review();
         v["request"]["uid"] = Value::Null;
-        assert!(parse(v.to_string().as_bytes()).unwrap_err().to_string().contains("uid"));
+        assert!(
+            parse(v.to_string().as_bytes())
+                .unwrap_err()
+                .to_string()
+                .contains("uid")
+        );
         let mut v = pod_review();
         v["request"]["object"] = "pod".into();
         assert!(parse(v.to_string().as_bytes()).is_err());

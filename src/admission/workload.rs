@@ -80,18 +80,28 @@ pub fn pod_template(object: &Value, pointer: &str) -> PodTemplate {
         };
         for (i, c) in containers.iter().enumerate() {
             // Workload templates may leave `image` empty for a controller to fill in.
-            let Some(image) = c.get("image").and_then(Value::as_str).filter(|s| !s.trim().is_empty())
+            let Some(image) = c
+                .get("image")
+                .and_then(Value::as_str)
+                .filter(|s| !s.trim().is_empty())
             else {
                 continue;
             };
             let container = ContainerRef {
-                name: c.get("name").and_then(Value::as_str).unwrap_or("").to_owned(),
+                name: c
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
                 kind,
                 pointer: format!("{pointer}/{list}/{i}/image"),
             };
             match images.iter_mut().find(|u| u.image == image) {
                 Some(u) => u.containers.push(container),
-                None => images.push(ImageUse { image: image.to_owned(), containers: vec![container] }),
+                None => images.push(ImageUse {
+                    image: image.to_owned(),
+                    containers: vec![container],
+                }),
             }
         }
     }
@@ -107,14 +117,21 @@ pub fn pod_template(object: &Value, pointer: &str) -> PodTemplate {
                 .collect()
         })
         .unwrap_or_default();
-    PodTemplate { images, service_account: str_at("serviceAccountName"), pull_secrets }
+    PodTemplate {
+        images,
+        service_account: str_at("serviceAccountName"),
+        pull_secrets,
+    }
 }
 
 /// The images of `new` that `old` did not already run: on UPDATE only these are checked,
 /// so scaling or relabelling an old workload is never blocked by a newer policy.
 pub fn new_images(new: &[ImageUse], old: &[ImageUse]) -> Vec<ImageUse> {
     let before: BTreeSet<&str> = old.iter().map(|u| u.image.as_str()).collect();
-    new.iter().filter(|u| !before.contains(u.image.as_str())).cloned().collect()
+    new.iter()
+        .filter(|u| !before.contains(u.image.as_str()))
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]
@@ -155,15 +172,24 @@ mod tests {
         let imgs: Vec<&str> = t.images.iter().map(|u| u.image.as_str()).collect();
         assert_eq!(imgs, ["busybox:1", "app:1", "debug:2"]);
         assert_eq!(t.images[1].containers.len(), 2);
-        assert_eq!(t.images[1].containers[1].pointer, "/spec/containers/1/image");
-        assert_eq!(t.images[2].containers[0].kind, ContainerKind::EphemeralContainer);
+        assert_eq!(
+            t.images[1].containers[1].pointer,
+            "/spec/containers/1/image"
+        );
+        assert_eq!(
+            t.images[2].containers[0].kind,
+            ContainerKind::EphemeralContainer
+        );
         assert_eq!(t.service_account, "builder");
         assert_eq!(t.pull_secrets, vec!["regcred"]);
     }
 
     #[test]
     fn update_checks_only_new_images() {
-        let old = pod_template(&json!({"spec": {"containers": [{"name": "a", "image": "app:1"}]}}), "/spec");
+        let old = pod_template(
+            &json!({"spec": {"containers": [{"name": "a", "image": "app:1"}]}}),
+            "/spec",
+        );
         let new = pod_template(
             &json!({"spec": {"containers": [{"name": "a", "image": "app:1"}, {"name": "s", "image": "side:3"}]}}),
             "/spec",

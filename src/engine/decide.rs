@@ -2,7 +2,7 @@
 //! policy's input document, evaluate, and categorise failures.
 
 use super::verdict::{EvidenceSummary, PolicyResult, RejectedItem, SkippedItem, VerifiedItem};
-use super::verify::{self, PolicyEvidence, VerifyMemo};
+use super::verify::{self, PolicyEvidence, VerifyCache};
 use crate::category::Category;
 use crate::digest::Digest;
 use crate::policy::input::{
@@ -198,13 +198,13 @@ pub(crate) fn decide(
     facts: &ImageFacts,
     bundles: &[Bundle],
     ctx: &Context,
+    cache: &VerifyCache,
 ) -> (Vec<PolicyResult>, EvidenceSummary) {
     let parsed = verify::parse_all(&facts.evidence);
     let mut digests = vec![facts.digest.clone()];
     digests.extend(facts.platforms.iter().map(|p| p.digest.clone()));
     let skipped = verify::skipped_as_rejected(&facts.skipped);
     let base = base_input(facts, ctx);
-    let mut memo = VerifyMemo::default();
     let mut summary = EvidenceSummary {
         found: facts.evidence.len(),
         skipped: facts
@@ -220,7 +220,7 @@ pub(crate) fn decide(
     };
     let mut results = Vec::with_capacity(bundles.len());
     for bundle in bundles {
-        let ev = verify::for_policy(bundle, &parsed, &digests, &mut memo);
+        let ev = verify::for_policy(bundle, &parsed, &digests, cache);
         summarise(&mut summary, bundle.name(), &ev);
         results.push(evaluate_one(bundle, &base, &ev, &skipped, facts, ctx));
     }

@@ -75,6 +75,7 @@ pub struct Engine {
     store: PolicyStore,
     config: EngineConfig,
     cpu: Arc<Semaphore>,
+    verified: Arc<verify::VerifyCache>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -115,6 +116,7 @@ impl Engine {
             store,
             config,
             cpu: Arc::new(Semaphore::new(permits)),
+            verified: Arc::new(verify::VerifyCache::default()),
         }
     }
 
@@ -313,9 +315,10 @@ impl Engine {
             skipped,
         };
         let bundles = applicable.to_vec();
+        let cache = self.verified.clone();
         let (results, summary) = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            decide::decide(&facts, &bundles, &ctx)
+            decide::decide(&facts, &bundles, &ctx, &cache)
         })
         .await
         .map_err(|e| StepFailure {

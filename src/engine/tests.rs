@@ -133,9 +133,20 @@ async fn good_evidence_admits() {
     let d = digest(1);
     w.registry.tag("registry.test/app:1.0", &d, vec![]);
     w.registry.attach(&d, &signed(&w.ci, &statement(&d, true)));
-    let v = check(&w, &["registry.test/app:1.0"]).await;
+    let engine = Engine::new(w.registry.clone(), w.store.clone(), EngineConfig::default());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let v = engine
+        .check(&request(&["registry.test/app:1.0"]), deadline)
+        .await;
     assert!(v[0].admitted(), "{v:?}");
     assert_eq!(v[0].digest.as_ref(), Some(&d));
+    // The verification outcome is cached and reused by the next request.
+    assert_eq!(engine.verified.len(), 1);
+    let again = engine
+        .check(&request(&["registry.test/app:1.0"]), deadline)
+        .await;
+    assert_eq!(again, v);
+    assert_eq!(engine.verified.len(), 1);
     assert_eq!(v[0].evidence.verified.len(), 1);
     assert_eq!(
         v[0].evidence.verified[0].signers,

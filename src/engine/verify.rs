@@ -11,6 +11,7 @@ use crate::policy::input::{
 use crate::policy::{Attestor, Bundle};
 use crate::registry::{Evidence, EvidenceFormat, SkipReason, Skipped};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// One piece of evidence, parsed once for all policies.
 pub(crate) struct Parsed<'a> {
@@ -92,12 +93,16 @@ pub(crate) fn source_info(ev: &Evidence) -> SourceInfo {
     }
 }
 
-/// Memoised attestor verifications: the same attestor (same keys and threshold) shared by
-/// several policies verifies each envelope once.
-#[derive(Default)]
-pub(crate) struct VerifyMemo {
-    results: HashMap<(String, usize), Result<Verified, VerifyError>>,
+/// Verification outcomes shared across requests, keyed by the evidence blob digest (the
+/// registry checked the bytes against it) and the attestor's keys and threshold. Both are
+/// immutable, so an outcome never goes stale. Bounded: cleared when full.
+#[derive(Debug, Default)]
+pub(crate) struct VerifyCache {
+    results: Mutex<HashMap<(Digest, String), Arc<Result<Verified, VerifyError>>>>,
 }
+
+/// Most outcomes kept (each holds at most one payload).
+const VERIFY_CACHE_ENTRIES: usize = 2048;
 
 fn attestor_identity(a: &Attestor) -> String {
     let mut ids: Vec<&str> = a.keys.iter().map(|k| k.key.key_id()).collect();
@@ -105,16 +110,31 @@ fn attestor_identity(a: &Attestor) -> String {
     format!("{}:{}", a.threshold, ids.join(","))
 }
 
-impl VerifyMemo {
+impl VerifyCache {
     fn verify(
-        &mut self,
+        &self,
         a: &Attestor,
-        idx: usize,
+        blob: &Digest,
         env: &Envelope,
-    ) -> &Result<Verified, VerifyError> {
-        self.results
-            .entry((attestor_identity(a), idx))
-            .or_insert_with(|| a.verify(env))
+    ) -> Arc<Result<Verified, VerifyError>> {
+        let key = (blob.clone(), attestor_identity(a));
+        if let Some(hit) = self.results.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return hit;
+        }
+        let outcome = Arc::new(a.verify(env));
+        if let Ok(mut m) = self.results.lock() {
+            if m.len() >= VERIFY_CACHE_ENTRIES {
+                m.clear();
+            }
+            m.insert(key, outcome.clone());
+        }
+        outcome
+    }
+
+    /// How many outcomes are cached.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.results.lock().map(|m| m.len()).unwrap_or(0)
     }
 }
 
@@ -153,13 +173,13 @@ pub(crate) fn for_policy(
     bundle: &Bundle,
     parsed: &[Parsed<'_>],
     digests: &[Digest],
-    memo: &mut VerifyMemo,
+    cache: &VerifyCache,
 ) -> PolicyEvidence {
     let mut out = PolicyEvidence::default();
     if bundle.attestors().is_empty() {
         return out;
     }
-    for (idx, p) in parsed.iter().enumerate() {
+    for p in parsed {
         let env = match &p.envelope {
             Ok(env) => env,
             Err(e) => {
@@ -173,7 +193,7 @@ pub(crate) fn for_policy(
         let mut errors: Vec<(&str, VerifyError)> = Vec::new();
         let mut verified: Option<Verified> = None;
         for a in bundle.attestors() {
-            match memo.verify(a, idx, env) {
+            match cache.verify(a, &p.evidence.blob_digest, env).as_ref() {
                 Ok(v) => {
                     accepted.push(&a.name);
                     signers.extend(v.signers.iter().map(|s| SignerInfo {

@@ -80,7 +80,12 @@ mod tests {
 
     #[test]
     fn unknown_uid_for_non_json_and_odd_shapes() {
-        for body in [&b"\xff\xfe not json"[..], b"[]", br#"{"request":{"uid":7}}"#, b""] {
+        for body in [
+            &b"\xff\xfe not json"[..],
+            b"[]",
+            br#"{"request":{"uid":7}}"#,
+            b"",
+        ] {
             let out = parse(&deny(body, 400, "bad"));
             assert_eq!(out["response"]["uid"], "");
             assert_eq!(out["response"]["allowed"], false);

@@ -163,7 +163,8 @@ impl Server {
             addr: config.listen,
             source,
         })?;
-        let reload_task = reload.map(|(files, every)| tokio::spawn(files.watch(resolver.clone(), every)));
+        let reload_task =
+            reload.map(|(files, every)| tokio::spawn(files.watch(resolver.clone(), every)));
         let shutting_down = Arc::new(AtomicBool::new(false));
         let router = routes::router(
             reviewer,

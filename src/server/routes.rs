@@ -145,7 +145,11 @@ fn error_outcome(body: Bytes) -> ReviewOutcome {
 
 fn overran(state: &AppState, body: &[u8], waiting_for: &str) -> ReviewOutcome {
     let secs = state.limits.review_bound.as_secs_f64();
-    tracing::error!(waiting_for, bound_secs = secs, "review overran the server's bound");
+    tracing::error!(
+        waiting_for,
+        bound_secs = secs,
+        "review overran the server's bound"
+    );
     if state.limits.fail_open {
         error_outcome(fallback::allow_with_warning(
             body,
@@ -234,7 +238,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics_text() -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         metrics().render(),
     )
         .into_response()

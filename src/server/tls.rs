@@ -196,10 +196,7 @@ impl CertFiles {
                 }
                 Err(_) => continue,
             };
-            if last
-                .as_ref()
-                .is_some_and(|(c, k)| *c == cert && *k == key)
-            {
+            if last.as_ref().is_some_and(|(c, k)| *c == cert && *k == key) {
                 continue;
             }
             match certified_key_from_pem(&cert, &key, &self.cert, &self.key) {
