@@ -202,3 +202,204 @@ fn unusable_input_exits_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+fn attach(
+    rt: &tokio::runtime::Runtime,
+    reg: &TestRegistry,
+    tag: &str,
+    subject: &Digest,
+    key: &SigningKey,
+) {
+    let body = statement(subject, SLSA_V1, provenance());
+    let artifact = Artifact {
+        artifact_type: DSSE_MEDIA_TYPE.to_owned(),
+        media_type: DSSE_MEDIA_TYPE.to_owned(),
+        data: signed_envelope(key, &body),
+        annotations: BTreeMap::new(),
+    };
+    rt.block_on(reg.client().attach(
+        &reg.image(tag),
+        subject,
+        &artifact,
+        &Credentials::anonymous(),
+    ))
+    .expect("attach");
+}
+
+#[test]
+fn every_platform_of_an_index_when_required() {
+    support::init_crypto();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ci = ci_key();
+    let reg = TestRegistry::ferro();
+    let layout = support::multi_platform("multi-platform e2e");
+    let tag = "e2e/multi:1.0";
+    let index = push_layout(&reg, &layout, tag);
+    attach(&rt, &reg, tag, &index, &ci);
+    attach(&rt, &reg, tag, &layout.platforms[0], &ci);
+    let image = format!("{}/{tag}", reg.host);
+
+    // Evidence about the index is enough by default.
+    let (code, out) = verify(&reg, &[&image], false);
+    assert_eq!(code, 0, "{out}");
+
+    // With --require-all-platforms the arm64 manifest lacks evidence.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_custody"));
+    cmd.args([
+        "verify",
+        &image,
+        "--require-all-platforms",
+        "-o",
+        "json",
+        "--insecure-registry",
+        &reg.host,
+    ])
+    .arg("--policies")
+    .arg(format!("{}/policies/require-provenance", root()));
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let r = result_of(&doc, &image);
+    assert_eq!(r["category"], "no-attestation", "{r}");
+    let msg = r["messages"][0].as_str().unwrap();
+    assert!(
+        msg.contains("linux/arm64/v8") && msg.contains(&layout.platforms[1].short()),
+        "{msg}"
+    );
+
+    attach(&rt, &reg, tag, &layout.platforms[1], &ci);
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+fn attach_predicate(
+    rt: &tokio::runtime::Runtime,
+    reg: &TestRegistry,
+    tag: &str,
+    subject: &Digest,
+    key: &SigningKey,
+    predicate_type: &str,
+    predicate: Value,
+) {
+    let body = statement(subject, predicate_type, predicate);
+    let artifact = Artifact {
+        artifact_type: DSSE_MEDIA_TYPE.to_owned(),
+        media_type: DSSE_MEDIA_TYPE.to_owned(),
+        data: signed_envelope(key, &body),
+        annotations: BTreeMap::new(),
+    };
+    rt.block_on(reg.client().attach(
+        &reg.image(tag),
+        subject,
+        &artifact,
+        &Credentials::anonymous(),
+    ))
+    .expect("attach");
+}
+
+#[test]
+fn the_whole_library_admits_a_fully_attested_image_in_production() {
+    support::init_crypto();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ci = ci_key();
+    let release = {
+        let pem = std::fs::read_to_string(format!("{}/tests/data/policy/keys/release.key", root()))
+            .unwrap();
+        SigningKey::from_pem(&pem).unwrap()
+    };
+    let reg = TestRegistry::distribution();
+    let layout = single_platform("fully attested");
+    let tag = "e2e/full:1.0";
+    let d = push_layout(&reg, &layout, tag);
+    let image = format!("{}/{tag}", reg.host);
+    let run = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_custody"))
+            .args([
+                "verify",
+                &image,
+                "--insecure-registry",
+                &reg.host,
+                "--namespace",
+                "shop",
+            ])
+            .args(["--namespace-label", "custody.dev/environment=production"])
+            .args(["--time", "2026-06-01T00:00:00Z", "--policies"])
+            .arg(format!("{}/policies", root()))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    attach_predicate(&rt, &reg, tag, &d, &ci, SLSA_V1, provenance());
+    attach_predicate(
+        &rt,
+        &reg,
+        tag,
+        &d,
+        &ci,
+        "https://spdx.dev/Document",
+        serde_json::json!({"spdxVersion": "SPDX-2.3", "packages": [{"name": "busybox"}]}),
+    );
+    attach_predicate(
+        &rt,
+        &reg,
+        tag,
+        &d,
+        &ci,
+        "https://in-toto.io/attestation/vulns/v0.1",
+        serde_json::json!({"scanner": {"uri": "pkg:github/aquasecurity/trivy@0.55.0", "result": []},
+                           "metadata": {"scanFinishedOn": "2026-05-31T12:00:00Z"}}),
+    );
+    attach_predicate(
+        &rt,
+        &reg,
+        tag,
+        &d,
+        &ci,
+        "https://in-toto.io/attestation/test-result/v0.1",
+        serde_json::json!({"result": "PASSED", "passedTests": ["unit"], "failedTests": []}),
+    );
+    // Everything but the promotion: production refuses it, naming that policy only.
+    let (code, out) = run();
+    assert_eq!(code, Some(1), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("require-promotion"))
+        .unwrap();
+    assert!(line.contains("FAIL [no-attestation]"), "{out}");
+    assert!(out.contains("4 found, 4 verified, 0 rejected"), "{out}");
+    assert_eq!(out.matches("FAIL").count(), 1, "{out}");
+    // A promotion signed by the CI key is not the release attestor's.
+    attach_predicate(
+        &rt,
+        &reg,
+        tag,
+        &d,
+        &ci,
+        "https://custody.dev/attestation/promotion/v1",
+        serde_json::json!({"environment": "staging"}),
+    );
+    let (code, out) = run();
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("FAIL [untrusted-signer]"), "{out}");
+    attach_predicate(
+        &rt,
+        &reg,
+        tag,
+        &d,
+        &release,
+        "https://custody.dev/attestation/promotion/v1",
+        serde_json::json!({"environment": "staging"}),
+    );
+    let (code, out) = run();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("FAIL"), "{out}");
+}

@@ -180,6 +180,14 @@ pub(crate) fn for_policy(
         return out;
     }
     for p in parsed {
+        // The claim is read from the very bytes the signature covers, so a statement of a
+        // type this policy does not read is skipped before verification (not rejected).
+        if p.claimed_type
+            .as_deref()
+            .is_some_and(|t| !bundle.wants_predicate(t))
+        {
+            continue;
+        }
         let env = match &p.envelope {
             Ok(env) => env,
             Err(e) => {
