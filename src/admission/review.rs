@@ -84,6 +84,49 @@ impl AdmissionRequest {
     }
 }
 
+/// Wraps a bare Kubernetes object (as `kubectl create … --dry-run=client -o json` prints
+/// it) into the AdmissionReview a kube-apiserver would send for creating it, so that
+/// `custody review` and the tests see exactly the webhook's input.
+pub fn synthesize(object: &Value, operation: &str, namespace: &str, user: &str) -> Value {
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("v1");
+    let (group, version) = match api_version.split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", api_version),
+    };
+    let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+    let resource = format!("{}s", kind.to_ascii_lowercase());
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let mut object = object.clone();
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.entry("namespace")
+            .or_insert_with(|| Value::from(namespace));
+    }
+    let gvk = serde_json::json!({ "group": group, "version": version, "kind": kind });
+    let gvr = serde_json::json!({ "group": group, "version": version, "resource": resource });
+    let uid = crate::digest::Digest::sha256(
+        format!("{operation}/{namespace}/{name}/{object}").as_bytes(),
+    );
+    let uid = &uid.hex()[..32];
+    serde_json::json!({
+        "apiVersion": ADMISSION_API_VERSION,
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": format!("{}-{}-{}-{}-{}", &uid[..8], &uid[8..12], &uid[12..16], &uid[16..20], &uid[20..32]),
+            "kind": gvk, "resource": gvr, "requestKind": gvk, "requestResource": gvr,
+            "name": name, "namespace": namespace, "operation": operation,
+            "userInfo": { "username": user, "groups": ["system:authenticated"] },
+            "object": object, "oldObject": null, "dryRun": false,
+            "options": { "kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1" }
+        }
+    })
+}
+
 /// Best-effort uid extraction for answering a review that failed to parse.
 pub fn salvage_uid(body: &[u8]) -> String {
     serde_json::from_slice::<Value>(body)

@@ -13,6 +13,7 @@ mod attestations;
 mod envelope;
 mod keygen;
 mod policy;
+mod registry_access;
 mod review;
 mod serve;
 mod verify;
@@ -20,7 +21,7 @@ mod verify_text;
 
 /// custody: admit only images whose signed in-toto attestations satisfy your policies.
 #[derive(Debug, Parser)]
-#[command(name = "custody", version, about, long_about = None)]
+#[command(name = "custody", version = env!("CUSTODY_BUILD_VERSION"), about, long_about = None)]
 pub struct Cli {
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `custody=debug`.
     #[arg(long, global = true, env = "CUSTODY_LOG", default_value = "warn")]
@@ -48,6 +49,8 @@ pub enum LogFormat {
 }
 
 /// The subcommands.
+// Parsed once per process: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the admission webhook server.

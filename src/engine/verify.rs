@@ -98,8 +98,11 @@ pub(crate) fn source_info(ev: &Evidence) -> SourceInfo {
 /// immutable, so an outcome never goes stale. Bounded: cleared when full.
 #[derive(Debug, Default)]
 pub(crate) struct VerifyCache {
-    results: Mutex<HashMap<(Digest, String), Arc<Result<Verified, VerifyError>>>>,
+    results: Mutex<HashMap<(Digest, String), Outcome>>,
 }
+
+/// One attestor's verdict on one envelope.
+type Outcome = Arc<Result<Verified, VerifyError>>;
 
 /// Most outcomes kept (each holds at most one payload).
 const VERIFY_CACHE_ENTRIES: usize = 2048;
@@ -111,12 +114,7 @@ fn attestor_identity(a: &Attestor) -> String {
 }
 
 impl VerifyCache {
-    fn verify(
-        &self,
-        a: &Attestor,
-        blob: &Digest,
-        env: &Envelope,
-    ) -> Arc<Result<Verified, VerifyError>> {
+    fn verify(&self, a: &Attestor, blob: &Digest, env: &Envelope) -> Outcome {
         let key = (blob.clone(), attestor_identity(a));
         if let Some(hit) = self.results.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return hit;

@@ -1,0 +1,263 @@
+//! The container image recipe (docker cannot run here, so the Dockerfile is checked as
+//! text), the server flags the chart sets, and the operations guide's promises.
+
+mod deploy_support;
+
+use deploy_support::*;
+use serde_json::json;
+use std::collections::BTreeSet;
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
+}
+
+/// Dockerfile instructions with continuation lines joined.
+fn instructions() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in read("Dockerfile").lines() {
+        let line = line.trim();
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        match line.strip_suffix('\\') {
+            Some(part) => current.push_str(part),
+            None => {
+                current.push_str(line);
+                out.push(std::mem::take(&mut current));
+            }
+        }
+    }
+    out
+}
+
+fn major_minor(v: &str) -> (u32, u32) {
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+#[test]
+fn dockerfile_builds_like_ci_and_runs_unprivileged() {
+    let ins = instructions();
+    let froms: Vec<&String> = ins.iter().filter(|i| i.starts_with("FROM ")).collect();
+    assert_eq!(froms.len(), 2, "multi-stage: build and runtime");
+    assert!(froms[0].contains(" AS build"));
+    let args: Vec<&String> = ins.iter().filter(|i| i.starts_with("ARG ")).collect();
+    assert!(
+        args.iter()
+            .any(|a| a.starts_with("ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot"))
+    );
+    assert!(args.iter().any(
+        |a| a.starts_with("ARG RUST_IMAGE=docker.io/library/rust:") && a.ends_with("-bookworm")
+    ));
+    let build = ins
+        .iter()
+        .find(|i| i.contains("cargo build"))
+        .expect("a cargo build step");
+    assert!(build.contains("cargo build --release --locked"), "{build}");
+    // The commit reaches the compiler (build.rs reads CUSTODY_GIT_COMMIT).
+    let env_pos = ins
+        .iter()
+        .position(|i| i == "ENV CUSTODY_GIT_COMMIT=${CUSTODY_GIT_COMMIT}");
+    let build_pos = ins.iter().position(|i| i == build);
+    assert!(
+        env_pos.is_some() && env_pos < build_pos,
+        "CUSTODY_GIT_COMMIT must be set before cargo build"
+    );
+    assert!(read("build.rs").contains("CUSTODY_GIT_COMMIT"));
+    // Runtime: non-root numeric user (runAsNonRoot needs a number), the webhook port.
+    let runtime: Vec<&String> = ins
+        .iter()
+        .skip_while(|i| !i.starts_with("FROM ${RUNTIME_IMAGE}"))
+        .collect();
+    assert!(
+        runtime.iter().any(|i| *i == "USER 65532:65532"),
+        "{runtime:?}"
+    );
+    assert!(runtime.iter().any(|i| *i == "EXPOSE 8443"));
+    assert!(
+        runtime
+            .iter()
+            .any(|i| *i == "ENTRYPOINT [\"/usr/local/bin/custody\"]")
+    );
+    assert!(runtime.iter().any(|i| *i == "CMD [\"serve\"]"));
+    assert!(
+        !runtime.iter().any(|i| i.starts_with("RUN ")),
+        "the distroless runtime has no shell"
+    );
+    let pod = &render(none())
+        .into_iter()
+        .find(|o| o["kind"] == "Deployment")
+        .expect("deployment")["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsUser"], 65532);
+    assert_eq!(pod["securityContext"]["runAsGroup"], 65532);
+}
+
+/// The build image's Rust must be new enough for every locked dependency.
+#[test]
+fn dockerfile_rust_is_new_enough_for_the_lockfile() {
+    let ins = instructions();
+    let arg = ins
+        .iter()
+        .find(|i| i.starts_with("ARG RUST_IMAGE="))
+        .expect("ARG RUST_IMAGE");
+    let tag = arg.rsplit(':').next().expect("tag");
+    let image = major_minor(tag.trim_end_matches("-bookworm"));
+    let home = std::env::var("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cargo")
+        });
+    let lock = read("Cargo.lock");
+    let mut needed = (0, 0);
+    let mut found = 0;
+    let mut name = String::new();
+    for line in lock.lines() {
+        if let Some(n) = line.strip_prefix("name = ") {
+            name = n.trim_matches('"').to_string();
+        } else if let Some(v) = line.strip_prefix("version = ") {
+            let v = v.trim_matches('"');
+            let Ok(srcs) = std::fs::read_dir(home.join("registry/src")) else {
+                continue;
+            };
+            for src in srcs.flatten() {
+                let manifest = src.path().join(format!("{name}-{v}/Cargo.toml"));
+                let Ok(text) = std::fs::read_to_string(&manifest) else {
+                    continue;
+                };
+                found += 1;
+                if let Some(rv) = text.lines().find_map(|l| l.strip_prefix("rust-version = ")) {
+                    needed = needed.max(major_minor(rv.trim_matches('"')));
+                }
+                break;
+            }
+        }
+    }
+    assert!(
+        found > 50,
+        "dependency sources not found under {}: run `cargo fetch`",
+        home.display()
+    );
+    let own = read("Cargo.toml");
+    if let Some(rv) = own.lines().find_map(|l| l.strip_prefix("rust-version = ")) {
+        needed = needed.max(major_minor(rv.trim_matches('"')));
+    }
+    assert!(
+        image >= needed,
+        "Dockerfile builds with Rust {image:?}, the lockfile needs {needed:?}"
+    );
+}
+
+#[test]
+fn dockerignore_keeps_secrets_and_build_output_out() {
+    let ignored: BTreeSet<String> = read(".dockerignore")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    for must in [".git", "target", "deploy/tls"] {
+        assert!(ignored.contains(must), "{must} not in .dockerignore");
+    }
+    for keep in ["src", "Cargo.toml", "Cargo.lock", "build.rs"] {
+        assert!(!ignored.contains(keep), "{keep} is needed by the build");
+    }
+}
+
+/// The environment the chart gives `custody serve`: the names the server engineer
+/// defined (src/cli/serve/config.rs). Once that file exists, the names are also checked
+/// against its `env = "..."` declarations, so a renamed flag fails here.
+#[test]
+fn chart_sets_only_server_flags() {
+    let contract = [
+        "CUSTODY_LISTEN",
+        "CUSTODY_TLS_CERT",
+        "CUSTODY_TLS_KEY",
+        "CUSTODY_DECISION_DEADLINE",
+        "CUSTODY_FAIL_OPEN",
+        "CUSTODY_KUBERNETES",
+        "CUSTODY_NAMESPACE",
+        "CUSTODY_SERVICE_NAME",
+        "CUSTODY_POLICY_CONFIGMAP_SELECTOR",
+        "CUSTODY_PULL_SECRET_AUTH",
+        "CUSTODY_MUTATE_KINDS",
+        "CUSTODY_LOG",
+        "CUSTODY_LOG_FORMAT",
+    ];
+    let objects = render(json!({"webhook": {"mutating": {"enabled": true}}}));
+    let deployment = one(&objects, "Deployment");
+    let set: BTreeSet<String> = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .map(|e| e["name"].as_str().expect("name").to_string())
+        .collect();
+    let contract: BTreeSet<String> = contract.iter().map(|s| s.to_string()).collect();
+    assert_eq!(set, contract);
+    let config = root().join("src/cli/serve/config.rs");
+    if config.exists() {
+        let mut declared = read("src/cli/mod.rs");
+        declared.push_str(&read("src/cli/serve/config.rs"));
+        for name in &set {
+            assert!(
+                declared.contains(&format!("env = \"{name}\"")),
+                "{name} is not a flag of custody serve"
+            );
+        }
+    }
+}
+
+#[test]
+fn operations_guide_covers_the_runbook() {
+    let ops = read("docs/operations.md");
+    for heading in [
+        "## Install",
+        "## Upgrade",
+        "## Rollback",
+        "## Sizing",
+        "## Break-glass",
+        "## Metrics and alerts",
+        "## Troubleshooting denials",
+        "## Container image",
+    ] {
+        assert!(ops.contains(heading), "docs/operations.md lacks {heading}");
+    }
+    assert!(ops.contains("kubectl delete validatingwebhookconfiguration custody"));
+    // Every alert the chart ships is explained, and every runbook anchor exists.
+    let objects = render(json!({"metrics": {"prometheusRule": {"enabled": true}}}));
+    let rule = one(&objects, "PrometheusRule");
+    for r in rule["spec"]["groups"][0]["rules"]
+        .as_array()
+        .expect("rules")
+    {
+        let alert = r["alert"].as_str().expect("alert");
+        assert!(
+            ops.contains(alert),
+            "docs/operations.md does not explain {alert}"
+        );
+        let anchor = r["annotations"]["runbook"].as_str().expect("runbook");
+        let anchor = anchor.split('#').nth(1).expect("anchor");
+        let has_heading = ops.lines().any(|l| {
+            l.starts_with('#')
+                && l.trim_start_matches('#')
+                    .trim()
+                    .to_lowercase()
+                    .replace(' ', "-")
+                    .chars()
+                    .filter(|c| c.is_alphanumeric() || *c == '-')
+                    .collect::<String>()
+                    == anchor
+        });
+        assert!(
+            has_heading,
+            "runbook anchor #{anchor} has no heading in docs/operations.md"
+        );
+    }
+    for metric in [
+        "custody_reviews_total",
+        "custody_decisions_total",
+        "custody_review_duration_seconds",
+    ] {
+        assert!(ops.contains(metric), "{metric} not documented");
+    }
+}
