@@ -15,6 +15,11 @@ fn default_render_validates_against_kubernetes_schemas() {
     let (ok, out) = check_k8s(&objects);
     assert!(ok, "{out}");
     assert_typed(&objects);
+    // The defaults also work on the oldest Kubernetes the chart admits.
+    let oldest = min_kube_version();
+    assert_eq!(oldest, "1.25.0");
+    let (ok, out) = check_k8s_version(&objects, &oldest);
+    assert!(ok, "{out}");
     assert_eq!(
         inventory(&objects),
         [

@@ -46,6 +46,8 @@ fn kustomize_build_validates_and_trusts_its_own_ca() {
     // kustomize wraps base64 over lines; the API accepts that, k8s-openapi wants it joined.
     let joined: Vec<Value> = objects.iter().cloned().map(join_base64).collect();
     assert_typed(&joined);
+    let (ok, out) = check_k8s_version(&objects, &min_kube_version());
+    assert!(ok, "{out}");
     let secret = one(&objects, "Secret");
     assert_eq!(secret["metadata"]["name"], "custody-tls");
     assert_eq!(secret["type"], "kubernetes.io/tls");
