@@ -125,8 +125,28 @@ pub fn check_k8s_files(paths: &[PathBuf]) -> (bool, String) {
     python(&args)
 }
 
+/// Fails loudly unless kubectl embeds kustomize v4 or later (components, `labels`,
+/// `replacements`); Debian 12's kubernetes-client (1.20, kustomize v2) is too old.
+fn require_kustomize_v4() {
+    let out = Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .unwrap_or_else(|e| panic!("kubectl (1.21 or later) is required to build deploy/: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let major = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Kustomize Version: v"))
+        .and_then(|v| v.split('.').next())
+        .and_then(|m| m.parse::<u32>().ok());
+    assert!(
+        major.is_some_and(|m| m >= 4),
+        "kubectl with kustomize v4+ (kubectl 1.21 or later) is required to build deploy/; found:\n{text}"
+    );
+}
+
 /// `kubectl kustomize DIR`, parsed; kubectl ships kustomize and needs no cluster.
 pub fn kustomize(dir: &Path) -> Vec<Value> {
+    require_kustomize_v4();
     let out = Command::new("kubectl")
         .arg("kustomize")
         .arg(dir)
