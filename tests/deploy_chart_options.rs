@@ -205,3 +205,18 @@ fn install_notes_name_the_break_glass_command() {
         "{notes}"
     );
 }
+
+#[test]
+fn pre_stop_sleep_extends_the_grace_period() {
+    let plain = render(none());
+    let pod = &one(&plain, "Deployment")["spec"]["template"]["spec"];
+    assert_eq!(pod["terminationGracePeriodSeconds"], 30);
+    assert!(pod["containers"][0].get("lifecycle").is_none());
+    let slept = render(json!({"server": {"preStopSleepSeconds": 5}}));
+    let pod = &one(&slept, "Deployment")["spec"]["template"]["spec"];
+    assert_eq!(pod["terminationGracePeriodSeconds"], 35);
+    assert_eq!(
+        pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"],
+        5
+    );
+}

@@ -295,6 +295,7 @@ impl Functions<'_> {
                 arity(1)?;
                 Value::String(base64::engine::general_purpose::STANDARD.encode(s(0)?))
             }
+            "add" => Value::from(a.iter().map(int).sum::<Result<i64, _>>()?),
             "int" => {
                 arity(1)?;
                 Value::from(int(&a[0])?)
