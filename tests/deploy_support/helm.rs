@@ -296,6 +296,12 @@ impl Functions<'_> {
                 Value::String(base64::engine::general_purpose::STANDARD.encode(s(0)?))
             }
             "add" => Value::from(a.iter().map(int).sum::<Result<i64, _>>()?),
+            "mul" => Value::from(a.iter().map(int).product::<Result<i64, _>>()?),
+            "ge" | "lt" => {
+                arity(2)?;
+                let (x, y) = (int(&a[0])?, int(&a[1])?);
+                Value::Bool(if name == "ge" { x >= y } else { x < y })
+            }
             "int" => {
                 arity(1)?;
                 Value::from(int(&a[0])?)
