@@ -29,3 +29,4 @@ pub mod metrics;
 pub mod policy;
 pub mod registry;
 pub mod server;
+pub mod webhook;

@@ -39,7 +39,14 @@ mod tests {
 
     #[test]
     fn rejects_mixed_alphabets_whitespace_and_garbage() {
-        for text in ["+/-_AQ==", "+/+/ AQ==", "+/+/\nAQ==", "not base64!", "AQ="] {
+        for text in [
+            "+/-_AQ==",
+            "+/+/ AQ==",
+            "+/+/\nAQ==",
+            "not base64!",
+            "A",
+            "AR==",
+        ] {
             assert!(decode(text).is_err(), "{text}");
         }
     }

@@ -52,6 +52,19 @@ impl<'a> Reader<'a> {
         self.rest.is_empty()
     }
 
+    /// The tag of the next element, if any.
+    pub(crate) fn peek_tag(&self) -> Option<u8> {
+        self.rest.first().copied()
+    }
+
+    /// Reads the next element, which must carry `tag`, and returns all of its bytes
+    /// (tag and length included).
+    pub(crate) fn read_raw(&mut self, tag: u8) -> Result<&'a [u8], DerError> {
+        let before = self.rest;
+        self.read(tag)?;
+        Ok(&before[..before.len() - self.rest.len()])
+    }
+
     /// Reads the next element: its tag and its contents.
     pub(crate) fn read_any(&mut self) -> Result<(u8, &'a [u8]), DerError> {
         let (&tag, after_tag) = self.rest.split_first().ok_or(DerError::Truncated)?;

@@ -7,6 +7,7 @@
 //! without its final newline; securesystemslib ≥ 0.26 leaves the hash algorithms out and
 //! keeps the newline that pyca/cryptography writes. Ed25519 keys carry the raw key in hex.
 
+use super::canonical::canonical_string;
 use super::keys::KeyAlgorithm;
 
 /// The key type and default signing scheme in-toto assigns to an algorithm.
@@ -17,21 +18,6 @@ fn type_and_scheme(algorithm: KeyAlgorithm) -> (&'static str, &'static str) {
         KeyAlgorithm::Ed25519 => ("ed25519", "ed25519"),
         KeyAlgorithm::Rsa => ("rsa", "rsassa-pss-sha256"),
     }
-}
-
-/// A JSON string in canonical form: only `"` and `\` are escaped; every other
-/// character, newlines included, is written as is.
-pub(crate) fn canonical_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
 }
 
 fn key_object(keytype: &str, scheme: &str, public: &str, with_hash_algorithms: bool) -> String {
@@ -53,32 +39,38 @@ fn sha256_hex(data: &[u8]) -> String {
     hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data))
 }
 
-/// Returns (in-toto-golang key id, securesystemslib default key id) for a key whose
-/// algorithm-specific bytes are `raw` and whose SPKI PEM (with final newline) is `pem`.
+/// Returns (in-toto-golang key id, securesystemslib default key id, every key id this
+/// key may be named by) for a key whose algorithm-specific bytes are `raw` and whose
+/// SPKI PEM (with final newline) is `pem`. RSA keys are also named under the
+/// `rsa-pkcs1v15-sha256` scheme.
 pub(crate) fn intoto_and_sslib_ids(
     algorithm: KeyAlgorithm,
     raw: &[u8],
     pem: &str,
-) -> (String, String) {
+) -> (String, String, Vec<String>) {
     let (keytype, scheme) = type_and_scheme(algorithm);
     let (intoto_public, sslib_public) = match algorithm {
         KeyAlgorithm::Ed25519 => (hex::encode(raw), hex::encode(raw)),
         _ => (pem.trim().to_owned(), pem.to_owned()),
     };
-    (
-        sha256_hex(key_object(keytype, scheme, &intoto_public, true).as_bytes()),
-        sha256_hex(key_object(keytype, scheme, &sslib_public, false).as_bytes()),
-    )
+    let ids = |scheme: &str| {
+        (
+            sha256_hex(key_object(keytype, scheme, &intoto_public, true).as_bytes()),
+            sha256_hex(key_object(keytype, scheme, &sslib_public, false).as_bytes()),
+        )
+    };
+    let (intoto, sslib) = ids(scheme);
+    let mut all = vec![intoto.clone(), sslib.clone()];
+    if algorithm == KeyAlgorithm::Rsa {
+        let (a, b) = ids("rsa-pkcs1v15-sha256");
+        all.extend([a, b]);
+    }
+    (intoto, sslib, all)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn canonical_strings_escape_only_quote_and_backslash() {
-        assert_eq!(canonical_string("a\"b\\c\nd"), "\"a\\\"b\\\\c\nd\"");
-    }
 
     #[test]
     fn key_object_is_sorted_and_compact() {

@@ -137,6 +137,9 @@ pub struct PublicKey {
     key_id: String,
     intoto_key_id: String,
     sslib_key_id: String,
+    sigstore_hint: String,
+    /// Every in-toto/securesystemslib key id this key may be named by.
+    hint_ids: Vec<String>,
     /// Pre-parsed verifiers, tried in order.
     verifiers: Vec<ParsedPublicKey>,
 }
@@ -206,6 +209,28 @@ impl PublicKey {
                 "securesystemslib keytype {other}"
             ))),
         }
+    }
+
+    /// The subject public key of a DER X.509 certificate. Nothing about the
+    /// certificate (validity, issuer, extensions) is checked.
+    pub fn from_certificate_der(cert: &[u8]) -> Result<PublicKey, KeyError> {
+        let wrap = der_err("certificate");
+        let mut tbs = der::Reader::new(der::read_single(cert, der::SEQUENCE).map_err(&wrap)?);
+        let mut fields = der::Reader::new(tbs.read(der::SEQUENCE).map_err(&wrap)?);
+        if fields.peek_tag() == Some(0xa0) {
+            fields.read_any().map_err(&wrap)?;
+        }
+        for tag in [
+            der::INTEGER,
+            der::SEQUENCE,
+            der::SEQUENCE,
+            der::SEQUENCE,
+            der::SEQUENCE,
+        ] {
+            fields.read(tag).map_err(&wrap)?;
+        }
+        let spki = fields.read_raw(der::SEQUENCE).map_err(&wrap)?;
+        PublicKey::from_spki_der(spki)
     }
 
     /// Builds an Ed25519 key from its 32 raw bytes.
@@ -294,9 +319,12 @@ impl PublicKey {
             )));
         };
         let verifiers = parse_verifiers(algorithm, raw)?;
-        let key_id = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, spki));
+        let spki_hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, spki);
+        let key_id = hex::encode(spki_hash.as_ref());
+        let sigstore_hint = super::b64::encode(spki_hash.as_ref());
         let pem_text = pem::encode("PUBLIC KEY", spki);
-        let (intoto_key_id, sslib_key_id) = keyid::intoto_and_sslib_ids(algorithm, raw, &pem_text);
+        let (intoto_key_id, sslib_key_id, hint_ids) =
+            keyid::intoto_and_sslib_ids(algorithm, raw, &pem_text);
         Ok(PublicKey {
             algorithm,
             spki_der: spki.to_vec(),
@@ -305,6 +333,8 @@ impl PublicKey {
             key_id,
             intoto_key_id,
             sslib_key_id,
+            sigstore_hint,
+            hint_ids,
             verifiers,
         })
     }
@@ -338,12 +368,20 @@ impl PublicKey {
         &self.sslib_key_id
     }
 
+    /// The key hint Sigstore clients write: base64 of the SHA-256 of the SPKI DER.
+    pub fn sigstore_key_hint(&self) -> String {
+        self.sigstore_hint.clone()
+    }
+
     /// Whether `keyid` (from an envelope) names this key in any of the id schemes above.
     /// Only ever a hint for which key to try first.
     pub fn answers_to(&self, keyid: &str) -> bool {
-        [&self.key_id, &self.intoto_key_id, &self.sslib_key_id]
-            .iter()
-            .any(|id| id.eq_ignore_ascii_case(keyid))
+        self.key_id.eq_ignore_ascii_case(keyid)
+            || self
+                .hint_ids
+                .iter()
+                .any(|id| id.eq_ignore_ascii_case(keyid))
+            || self.sigstore_hint == keyid
     }
 
     /// The SubjectPublicKeyInfo DER.

@@ -23,6 +23,8 @@
 //! ```
 
 mod b64;
+pub mod bundle;
+mod canonical;
 pub(crate) mod der;
 mod dsse;
 mod keyid;
@@ -32,6 +34,7 @@ mod sign;
 mod statement;
 mod verify;
 
+pub use canonical::{CanonicalError, canonical_json};
 pub use der::DerError;
 pub use dsse::{Envelope, EnvelopeError, Signature, pae, sign_envelope};
 pub use keys::{KeyAlgorithm, KeyError, PublicKey, RSA_MAX_BITS, RSA_MIN_BITS, TrustedKey};

@@ -13,6 +13,7 @@ mod attestations;
 mod envelope;
 mod keygen;
 mod policy;
+mod registry_access;
 mod review;
 mod serve;
 mod verify;
@@ -47,6 +48,8 @@ pub enum LogFormat {
 }
 
 /// The subcommands.
+// Parsed once per process: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the admission webhook server.

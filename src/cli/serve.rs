@@ -1,12 +1,99 @@
-//! `custody serve` (not yet built).
+//! `custody serve`: the admission webhook. Reads the configuration, starts the
+//! Kubernetes watchers (with `--kubernetes`), builds the reviewer and runs the HTTPS
+//! server until SIGTERM/SIGINT, then drains in-flight reviews.
 
+mod config;
+
+pub use config::{Args, Settings};
+
+use anyhow::Context as _;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-/// Arguments of `custody serve`.
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+use crate::k8s::{self, NamespaceLabels, PolicyWatch, PullSecrets, StoreSink};
+use crate::policy::PolicyStore;
+use crate::server::{DenyAll, ReadyCheck, Reviewer, Server};
 
 /// Runs the subcommand.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("custody serve is not available in this build yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let settings = args.resolve()?;
+    let runtime = super::runtime()?;
+    runtime.block_on(serve(settings))
+}
+
+/// What the reviewer can ask the cluster (present only with `--kubernetes`).
+#[derive(Clone, Default)]
+pub struct Cluster {
+    /// Namespace labels for namespace selectors.
+    pub namespaces: Option<NamespaceLabels>,
+    /// The pod's and its service account's pull secrets (with `--pull-secret-auth`).
+    pub pull_secrets: Option<PullSecrets>,
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+    let mut checks: Vec<ReadyCheck> = Vec::new();
+
+    // Policies: a directory (loaded now, reloaded on change) and/or ConfigMaps.
+    let store = PolicyStore::new();
+    let _dir_watch = match &settings.policy_dir {
+        Some(dir) => Some(crate::policy::watch::watch_dir(store.clone(), dir)?),
+        None => None,
+    };
+
+    let mut cluster = Cluster::default();
+    if let Some(kube) = &settings.kube {
+        let client = k8s::client().await?;
+        let namespaces = NamespaceLabels::start(client.clone());
+        let ns_ready = namespaces.clone();
+        checks.push(Arc::new(move || {
+            ns_ready
+                .is_ready()
+                .then_some(())
+                .ok_or_else(|| "namespace labels not listed yet".to_owned())
+        }));
+        cluster.namespaces = Some(namespaces);
+        cluster.pull_secrets = kube
+            .pull_secrets
+            .map(|ttl| PullSecrets::new(client.clone(), ttl));
+        if let Some((namespace, selector)) = &kube.policy_configmaps {
+            let sink = Arc::new(StoreSink::new(store.clone(), namespace.clone()));
+            let watch = PolicyWatch::new(client.clone(), namespace, selector, sink);
+            let synced = watch.synced();
+            checks.push(Arc::new(move || {
+                synced
+                    .load(Ordering::Relaxed)
+                    .then_some(())
+                    .ok_or_else(|| "policy ConfigMaps not listed yet".to_owned())
+            }));
+            tokio::spawn(watch.run());
+        }
+    }
+
+    let reviewer = build_reviewer(&settings, store, cluster);
+    let server = Server::bind(settings.server.clone(), reviewer, checks).await?;
+    if let (Some(path), Some(pem)) = (&settings.self_signed_ca_out, server.self_signed_ca_pem()) {
+        std::fs::write(path, pem)
+            .with_context(|| format!("writing the self-signed CA to {}", path.display()))?;
+        tracing::info!(path = %path.display(), "self-signed CA written");
+    }
+    eprintln!("custody: serving https://{}", server.local_addr());
+    server.run(crate::server::shutdown_signal()).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// REVIEWER: the lead replaces this with the admission-backed reviewer built from the
+/// engine (over `store`), `settings.decision_deadline`, `settings.fail_open`,
+/// `settings.mutate_kinds` and `cluster`. Its `ready()` should require the policies
+/// to be loaded (the ConfigMap listing is already a separate readiness check).
+fn build_reviewer(settings: &Settings, store: PolicyStore, cluster: Cluster) -> Arc<dyn Reviewer> {
+    let _ = (
+        settings.decision_deadline,
+        settings.fail_open,
+        store,
+        cluster,
+    );
+    Arc::new(DenyAll::new(
+        "custody: this build has no admission reviewer wired in yet; every request is denied",
+    ))
 }

@@ -1,1 +1,37 @@
-//! k8s (being built).
+//! What custody reads from the Kubernetes API (kube-rs), and nothing else uses kube:
+//!
+//! - [`PolicyWatch`]: policy bundles from labelled ConfigMaps in custody's namespace,
+//!   fed to a [`PolicySink`], with Warning Events on rejected bundles;
+//! - [`NamespaceLabels`]: namespace labels for policies' namespace selectors;
+//! - [`PullSecrets`]: the `imagePullSecrets` of a pod and its ServiceAccount.
+//!
+//! RBAC this needs (least privilege): `configmaps` list/watch in custody's namespace;
+//! `namespaces` list/watch (cluster); `serviceaccounts` and `secrets` get (cluster, or
+//! per namespace); `events.k8s.io/events` create/patch in custody's namespace.
+
+mod namespaces;
+mod policies;
+mod pull_secrets;
+
+pub use namespaces::NamespaceLabels;
+pub use policies::{EVENT_CONTROLLER, PolicySink, PolicyWatch, StoreSink};
+pub use pull_secrets::{PullSecret, PullSecretKind, PullSecrets};
+
+/// The label that marks a ConfigMap as a policy bundle (the default selector).
+pub const POLICY_LABEL: &str = "custody.dev/policy";
+
+/// Why the Kubernetes client could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum K8sError {
+    /// No in-cluster service account and no usable kubeconfig.
+    #[error("connecting to the Kubernetes API (in-cluster or kubeconfig): {0}")]
+    Connect(#[source] kube::Error),
+}
+
+/// A client from the in-cluster environment or the local kubeconfig.
+pub async fn client() -> Result<kube::Client, K8sError> {
+    kube::Client::try_default().await.map_err(K8sError::Connect)
+}
+
+#[cfg(test)]
+mod tests;

@@ -10,6 +10,7 @@ use super::bundle::{Bundle, TESTS_FILE};
 use super::input::PolicyInput;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use std::path::Path;
 
 /// The evaluation time of the base document.
 pub const BASE_TIME: &str = "2026-06-01T00:00:00Z";
@@ -79,8 +80,9 @@ pub fn merge(base: &mut Value, over: &Value) {
     }
 }
 
-/// Builds the full input document of a case for `bundle`.
-pub fn case_input(bundle: &Bundle, case: &TestCase) -> Result<Value, String> {
+/// Builds the full input document of a case for `bundle`; `dir` (the bundle's directory)
+/// resolves attestations' `predicateFile`.
+pub fn case_input(bundle: &Bundle, case: &TestCase, dir: Option<&Path>) -> Result<Value, String> {
     let time = chrono::DateTime::parse_from_rfc3339(BASE_TIME)
         .map_err(|e| e.to_string())?
         .with_timezone(&chrono::Utc);
@@ -97,7 +99,7 @@ pub fn case_input(bundle: &Bundle, case: &TestCase) -> Result<Value, String> {
     }
     fix_time(&mut doc)?;
     let attestors: Vec<String> = bundle.attestors().iter().map(|a| a.name.clone()).collect();
-    fill_attestations(&mut doc, &attestors);
+    fill_attestations(&mut doc, &attestors, dir)?;
     // The result must still be a valid document.
     serde_json::from_value::<PolicyInput>(doc.clone())
         .map_err(|e| format!("case input is not a valid input document: {e}"))?;
@@ -118,7 +120,11 @@ fn fix_time(doc: &mut Value) -> Result<(), String> {
     Ok(())
 }
 
-fn fill_attestations(doc: &mut Value, attestors: &[String]) {
+fn fill_attestations(
+    doc: &mut Value,
+    attestors: &[String],
+    dir: Option<&Path>,
+) -> Result<(), String> {
     let digest = doc["image"]["digest"].clone();
     let repo = format!(
         "{}/{}",
@@ -126,12 +132,21 @@ fn fill_attestations(doc: &mut Value, attestors: &[String]) {
         doc["image"]["repository"].as_str().unwrap_or_default()
     );
     let Some(list) = doc.get_mut("attestations").and_then(Value::as_array_mut) else {
-        return;
+        return Ok(());
     };
     for att in list.iter_mut() {
         let Some(obj) = att.as_object_mut() else {
             continue;
         };
+        if let Some(file) = obj.remove("predicateFile") {
+            let file = file.as_str().unwrap_or_default().to_owned();
+            let base = dir.ok_or("predicateFile needs a bundle directory")?;
+            let text = std::fs::read_to_string(base.join(&file))
+                .map_err(|e| format!("predicateFile {file}: {e}"))?;
+            let body: Value =
+                serde_json::from_str(&text).map_err(|e| format!("predicateFile {file}: {e}"))?;
+            obj.insert("predicate".to_owned(), body);
+        }
         let hex = digest
             .as_str()
             .and_then(|d| d.split_once(':'))
@@ -157,25 +172,31 @@ fn fill_attestations(doc: &mut Value, attestors: &[String]) {
             obj.entry(k).or_insert(v);
         }
     }
+    Ok(())
 }
 
-/// Runs every case of a bundle's `tests.yaml` (no file: no cases).
-pub fn run_cases(bundle: &Bundle) -> Result<Vec<CaseResult>, String> {
+/// Runs every case of a bundle's `tests.yaml` (no file: no cases); `dir` is the bundle's
+/// directory, for `predicateFile`.
+pub fn run_cases(bundle: &Bundle, dir: Option<&Path>) -> Result<Vec<CaseResult>, String> {
     let Some(text) = bundle.files().get(TESTS_FILE) else {
         return Ok(Vec::new());
     };
     let file: TestFile = yaml_serde::from_str(text).map_err(|e| format!("{TESTS_FILE}: {e}"))?;
-    Ok(file.cases.iter().map(|c| run_case(bundle, c)).collect())
+    Ok(file
+        .cases
+        .iter()
+        .map(|c| run_case(bundle, c, dir))
+        .collect())
 }
 
-fn run_case(bundle: &Bundle, case: &TestCase) -> CaseResult {
+fn run_case(bundle: &Bundle, case: &TestCase, dir: Option<&Path>) -> CaseResult {
     let mut result = CaseResult {
         name: case.name.clone(),
         missing: Vec::new(),
         unexpected: Vec::new(),
         error: None,
     };
-    let input = match case_input(bundle, case) {
+    let input = match case_input(bundle, case, dir) {
         Ok(i) => regorus::Value::from(i),
         Err(e) => {
             result.error = Some(e);

@@ -17,8 +17,10 @@ use tokio_rustls::TlsAcceptor;
 
 /// Bound on a client's TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Bound on reading an HTTP/1.1 request head.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound on reading an HTTP/1.1 request head. hyper runs this timer on idle keep-alive
+/// connections too, so it must exceed the apiserver's idle-connection timeout (Go's 90 s):
+/// closing a connection the client is about to reuse fails that admission request.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub(crate) struct Listener {
     pub(crate) tcp: TcpListener,

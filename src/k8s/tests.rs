@@ -1,0 +1,379 @@
+//! The k8s module against a kube `Client` over a canned-response transport (no apiserver).
+
+use super::*;
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, StreamBody, combinators::UnsyncBoxBody};
+use hyper::body::Frame;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::runtime::watcher::Event;
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+type MockBody = UnsyncBoxBody<Bytes, Infallible>;
+
+/// (method, path fragment, responses in turn; `None` hangs).
+type Route = (String, String, Vec<Option<(u16, String)>>);
+
+/// What one request got: method, path?query, body.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    uri: String,
+    body: String,
+}
+
+/// Answers by the first route whose (method, path fragment) matches; a route's
+/// responses are used in turn, the last one repeating. `None` means "hang forever"
+/// (an open watch with nothing to say).
+#[derive(Clone, Default)]
+struct Mock {
+    routes: Arc<Mutex<Vec<Route>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Mock {
+    fn route(self, method: &str, fragment: &str, responses: Vec<Option<(u16, String)>>) -> Self {
+        self.routes
+            .lock()
+            .unwrap()
+            .push((method.into(), fragment.into(), responses));
+        self
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn client(&self) -> kube::Client {
+        let mock = self.clone();
+        let svc = tower::service_fn(move |req: Request<kube::client::Body>| {
+            let mock = mock.clone();
+            async move {
+                let (parts, body) = req.into_parts();
+                let body = body
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                let uri = parts.uri.to_string();
+                let method = parts.method.to_string();
+                mock.seen.lock().unwrap().push(Seen {
+                    method: method.clone(),
+                    uri: uri.clone(),
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                });
+                let answer = {
+                    let mut routes = mock.routes.lock().unwrap();
+                    routes
+                        .iter_mut()
+                        .find(|(m, f, _)| *m == method && uri.contains(f.as_str()))
+                        .map(|(_, _, responses)| {
+                            if responses.len() > 1 {
+                                responses.remove(0)
+                            } else {
+                                responses[0].clone()
+                            }
+                        })
+                        .unwrap_or(Some((404, not_found())))
+                };
+                let status = match &answer {
+                    Some((code, _)) => StatusCode::from_u16(*code).unwrap(),
+                    None => StatusCode::OK,
+                };
+                let body: MockBody = match answer {
+                    Some((_, text)) => {
+                        StreamBody::new(futures::stream::iter([Ok::<_, Infallible>(Frame::data(
+                            Bytes::from(text),
+                        ))]))
+                        .boxed_unsync()
+                    }
+                    None => StreamBody::new(futures::stream::pending::<
+                        Result<Frame<Bytes>, Infallible>,
+                    >())
+                    .boxed_unsync(),
+                };
+                Ok::<_, Infallible>(Response::builder().status(status).body(body).unwrap())
+            }
+        });
+        kube::Client::new(svc, "custody")
+    }
+}
+
+fn not_found() -> String {
+    r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"not found","reason":"NotFound","code":404}"#.into()
+}
+
+fn cm(name: &str, rv: &str, files: &[(&str, &str)]) -> serde_json::Value {
+    let data: BTreeMap<&str, &str> = files.iter().copied().collect();
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "custody", "resourceVersion": rv, "uid": format!("uid-{name}"),
+                     "labels": {"custody.dev/policy": "true"}},
+        "data": data,
+    })
+}
+
+fn list(items: &[serde_json::Value]) -> String {
+    serde_json::json!({"apiVersion": "v1", "kind": "ConfigMapList",
+        "metadata": {"resourceVersion": "100"}, "items": items})
+    .to_string()
+}
+
+fn watch_lines(events: &[(&str, serde_json::Value)]) -> String {
+    events
+        .iter()
+        .map(|(t, o)| format!("{}\n", serde_json::json!({"type": t, "object": o})))
+        .collect()
+}
+
+/// Records calls; rejects any bundle with a `broken.rego` file.
+#[derive(Default)]
+struct RecordingSink {
+    calls: Mutex<Vec<String>>,
+}
+
+impl PolicySink for RecordingSink {
+    fn upsert(&self, name: &str, files: BTreeMap<String, String>) -> Result<(), String> {
+        let keys: Vec<&str> = files.keys().map(String::as_str).collect();
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("upsert {name} {}", keys.join(",")));
+        if files.contains_key("broken.rego") {
+            Err("broken.rego:1: unexpected token".into())
+        } else {
+            Ok(())
+        }
+    }
+    fn remove(&self, name: &str) {
+        self.calls.lock().unwrap().push(format!("remove {name}"));
+    }
+}
+
+impl RecordingSink {
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("gave up waiting for {what}");
+}
+
+#[tokio::test]
+async fn configmaps_become_bundle_upserts_removals_and_rejection_events() {
+    let good = cm(
+        "require-slsa",
+        "1",
+        &[
+            ("policy.yaml", "mode: enforce"),
+            ("policy.rego", "package p"),
+        ],
+    );
+    let bad = cm(
+        "broken",
+        "2",
+        &[("policy.yaml", "mode: enforce"), ("broken.rego", "package")],
+    );
+    let good2 = cm(
+        "require-slsa",
+        "3",
+        &[("policy.yaml", "mode: warn"), ("policy.rego", "package p")],
+    );
+    let mock = Mock::default()
+        .route(
+            "POST",
+            "/apis/events.k8s.io/v1/namespaces/custody/events",
+            vec![Some((201, "{}".into()))],
+        )
+        .route(
+            "GET",
+            "watch=true",
+            vec![
+                Some((
+                    200,
+                    watch_lines(&[("MODIFIED", good2.clone()), ("DELETED", good2)]),
+                )),
+                None,
+            ],
+        )
+        .route(
+            "GET",
+            "/api/v1/namespaces/custody/configmaps",
+            vec![Some((200, list(&[good, bad])))],
+        );
+    let sink = Arc::new(RecordingSink::default());
+    let watch = PolicyWatch::new(mock.client(), "custody", POLICY_LABEL, sink.clone());
+    let synced = watch.synced();
+    let failures_before = crate::metrics::metrics().render();
+    let task = tokio::spawn(watch.run());
+
+    wait_for("four sink calls", || sink.calls().len() >= 4).await;
+    wait_for("the rejection event", || {
+        mock.seen().iter().any(|s| s.method == "POST")
+    })
+    .await;
+    task.abort();
+
+    assert_eq!(
+        sink.calls(),
+        vec![
+            "upsert require-slsa policy.rego,policy.yaml",
+            "upsert broken broken.rego,policy.yaml",
+            "upsert require-slsa policy.rego,policy.yaml",
+            "remove require-slsa",
+        ]
+    );
+    assert!(synced.load(std::sync::atomic::Ordering::Relaxed));
+    let seen = mock.seen();
+    let list_call = seen.iter().find(|s| !s.uri.contains("watch=true")).unwrap();
+    assert!(
+        list_call.uri.contains("labelSelector=custody.dev%2Fpolicy"),
+        "{}",
+        list_call.uri
+    );
+    let event = seen.iter().find(|s| s.method == "POST").unwrap();
+    let body: serde_json::Value = serde_json::from_str(&event.body).unwrap();
+    assert_eq!(body["reason"], "PolicyRejected");
+    assert_eq!(body["type"], "Warning");
+    assert_eq!(body["regarding"]["name"], "broken");
+    assert!(
+        body["note"]
+            .as_str()
+            .unwrap()
+            .contains("broken.rego:1: unexpected token")
+    );
+    assert!(failures_before != crate::metrics::metrics().render());
+}
+
+#[tokio::test]
+async fn a_relist_removes_bundles_that_disappeared_and_skips_unchanged_ones() {
+    let mock = Mock::default().route("POST", "/events", vec![Some((201, "{}".into()))]);
+    let sink = Arc::new(RecordingSink::default());
+    let watch = PolicyWatch::new(mock.client(), "custody", POLICY_LABEL, sink.clone());
+    let a: ConfigMap = serde_json::from_value(cm("a", "1", &[("policy.yaml", "x")])).unwrap();
+    let b: ConfigMap = serde_json::from_value(cm("b", "1", &[("policy.yaml", "x")])).unwrap();
+    let events = vec![
+        Event::Init,
+        Event::InitApply(a.clone()),
+        Event::InitApply(b.clone()),
+        Event::InitDone,
+        // The watch broke; the relist finds only `b`, unchanged.
+        Event::Init,
+        Event::InitApply(b),
+        Event::InitDone,
+    ];
+    watch.handle_all(events).await;
+    assert_eq!(
+        sink.calls(),
+        vec!["upsert a policy.yaml", "upsert b policy.yaml", "remove a"]
+    );
+}
+
+fn secret_json(name: &str, key: &str, payload: &str) -> String {
+    use base64::Engine as _;
+    let enc = base64::engine::general_purpose::STANDARD.encode(payload);
+    serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": "team"}, "type": "kubernetes.io/dockerconfigjson",
+        "data": {key: enc}})
+    .to_string()
+}
+
+#[tokio::test]
+async fn pull_secrets_of_pod_and_service_account_are_read_and_cached() {
+    let sa = serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "builder", "namespace": "team"},
+        "imagePullSecrets": [{"name": "from-sa"}, {"name": "pod-secret"}, {"name": "gone"}]})
+    .to_string();
+    let mock = Mock::default()
+        .route("GET", "/serviceaccounts/builder", vec![Some((200, sa))])
+        .route(
+            "GET",
+            "/secrets/pod-secret",
+            vec![Some((
+                200,
+                secret_json("pod-secret", ".dockerconfigjson", r#"{"auths":{}}"#),
+            ))],
+        )
+        .route(
+            "GET",
+            "/secrets/from-sa",
+            vec![Some((
+                200,
+                secret_json("from-sa", ".dockercfg", r#"{"r.example":{}}"#),
+            ))],
+        );
+    let reader = PullSecrets::new(mock.client(), Duration::from_secs(60));
+    let pod = vec!["pod-secret".to_owned()];
+    let got = reader.for_pod("team", &pod, Some("builder")).await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].name, "team/pod-secret");
+    assert_eq!(got[0].kind, PullSecretKind::DockerConfigJson);
+    assert_eq!(&got[0].payload[..], br#"{"auths":{}}"#);
+    assert_eq!(got[1].kind, PullSecretKind::DockerCfg);
+    assert!(
+        !format!("{got:?}").contains("auths"),
+        "payloads must not be printed"
+    );
+
+    let calls = mock.seen().len();
+    let again = reader.for_pod("team", &pod, Some("builder")).await;
+    assert_eq!(again, got);
+    assert_eq!(
+        mock.seen().len(),
+        calls,
+        "second lookup must come from the cache"
+    );
+}
+
+#[tokio::test]
+async fn namespace_labels_come_from_the_cache_or_a_direct_get() {
+    let listing =
+        serde_json::json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList",
+        "metadata": {"resourceVersion": "7"},
+        "items": [{"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                   "metadata": {"name": "team-a", "labels": {"tier": "prod"}}}]})
+        .to_string();
+    let fresh = serde_json::json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+        "metadata": {"name": "fresh", "labels": {"tier": "dev"}}})
+    .to_string();
+    let mock = Mock::default()
+        .route("GET", "watch=true", vec![None])
+        .route("GET", "/api/v1/namespaces/fresh", vec![Some((200, fresh))])
+        .route(
+            "GET",
+            "/api/v1/namespaces/missing",
+            vec![Some((404, not_found()))],
+        )
+        .route("GET", "/api/v1/namespaces?", vec![Some((200, listing))]);
+    let labels = NamespaceLabels::start(mock.client());
+    wait_for("the namespace cache", || labels.is_ready()).await;
+    let a = labels.labels("team-a").await.unwrap();
+    assert_eq!(a.get("tier").map(String::as_str), Some("prod"));
+    let f = labels.labels("fresh").await.unwrap();
+    assert_eq!(f.get("tier").map(String::as_str), Some("dev"));
+    assert!(labels.labels("missing").await.is_none());
+}
+
+#[test]
+fn the_store_sink_reports_a_broken_bundle_and_keeps_the_store_unchanged() {
+    let store = crate::policy::PolicyStore::new();
+    let sink = StoreSink::new(store.clone(), "custody");
+    let files: BTreeMap<String, String> =
+        [("README".to_owned(), "no policy here".to_owned())].into();
+    let err = sink.upsert("empty", files).unwrap_err();
+    assert!(err.contains("policy.yaml"), "{err}");
+    assert!(store.snapshot().is_empty());
+    assert!(store.last_errors().contains_key("configmap:custody/empty"));
+    sink.remove("empty");
+    assert!(store.snapshot().is_empty());
+}
