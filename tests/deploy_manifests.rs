@@ -15,7 +15,8 @@ fn manifest_files() -> Vec<PathBuf> {
     fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).expect("deploy/").flatten() {
             let path = entry.path();
-            if path.is_dir() {
+            // deploy/policies/ holds policy bundles (custody's format), not manifests.
+            if path.is_dir() && !path.ends_with("deploy/policies") {
                 walk(&path, out);
             } else if path.extension().is_some_and(|e| e == "yaml")
                 && path.file_name().is_some_and(|n| n != "kustomization.yaml")

@@ -290,3 +290,38 @@ fn every_library_policy_installs_identically_with_helm_and_kustomize() {
         );
     }
 }
+
+/// What the chart ships loads in custody's own policy store exactly as the server's
+/// ConfigMap watcher would feed it, and each ConfigMap is named like its policy.
+#[test]
+fn shipped_policy_configmaps_load_in_the_policy_store() {
+    let names: Vec<String> = policy_dirs(&root().join("charts/custody/files/policies"))
+        .into_keys()
+        .collect();
+    let chart = chart();
+    let values = chart.values(&json!({"policies": {"library": names}}));
+    let rendered: Vec<Value> = chart
+        .render("custody", "custody", &values, &BTreeMap::new())
+        .expect("render")
+        .into_iter()
+        .map(|(_, o)| o)
+        .collect();
+    let store = custody::policy::PolicyStore::new();
+    for cm in of_kind(&rendered, "ConfigMap") {
+        let name = cm["metadata"]["name"].as_str().expect("name");
+        let files: BTreeMap<String, String> =
+            serde_json::from_value(cm["data"].clone()).expect("string data");
+        let key = format!("configmap:custody/{name}");
+        store
+            .upsert(&key, &files)
+            .unwrap_or_else(|e| panic!("{name} does not load: {e}"));
+        let snapshot = store.snapshot();
+        let bundle = snapshot
+            .bundles()
+            .into_iter()
+            .find(|b| b.files() == &files)
+            .expect("loaded bundle");
+        assert_eq!(bundle.name(), name, "ConfigMap and policy names differ");
+    }
+    assert_eq!(store.snapshot().len(), names.len());
+}
