@@ -159,9 +159,57 @@ fn dockerignore_keeps_secrets_and_build_output_out() {
     for must in [".git", "target", "deploy/tls"] {
         assert!(ignored.contains(must), "{must} not in .dockerignore");
     }
-    for keep in ["src", "Cargo.toml", "Cargo.lock", "build.rs"] {
+    for keep in ["src", "Cargo.toml", "Cargo.lock", "build.rs", "benches"] {
         assert!(!ignored.contains(keep), "{keep} is needed by the build");
     }
+    // Files the sources embed (include_str!/include_bytes!) must reach the build too.
+    for path in embedded_files(&root().join("src")) {
+        let rel = path
+            .strip_prefix(root())
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .to_string();
+        assert!(
+            !ignored
+                .iter()
+                .any(|i| rel == *i || rel.starts_with(&format!("{i}/"))),
+            "{rel} is embedded by the sources but excluded by .dockerignore"
+        );
+        assert!(
+            !rel.starts_with(".."),
+            "{rel}: the image build cannot reach outside the repository"
+        );
+    }
+}
+
+/// Paths named by `include_str!`/`include_bytes!` under `dir`, resolved.
+fn embedded_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("src/").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(embedded_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).expect("source");
+            for marker in ["include_str!(\"", "include_bytes!(\""] {
+                for part in text.split(marker).skip(1) {
+                    let rel = part.split('"').next().unwrap_or_default();
+                    let joined = path.parent().expect("parent").join(rel);
+                    let mut clean = std::path::PathBuf::new();
+                    for c in joined.components() {
+                        match c {
+                            std::path::Component::ParentDir => {
+                                clean.pop();
+                            }
+                            other => clean.push(other),
+                        }
+                    }
+                    out.push(clean);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Every `env = "CUSTODY_..."` declared by a clap flag anywhere under src/.
