@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::admission::DecisionOptions;
+use crate::engine::{Engine, EngineConfig};
 use crate::k8s::{self, NamespaceLabels, PolicyWatch, PullSecrets, StoreSink};
 use crate::policy::PolicyStore;
-use crate::engine::{Engine, EngineConfig};
 use crate::registry::{Credentials, OciRegistry};
 use crate::server::{ReadyCheck, Reviewer, Server};
 use crate::webhook::{EngineChecker, Namespaces, Webhook, WebhookOptions};
@@ -97,7 +97,10 @@ fn build_reviewer(
         OciRegistry::new(settings.registry.clone()).context("configuring registry access")?;
     let defaults = match &settings.registry.docker_config {
         Some(path) => Credentials::from_file(path).with_context(|| {
-            format!("reading default registry credentials from {}", path.display())
+            format!(
+                "reading default registry credentials from {}",
+                path.display()
+            )
         })?,
         None => Credentials::anonymous(),
     };
