@@ -318,3 +318,28 @@ async fn unreachable_registry_is_registry_unreachable() {
         .unwrap_err();
     assert_eq!(err.category(), Category::RegistryUnreachable, "{err}");
 }
+
+#[tokio::test]
+async fn artifact_type_filter_is_sent_and_applied_on_the_client() {
+    // The server ignores the filter, as registries may: the client filters again.
+    let (srv, subject, _) = Fixture::new(None).serve(honest, no_override).await;
+    let found = client(&srv.host, |c| {
+        c.referrers_artifact_type = Some("application/example".into())
+    })
+    .discover(&image(&srv.host), &subject, &Credentials::anonymous())
+    .await
+    .unwrap();
+    assert!(found.evidence.is_empty(), "{found:?}");
+    assert_eq!(found.skipped.len(), 1);
+    assert_eq!(
+        srv.count("artifactType=application%2Fexample"),
+        1,
+        "{:?}",
+        srv.requests()
+    );
+    assert_eq!(
+        srv.count("/manifests/sha256"),
+        0,
+        "filtered referrers are not fetched"
+    );
+}
