@@ -338,7 +338,7 @@ async fn artifact_type_filter_is_sent_and_applied_on_the_client() {
         srv.requests()
     );
     assert_eq!(
-        srv.count("/manifests/sha256"),
+        srv.count("/manifests/sha256:"),
         0,
         "filtered referrers are not fetched"
     );
