@@ -25,6 +25,7 @@
 //! ```
 
 mod decide;
+mod input;
 mod request;
 mod verdict;
 mod verify;
