@@ -121,6 +121,19 @@ impl Engine {
         }
     }
 
+    /// Verifications/evaluations running right now (for the in-flight gauge).
+    pub fn evaluations_in_flight(&self) -> usize {
+        self.config
+            .cpu_workers
+            .max(1)
+            .saturating_sub(self.cpu.available_permits())
+    }
+
+    /// The engine's configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
     /// The policy store the engine reads (one snapshot per request).
     pub fn store(&self) -> &PolicyStore {
         &self.store
