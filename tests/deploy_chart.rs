@@ -7,6 +7,7 @@ mod deploy_support;
 use deploy_support::fixtures::*;
 use deploy_support::*;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 #[test]
@@ -15,6 +16,11 @@ fn default_render_validates_against_kubernetes_schemas() {
     let (ok, out) = check_k8s(&objects);
     assert!(ok, "{out}");
     assert_typed(&objects);
+    // The defaults also work on the oldest Kubernetes the chart admits.
+    let oldest = min_kube_version();
+    assert_eq!(oldest, "1.25.0");
+    let (ok, out) = check_k8s_version(&objects, &oldest);
+    assert!(ok, "{out}");
     assert_eq!(
         inventory(&objects),
         [
@@ -230,6 +236,31 @@ fn decision_deadline_is_below_the_webhook_timeout() {
                 "deadline {deadline:?} must stay below timeout {timeout:?}"
             );
         }
+    }
+}
+
+#[test]
+fn a_deadline_not_below_the_timeout_fails_the_install() {
+    let chart = chart();
+    for (deadline, timeout) in [("10s", 10), ("12000ms", 10), ("30s", 5)] {
+        let values = chart.values(
+            &json!({"server": {"deadline": deadline}, "webhook": {"timeoutSeconds": timeout}}),
+        );
+        let err = chart
+            .render("custody", "custody", &values, &BTreeMap::new())
+            .expect_err(deadline);
+        assert!(
+            err.contains("must be below webhook.timeoutSeconds"),
+            "{err}"
+        );
+    }
+    for (deadline, timeout) in [("9s", 10), ("9999ms", 10), ("1s", 2)] {
+        let values = chart.values(
+            &json!({"server": {"deadline": deadline}, "webhook": {"timeoutSeconds": timeout}}),
+        );
+        chart
+            .render("custody", "custody", &values, &BTreeMap::new())
+            .unwrap_or_else(|e| panic!("{deadline} < {timeout}s was refused: {e}"));
     }
 }
 

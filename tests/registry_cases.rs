@@ -350,7 +350,7 @@ async fn cosign_att_tag_is_read_when_nothing_else_is_attached() {
             &support::statement(&digest, "https://example.com/c", serde_json::json!({})),
         );
         let attached = client
-            .attach_cosign(&image, &digest, &[env.clone()], &reg.creds())
+            .attach_cosign(&image, &digest, std::slice::from_ref(&env), &reg.creds())
             .await
             .unwrap();
         assert_eq!(attached.source, Source::CosignTag);

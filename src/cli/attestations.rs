@@ -1,11 +1,16 @@
-//! `custody attestations IMAGE`: lists what is attached to an image and where each piece
-//! was found, without judging it (no signature is verified here).
+//! `custody attestations IMAGE [--key PUB…]`: lists what is attached to an image and where
+//! each piece was found. Without keys nothing is judged; with keys each piece also says
+//! whether it verifies with them, and why not.
 
 use super::registry_access::RegistryArgs;
+use crate::attest::bundle::{Bundle, verify_bundle};
+use crate::attest::{Envelope, PublicKey, Statement, TrustedKey, verify_envelope};
+use crate::digest::Digest;
 use crate::registry::{Discovery, Evidence, EvidenceFormat, ImageRef, Registry, Resolved};
 use anyhow::Context as _;
 use base64::Engine as _;
 use serde::Serialize;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Arguments of `custody attestations`.
@@ -14,6 +19,9 @@ pub struct Args {
     /// The image, as written in a pod spec (tag or digest).
     #[arg(env = "CUSTODY_IMAGE")]
     pub image: String,
+    /// Public keys (PEM) to check each piece of evidence against; repeatable.
+    #[arg(long = "key", env = "CUSTODY_KEY", value_delimiter = ',')]
+    pub keys: Vec<PathBuf>,
     /// Output format.
     #[arg(
         short = 'o',
@@ -45,6 +53,19 @@ struct Item<'a> {
     payload_type: Option<String>,
     predicate_type: Option<String>,
     key_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verification: Option<Verification>,
+}
+
+/// Whether one piece of evidence verifies with the given keys.
+#[derive(Debug, Serialize)]
+struct Verification {
+    verified: bool,
+    signers: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    category: Option<crate::category::Category>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -59,6 +80,7 @@ struct Report<'a> {
 /// Runs the subcommand: exit 0 when evidence was found, 1 when none, 2 on errors.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let image = ImageRef::parse(&args.image)?;
+    let keys = load_keys(&args.keys)?;
     let registry = args.registry.client()?;
     let creds = args.registry.credentials(&image);
     let rt = super::runtime()?;
@@ -67,7 +89,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let discovery = registry.discover(&image, &resolved.digest, &creds).await?;
         Ok::<_, crate::registry::RegistryError>((resolved, discovery))
     })?;
-    let report = build_report(&image, &resolved, &discovery);
+    let mut report = build_report(&image, &resolved, &discovery);
+    if !keys.is_empty() {
+        for item in &mut report.evidence {
+            item.verification = Some(check(item.evidence, &keys, &resolved.digest));
+        }
+    }
+    let any_verified = report
+        .evidence
+        .iter()
+        .any(|i| i.verification.as_ref().is_some_and(|v| v.verified));
     match args.output {
         Output::Json => {
             let text = serde_json::to_string_pretty(&report).context("encoding the report")?;
@@ -75,11 +106,77 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Output::Text => print!("{}", render_text(&report)),
     }
-    Ok(if discovery.evidence.is_empty() {
-        ExitCode::from(1)
+    let ok = if keys.is_empty() {
+        !discovery.evidence.is_empty()
     } else {
+        any_verified
+    };
+    Ok(if ok {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
+}
+
+fn load_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<TrustedKey>> {
+    paths
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading key {}", p.display()))?;
+            let key = PublicKey::from_pem(&text)
+                .with_context(|| format!("{}: not a PEM public key", p.display()))?;
+            let name = p.file_stem().map(|s| s.to_string_lossy().into_owned());
+            Ok(TrustedKey::new(name, key))
+        })
+        .collect()
+}
+
+/// Verifies one piece of evidence with `keys` and checks its statement's subject.
+fn check(e: &Evidence, keys: &[TrustedKey], digest: &Digest) -> Verification {
+    let fail = |category, reason: String| Verification {
+        verified: false,
+        signers: Vec::new(),
+        category: Some(category),
+        reason: Some(reason),
+    };
+    let verified = match e.format {
+        EvidenceFormat::DsseEnvelope => match Envelope::from_json(&e.bytes) {
+            Ok(env) => verify_envelope(&env, keys, 1),
+            Err(err) => return fail(err.category(), err.to_string()),
+        },
+        EvidenceFormat::SigstoreBundle => match Bundle::from_json(&e.bytes) {
+            Ok(b) => verify_bundle(&b, keys, 1),
+            Err(err) => return fail(err.category(), err.to_string()),
+        },
+    };
+    let verified = match verified {
+        Ok(v) => v,
+        Err(err) => return fail(err.category(), err.to_string()),
+    };
+    let signers: Vec<String> = verified.signers.iter().map(|s| s.display_name()).collect();
+    match Statement::parse(&verified.payload) {
+        Ok(st) if st.matches_digest(digest) => Verification {
+            verified: true,
+            signers,
+            category: None,
+            reason: None,
+        },
+        Ok(_) => Verification {
+            signers,
+            ..fail(
+                crate::category::Category::SubjectMismatch,
+                format!("the signed statement is not about {digest}"),
+            )
+        },
+        Err(err) => Verification {
+            signers,
+            ..fail(
+                crate::category::Category::BadSignature,
+                format!("signed payload is not an in-toto statement: {err}"),
+            )
+        },
+    }
 }
 
 fn build_report<'a>(image: &ImageRef, resolved: &'a Resolved, d: &'a Discovery) -> Report<'a> {
@@ -131,6 +228,7 @@ fn describe(e: &Evidence) -> Item<'_> {
         payload_type,
         predicate_type,
         key_ids,
+        verification: None,
     }
 }
 
@@ -176,6 +274,17 @@ fn render_text(r: &Report<'_>) -> String {
         }
         if let Some(created) = e.annotations.get("org.opencontainers.image.created") {
             let _ = writeln!(out, "    created:  {created}");
+        }
+        match &item.verification {
+            Some(v) if v.verified => {
+                let _ = writeln!(out, "    verified: yes, signed by {}", v.signers.join(", "));
+            }
+            Some(v) => {
+                let category = v.category.map_or_else(String::new, |c| format!(" [{c}]"));
+                let reason = v.reason.as_deref().unwrap_or("");
+                let _ = writeln!(out, "    verified: no{category}: {reason}");
+            }
+            None => {}
         }
     }
     for s in r.skipped {

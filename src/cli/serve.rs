@@ -11,9 +11,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use crate::admission::DecisionOptions;
 use crate::k8s::{self, NamespaceLabels, PolicyWatch, PullSecrets, StoreSink};
 use crate::policy::PolicyStore;
 use crate::server::{DenyAll, ReadyCheck, Reviewer, Server};
+use crate::webhook::WebhookOptions;
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -82,18 +84,28 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// REVIEWER: the lead replaces this with the admission-backed reviewer built from the
-/// engine (over `store`), `settings.decision_deadline`, `settings.fail_open`,
-/// `settings.mutate_kinds` and `cluster`. Its `ready()` should require the policies
-/// to be loaded (the ConfigMap listing is already a separate readiness check).
+/// REVIEWER: until the engine implements `webhook::Checker`, every request is denied.
+/// Then: `Arc::new(Webhook::new(Arc::new(checker), webhook_options(settings)))`, the
+/// checker built from the engine over `store` and using `cluster` for namespace labels
+/// and pull secrets; its `ready()` should require the policies to be loaded (the
+/// ConfigMap listing is already a separate readiness check).
 fn build_reviewer(settings: &Settings, store: PolicyStore, cluster: Cluster) -> Arc<dyn Reviewer> {
-    let _ = (
-        settings.decision_deadline,
-        settings.fail_open,
-        store,
-        cluster,
-    );
+    let _ = (webhook_options(settings), store, cluster);
     Arc::new(DenyAll::new(
         "custody: this build has no admission reviewer wired in yet; every request is denied",
     ))
+}
+
+/// The review service's options from the serve settings.
+fn webhook_options(settings: &Settings) -> WebhookOptions {
+    let defaults = WebhookOptions::default();
+    WebhookOptions {
+        decision: DecisionOptions {
+            fail_open: settings.fail_open,
+            ..defaults.decision.clone()
+        },
+        deadline: settings.decision_deadline,
+        pin_kinds: settings.mutate_kinds.iter().cloned().collect(),
+        ..defaults
+    }
 }

@@ -10,13 +10,14 @@ use super::manifest::{
     Descriptor, Index, Manifest, OCI_INDEX_MEDIA_TYPE, artifact_type_may_carry_evidence,
     classify_media_type, is_index,
 };
+use super::stats::in_round;
 use super::types::{Discovery, Evidence, SkipReason, Skipped, Source};
 use crate::digest::Digest;
 use futures::StreamExt;
 use reqwest::{Method, Url};
 use std::collections::HashSet;
 
-const MAX_PAGES: usize = 16;
+const MAX_PAGES: u32 = 16;
 const PARALLEL_FETCHES: usize = 16;
 
 /// The tag under which the referrers tag schema (and cosign, with `.att`) file a digest.
@@ -37,25 +38,27 @@ pub(crate) async fn discover(
         consulted: Vec::new(),
     };
     let referrers = async {
-        let (source, listing) = list(f, subject).await?;
-        let found = from_referrers(f, subject, source, listing).await;
-        Ok::<_, RegistryError>((source, found))
+        let (source, listing, round) = list(f, subject).await?;
+        let fetched_any = !listing.is_empty();
+        let found = from_referrers(f, subject, source, listing, round).await;
+        let last = if fetched_any { round + 2 } else { round };
+        Ok::<_, RegistryError>((source, found, last))
     };
     let cosign_first = f.cfg.cosign_tag == CosignTagMode::Always;
     let (ref_result, cosign_result) = if cosign_first {
-        let (r, c) = futures::join!(referrers, from_cosign_tag(f, subject));
+        let (r, c) = futures::join!(referrers, from_cosign_tag(f, subject, 0));
         (r, Some(c))
     } else {
         (referrers.await, None)
     };
-    let (source, (evidence, skipped)) = ref_result?;
+    let (source, (evidence, skipped), last_round) = ref_result?;
     out.consulted.push(source);
     out.evidence.extend(evidence);
     out.skipped.extend(skipped);
     let cosign_result = match cosign_result {
         Some(c) => Some(c),
         None if f.cfg.cosign_tag == CosignTagMode::Auto && out.evidence.is_empty() => {
-            Some(from_cosign_tag(f, subject).await)
+            Some(from_cosign_tag(f, subject, last_round).await)
         }
         None => None,
     };
@@ -70,31 +73,38 @@ pub(crate) async fn discover(
     Ok(out)
 }
 
-/// Lists referrers with the Referrers API, falling back to the tag schema on 404.
+/// Lists referrers with the Referrers API, falling back to the tag schema on 404; also
+/// returns the round trips the listing took.
 async fn list(
     f: &Fetcher<'_>,
     subject: &Digest,
-) -> Result<(Source, Vec<Descriptor>), RegistryError> {
-    match referrers_api(f, subject).await {
-        Ok(Some(list)) => return Ok((Source::ReferrersApi, list)),
-        Ok(None) => {}
-        Err(e) => return Err(e),
+) -> Result<(Source, Vec<Descriptor>, u32), RegistryError> {
+    let mut round = 1;
+    if !f.http.lacks_referrers_api(f.target.image) {
+        match referrers_api(f, subject).await {
+            Ok(Some((list, pages))) => return Ok((Source::ReferrersApi, list, pages)),
+            Ok(None) => f.http.note_no_referrers_api(f.target.image),
+            Err(e) => return Err(e),
+        }
+        round = 2;
     }
     let tag = schema_tag(subject);
-    match f
-        .manifest(
+    let fetched = in_round(
+        round,
+        f.manifest(
             &tag,
             None,
             OCI_INDEX_MEDIA_TYPE,
             "read referrers tag schema",
-        )
-        .await
-    {
+        ),
+    )
+    .await;
+    match fetched {
         Ok(fetched) => match serde_json::from_slice::<Index>(&fetched.bytes) {
-            Ok(index) => Ok((Source::TagSchema, index.manifests)),
-            Err(_) => Ok((Source::TagSchema, Vec::new())),
+            Ok(index) => Ok((Source::TagSchema, index.manifests, round)),
+            Err(_) => Ok((Source::TagSchema, Vec::new(), round)),
         },
-        Err(RegistryError::NotFound { .. }) => Ok((Source::TagSchema, Vec::new())),
+        Err(RegistryError::NotFound { .. }) => Ok((Source::TagSchema, Vec::new(), round)),
         Err(e) => Err(e),
     }
 }
@@ -104,27 +114,24 @@ async fn list(
 async fn referrers_api(
     f: &Fetcher<'_>,
     subject: &Digest,
-) -> Result<Option<Vec<Descriptor>>, RegistryError> {
+) -> Result<Option<(Vec<Descriptor>, u32)>, RegistryError> {
     let step = "list referrers";
     let mut url = f
         .http
         .url(f.target.image, &format!("referrers/{subject}"))?;
     let mut all = Vec::new();
-    for _ in 0..MAX_PAGES {
-        let sent = f
-            .http
-            .send(
-                &f.target,
-                Req {
-                    method: Method::GET,
-                    url: url.clone(),
-                    accept: Some(OCI_INDEX_MEDIA_TYPE),
-                    content_type: None,
-                    body: None,
-                    step,
-                },
-            )
-            .await;
+    let mut pages = 0;
+    while pages < MAX_PAGES {
+        pages += 1;
+        let request = Req {
+            method: Method::GET,
+            url: url.clone(),
+            accept: Some(OCI_INDEX_MEDIA_TYPE),
+            content_type: None,
+            body: None,
+            step,
+        };
+        let sent = in_round(pages, f.http.send(&f.target, request)).await;
         let resp = match sent {
             Ok(r) => r,
             Err(RegistryError::NotFound { .. }) if all.is_empty() => return Ok(None),
@@ -157,7 +164,7 @@ async fn referrers_api(
             _ => break,
         }
     }
-    Ok(Some(all))
+    Ok(Some((all, pages)))
 }
 
 /// The `rel="next"` target of a `Link` header, resolved against `base`.
@@ -191,6 +198,7 @@ async fn from_referrers(
     subject: &Digest,
     source: Source,
     listing: Vec<Descriptor>,
+    round: u32,
 ) -> Found {
     let mut skipped = Vec::new();
     let mut wanted = Vec::new();
@@ -217,7 +225,7 @@ async fn from_referrers(
         }
     }
     let results: Vec<Found> = futures::stream::iter(wanted)
-        .map(|d| one_referrer(f, subject, source, d))
+        .map(|d| one_referrer(f, subject, source, d, round))
         .buffered(PARALLEL_FETCHES)
         .collect()
         .await;
@@ -229,7 +237,13 @@ async fn from_referrers(
     (evidence, skipped)
 }
 
-async fn one_referrer(f: &Fetcher<'_>, subject: &Digest, source: Source, d: Descriptor) -> Found {
+async fn one_referrer(
+    f: &Fetcher<'_>,
+    subject: &Digest,
+    source: Source,
+    d: Descriptor,
+    round: u32,
+) -> Found {
     let skip = |reason: SkipReason| Skipped {
         source,
         manifest_digest: Some(d.digest.clone()),
@@ -243,15 +257,14 @@ async fn one_referrer(f: &Fetcher<'_>, subject: &Digest, source: Source, d: Desc
         };
         return (Vec::new(), vec![skip(reason)]);
     }
-    let fetched = match f
-        .manifest(
-            &d.digest.to_string(),
-            Some(&d.digest),
-            super::manifest::MANIFEST_ACCEPT,
-            "fetch referrer manifest",
-        )
-        .await
-    {
+    let reference = d.digest.to_string();
+    let fetch = f.manifest(
+        &reference,
+        Some(&d.digest),
+        super::manifest::MANIFEST_ACCEPT,
+        "fetch referrer manifest",
+    );
+    let fetched = match in_round(round + 1, fetch).await {
         Ok(m) => m,
         Err(e) => return (Vec::new(), vec![skip(fetch_failed(&e))]),
     };
@@ -273,14 +286,19 @@ async fn one_referrer(f: &Fetcher<'_>, subject: &Digest, source: Source, d: Desc
             return (Vec::new(), vec![skip(reason)]);
         }
     }
-    layers(f, subject, source, &d.digest, &manifest).await
+    layers(f, subject, source, &d.digest, &manifest, round + 2).await
 }
 
 /// cosign's legacy `sha256-<hex>.att` tag: an image manifest whose layers are DSSE
 /// envelopes; the tag name is what binds it to the digest.
-async fn from_cosign_tag(f: &Fetcher<'_>, subject: &Digest) -> Result<Found, RegistryError> {
+async fn from_cosign_tag(
+    f: &Fetcher<'_>,
+    subject: &Digest,
+    round: u32,
+) -> Result<Found, RegistryError> {
     let tag = format!("{}.att", schema_tag(subject));
-    let fetched = match f.manifest_any(&tag, "read cosign attestation tag").await {
+    let fetch = f.manifest_any(&tag, "read cosign attestation tag");
+    let fetched = match in_round(round + 1, fetch).await {
         Ok(m) => m,
         Err(RegistryError::NotFound { .. }) => return Ok((Vec::new(), Vec::new())),
         Err(e) => return Err(e),
@@ -299,7 +317,15 @@ async fn from_cosign_tag(f: &Fetcher<'_>, subject: &Digest) -> Result<Found, Reg
             return Ok((Vec::new(), vec![skip]));
         }
     };
-    Ok(layers(f, subject, Source::CosignTag, &fetched.digest, &manifest).await)
+    let found = layers(
+        f,
+        subject,
+        Source::CosignTag,
+        &fetched.digest,
+        &manifest,
+        round + 2,
+    );
+    Ok(found.await)
 }
 
 /// Downloads the evidence layers of one manifest in parallel.
@@ -309,6 +335,7 @@ async fn layers(
     source: Source,
     manifest_digest: &Digest,
     m: &Manifest,
+    round: u32,
 ) -> Found {
     let artifact_type = m.artifact_type.clone().or_else(|| {
         (m.config.media_type != super::manifest::EMPTY_MEDIA_TYPE)
@@ -327,9 +354,12 @@ async fn layers(
             }),
         }
     }
-    let fetches = wanted
-        .iter()
-        .map(|(layer, _)| f.blob(&layer.digest, layer.size, "fetch attestation blob"));
+    let fetches = wanted.iter().map(|(layer, _)| {
+        in_round(
+            round,
+            f.blob(&layer.digest, layer.size, "fetch attestation blob"),
+        )
+    });
     let blobs = futures::future::join_all(fetches).await;
     let mut evidence = Vec::new();
     for ((layer, format), blob) in wanted.into_iter().zip(blobs) {

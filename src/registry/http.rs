@@ -2,23 +2,23 @@
 //! tokens), retries after 429/5xx, size limits and digest checks while streaming.
 
 use super::auth::Auth;
+use super::bearer::{basic_header, token_key};
 use super::config::RegistryConfig;
 use super::error::RegistryError;
 use super::reference::ImageRef;
-use super::stats::{Recorder, RequestRecord, kind_of};
-use super::token::{Challenge, TokenCache, TokenResponse, parse_challenge};
+use super::stats::{Recorder, RequestRecord, current_phase, current_round, kind_of};
+use super::token::{Challenge, TokenCache, parse_challenge};
 use crate::digest::{Digest, Hasher};
-use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode, Url};
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(2);
 const MAX_ERROR_BODY: u64 = 4096;
-const MAX_TOKEN_BODY: u64 = 64 * 1024;
 
 /// Who is asking, about which repository, and with which credential.
 pub(crate) struct Target<'a> {
@@ -65,10 +65,12 @@ impl Budget {
 }
 
 pub(crate) struct Transport {
-    client: reqwest::Client,
-    cfg: Arc<RegistryConfig>,
-    tokens: TokenCache,
+    pub(super) client: reqwest::Client,
+    pub(super) cfg: Arc<RegistryConfig>,
+    pub(super) tokens: TokenCache,
     pub(crate) recorder: Recorder,
+    /// Repositories whose registry answered 404 to the Referrers API, until when.
+    no_referrers: Mutex<HashMap<String, Instant>>,
 }
 
 impl Transport {
@@ -103,7 +105,29 @@ impl Transport {
             cfg,
             tokens: TokenCache::default(),
             recorder: Recorder::default(),
+            no_referrers: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Whether `image`'s repository recently had no Referrers API (skip straight to the
+    /// tag schema; a lookup that finds nothing there still fails closed).
+    pub(crate) fn lacks_referrers_api(&self, image: &ImageRef) -> bool {
+        let key = image.name();
+        self.no_referrers
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).copied())
+            .is_some_and(|until| until > Instant::now())
+    }
+
+    /// Remembers that `image`'s repository has no Referrers API, for the evidence TTL.
+    pub(crate) fn note_no_referrers_api(&self, image: &ImageRef) {
+        if let Ok(mut m) = self.no_referrers.lock() {
+            if m.len() >= 10_000 {
+                m.clear();
+            }
+            m.insert(image.name(), Instant::now() + self.cfg.evidence_cache_ttl);
+        }
     }
 
     /// `scheme://host/v2/<repository>/<path>`.
@@ -203,6 +227,8 @@ impl Transport {
             sent,
             answered,
             status: result.as_ref().ok().map(|r| r.status().as_u16()),
+            phase: current_phase(),
+            round: current_round(),
         });
         result.map_err(|e| map_reqwest(e, &t.label(), req.step))
     }
@@ -232,110 +258,6 @@ impl Transport {
                 Ok(Some(format!("Bearer {tok}")))
             }
         }
-    }
-
-    async fn fetch_token(
-        &self,
-        t: &Target<'_>,
-        realm: &str,
-        service: Option<&str>,
-        scope: &str,
-        step: &'static str,
-    ) -> Result<(String, Duration), RegistryError> {
-        let label = t.label();
-        let auth_err = |status: u16| RegistryError::Auth {
-            image: label.clone(),
-            step,
-            status,
-            hint: if t.auth.is_some() {
-                " (token service refused the credentials)"
-            } else {
-                " (token service refused anonymous access)"
-            },
-        };
-        let mut url = Url::parse(realm).map_err(|_| RegistryError::Protocol {
-            image: label.clone(),
-            step,
-            reason: "the bearer challenge names an invalid token realm".into(),
-        })?;
-        let realm_host = url.host_str().unwrap_or("").to_owned();
-        let realm_hostport = match url.port() {
-            Some(p) => format!("{realm_host}:{p}"),
-            None => realm_host.clone(),
-        };
-        if url.scheme() != "https" && t.auth.is_some() && !self.cfg.is_insecure(&realm_hostport) {
-            return Err(RegistryError::Config(format!(
-                "{label}: refusing to send credentials to plain-HTTP token service {realm_host}"
-            )));
-        }
-        let mut rb = match t.auth {
-            Some(Auth::IdentityToken(refresh)) => {
-                let mut form = vec![
-                    ("grant_type", "refresh_token".to_owned()),
-                    ("refresh_token", refresh.clone()),
-                    ("client_id", "custody".to_owned()),
-                    ("scope", scope.to_owned()),
-                ];
-                if let Some(s) = service {
-                    form.push(("service", s.to_owned()));
-                }
-                let body = form
-                    .iter()
-                    .map(|(k, v)| format!("{k}={}", urlencode(v)))
-                    .collect::<Vec<_>>()
-                    .join("&");
-                self.client
-                    .post(url.clone())
-                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                    .body(body)
-            }
-            _ => {
-                {
-                    let mut q = url.query_pairs_mut();
-                    if let Some(s) = service {
-                        q.append_pair("service", s);
-                    }
-                    q.append_pair("scope", scope);
-                }
-                let mut rb = self.client.get(url.clone());
-                if let Some(h) = basic_header(t.auth) {
-                    rb = rb.header(header::AUTHORIZATION, h);
-                }
-                rb
-            }
-        };
-        rb = rb.header(header::ACCEPT, "application/json");
-        let sent = self.recorder.tick();
-        let result = rb.send().await;
-        let answered = self.recorder.tick();
-        self.recorder.record(RequestRecord {
-            method: "GET".into(),
-            kind: "token",
-            sent,
-            answered,
-            status: result.as_ref().ok().map(|r| r.status().as_u16()),
-        });
-        let resp = result.map_err(|e| map_reqwest(e, &label, step))?;
-        let status = resp.status();
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Err(auth_err(status.as_u16()));
-        }
-        if !status.is_success() {
-            return Err(RegistryError::Status {
-                image: label,
-                step,
-                status: status.as_u16(),
-                detail: " from the token service".into(),
-            });
-        }
-        let body = read_body(resp, MAX_TOKEN_BODY, None, None, &label, step).await?;
-        let parsed: TokenResponse =
-            serde_json::from_slice(&body).map_err(|_| RegistryError::Protocol {
-                image: label.clone(),
-                step,
-                reason: "token service answer is not JSON".into(),
-            })?;
-        parsed.into_token().ok_or_else(|| auth_err(status.as_u16()))
     }
 
     async fn status_error(
@@ -436,7 +358,7 @@ pub(crate) async fn read_body(
     Ok(buf.freeze())
 }
 
-fn map_reqwest(e: reqwest::Error, image: &str, step: &'static str) -> RegistryError {
+pub(super) fn map_reqwest(e: reqwest::Error, image: &str, step: &'static str) -> RegistryError {
     let image = image.to_owned();
     if e.is_timeout() {
         return RegistryError::Timeout { image, step };
@@ -479,25 +401,6 @@ fn is_retryable(s: StatusCode) -> bool {
 fn retry_after(h: &HeaderMap) -> Option<Duration> {
     let v = h.get(header::RETRY_AFTER)?.to_str().ok()?;
     v.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
-fn basic_header(auth: Option<&Auth>) -> Option<String> {
-    match auth {
-        Some(Auth::Basic { username, password }) => Some(format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
-        )),
-        _ => None,
-    }
-}
-
-fn token_key(host: &str, scope: &str, auth: Option<&Auth>) -> String {
-    let fp = auth.map(Auth::fingerprint).unwrap_or_default();
-    format!("{host}|{scope}|{fp}")
-}
-
-fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// `{"errors":[{"code":"X","message":"Y"}]}` → `X: Y`, shortened; anything else → None.

@@ -13,6 +13,7 @@
 //! Nothing here judges evidence: signatures and statements are checked by the caller.
 
 mod auth;
+mod bearer;
 mod cache;
 mod config;
 mod discover;

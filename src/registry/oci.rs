@@ -10,7 +10,7 @@ use super::fetch::{Fetcher, header_str};
 use super::http::{Req, Target, Transport};
 use super::manifest::{Index, MANIFEST_ACCEPT, is_index};
 use super::reference::ImageRef;
-use super::stats::{RequestRecord, RequestStats};
+use super::stats::{RequestRecord, RequestStats, in_phase, in_round};
 use super::types::{Discovery, PlatformDigest, Resolved};
 use crate::digest::Digest;
 use reqwest::{Method, header};
@@ -157,7 +157,7 @@ impl OciRegistry {
             }
             None => {
                 let f = Fetcher::new(http, &self.inner.cfg, self.target(image, creds, false));
-                let fetched = f.manifest_any(&image.reference(), step).await?;
+                let fetched = in_round(2, f.manifest_any(&image.reference(), step)).await?;
                 (fetched.digest, fetched.media_type)
             }
         };
@@ -242,7 +242,8 @@ impl Registry for OciRegistry {
             });
         }
         let key = format!("{}:{}", image.name(), image.reference());
-        let init = self.with_deadline(image, "resolve tag", self.resolve_uncached(image, creds));
+        let work = in_phase("resolve", self.resolve_uncached(image, creds));
+        let init = self.with_deadline(image, "resolve tag", work);
         self.inner.caches.tag(key, init).await
     }
 
@@ -259,7 +260,9 @@ impl Registry for OciRegistry {
                 &self.inner.cfg,
                 self.target(image, creds, false),
             );
-            discover(&f, digest).await.map(Arc::new)
+            in_phase("discover", discover(&f, digest))
+                .await
+                .map(Arc::new)
         });
         let found = self.inner.caches.discovery(key, init).await?;
         Ok((*found).clone())

@@ -21,6 +21,34 @@ pub struct RequestRecord {
     pub answered: u64,
     /// The HTTP status, if any.
     pub status: Option<u16>,
+    /// `resolve`, `discover`, `push` or `other`.
+    pub phase: &'static str,
+    /// Which round trip of its phase this request is: 1 for requests that need no earlier
+    /// answer, n + 1 for requests that needed an answer of round n.
+    pub round: u32,
+}
+
+tokio::task_local! {
+    static ROUND: u32;
+    static PHASE: &'static str;
+}
+
+/// Runs `f` with its requests attributed to round `round`.
+pub(crate) async fn in_round<F: std::future::Future>(round: u32, f: F) -> F::Output {
+    ROUND.scope(round, f).await
+}
+
+/// Runs `f` with its requests attributed to `phase`.
+pub(crate) async fn in_phase<F: std::future::Future>(phase: &'static str, f: F) -> F::Output {
+    PHASE.scope(phase, f).await
+}
+
+pub(crate) fn current_round() -> u32 {
+    ROUND.try_with(|r| *r).unwrap_or(1)
+}
+
+pub(crate) fn current_phase() -> &'static str {
+    PHASE.try_with(|p| *p).unwrap_or("other")
 }
 
 /// Totals since the client was created (or since the last [`super::OciRegistry::reset_stats`]).
@@ -30,7 +58,9 @@ pub struct RequestStats {
     pub total: u64,
     /// Requests by kind.
     pub by_kind: BTreeMap<&'static str, u64>,
-    /// The longest chain of requests each sent only after the previous one was answered.
+    /// Round trips that had to happen one after another: the deepest round of the
+    /// `resolve` requests plus the deepest round of the `discover` requests (meaningful
+    /// for a log of one lookup).
     pub sequential_depth: usize,
 }
 
@@ -76,24 +106,19 @@ impl Recorder {
         RequestStats {
             total: records.len() as u64,
             by_kind,
-            sequential_depth: sequential_depth(&records),
+            sequential_depth: ["resolve", "discover"]
+                .iter()
+                .map(|p| {
+                    records
+                        .iter()
+                        .filter(|r| r.phase == *p)
+                        .map(|r| r.round as usize)
+                        .max()
+                        .unwrap_or(0)
+                })
+                .sum(),
         }
     }
-}
-
-/// Longest chain r1 → r2 → … where each request was sent after the previous was answered.
-pub(crate) fn sequential_depth(records: &[RequestRecord]) -> usize {
-    let mut sorted: Vec<&RequestRecord> = records.iter().collect();
-    sorted.sort_by_key(|r| r.sent);
-    let mut depth = vec![1usize; sorted.len()];
-    for i in 0..sorted.len() {
-        for j in 0..i {
-            if sorted[j].answered < sorted[i].sent {
-                depth[i] = depth[i].max(depth[j] + 1);
-            }
-        }
-    }
-    depth.into_iter().max().unwrap_or(0)
 }
 
 pub(crate) fn kind_of(path: &str) -> &'static str {
@@ -109,32 +134,21 @@ pub(crate) fn kind_of(path: &str) -> &'static str {
 mod tests {
     use super::*;
 
-    fn r(sent: u64, answered: u64) -> RequestRecord {
-        RequestRecord {
-            method: "GET".into(),
-            kind: "other",
-            sent,
-            answered,
-            status: Some(200),
-        }
-    }
-
     #[test]
-    fn depth_counts_chains_not_parallel_requests() {
-        assert_eq!(sequential_depth(&[]), 0);
-        // HEAD, listing, then three manifests in parallel, then three blobs in parallel.
-        let recs = [
-            r(0, 1),
-            r(2, 3),
-            r(4, 7),
-            r(5, 8),
-            r(6, 9),
-            r(10, 13),
-            r(11, 14),
-            r(12, 15),
-        ];
-        assert_eq!(sequential_depth(&recs), 4);
+    fn kinds_and_rounds() {
         assert_eq!(kind_of("/v2/a/b/referrers/sha256:x"), "referrers");
         assert_eq!(kind_of("/v2/a/manifests/v1"), "manifests");
+        assert_eq!(current_round(), 1);
+        assert_eq!(current_phase(), "other");
+    }
+
+    #[tokio::test]
+    async fn scopes_nest() {
+        let (p, r) = in_phase(
+            "discover",
+            in_round(3, async { (current_phase(), current_round()) }),
+        )
+        .await;
+        assert_eq!((p, r), ("discover", 3));
     }
 }

@@ -57,7 +57,29 @@ impl Reply {
     }
 }
 
-type Handler = dyn Fn(&str, &str) -> Reply + Send + Sync;
+/// A received request.
+pub struct Request {
+    /// `GET`, `HEAD`, ...
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// The raw request head (request line and headers).
+    pub head: String,
+}
+
+impl Request {
+    /// A header's value (case-insensitive name).
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
+        })
+    }
+}
+
+type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
 
 /// The running server.
 pub struct Hostile {
@@ -68,8 +90,8 @@ pub struct Hostile {
 }
 
 impl Hostile {
-    /// Serves `handler(method, path_and_query)` until dropped.
-    pub async fn start(handler: impl Fn(&str, &str) -> Reply + Send + Sync + 'static) -> Hostile {
+    /// Serves `handler(request)` until dropped.
+    pub async fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Hostile {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let host = listener.local_addr().expect("addr").to_string();
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -96,7 +118,12 @@ impl Hostile {
                     let method = parts.next().unwrap_or("").to_owned();
                     let path = parts.next().unwrap_or("").to_owned();
                     log.lock().unwrap().push(format!("{method} {path}"));
-                    let reply = handler(&method, &path);
+                    let req = Request {
+                        method: method.clone(),
+                        path,
+                        head,
+                    };
+                    let reply = handler(&req);
                     let _ = write_reply(&mut sock, &method, reply).await;
                 });
             }
@@ -236,7 +263,8 @@ impl Fixture {
         let (subject, blob_digest) = (fx.subject.clone(), fx.blob_digest.clone());
         let blob_n = Arc::new(Mutex::new(0usize));
         let list_n = Arc::new(Mutex::new(0usize));
-        let server = Hostile::start(move |method, path| {
+        let server = Hostile::start(move |req: &Request| {
+            let (method, path) = (req.method.as_str(), req.path.as_str());
             let fx = &*fx;
             if path == "/v2/" {
                 return Reply::ok("application/json", b"{}".to_vec());
