@@ -178,7 +178,9 @@ fn timed_out(images: &[ImageUse], deadline: Duration) -> Vec<ImageVerdict> {
         .iter()
         .map(|u| ImageVerdict {
             image: u.image.clone(),
+            containers: Vec::new(),
             digest: None,
+            evidence: Default::default(),
             results: vec![PolicyResult {
                 policy: "custody".into(),
                 mode: Mode::Enforce,

@@ -184,3 +184,48 @@ fn reads_sigstore_bundles_and_json_lines() {
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     assert!(out(&o).contains("envelope 2:"));
 }
+
+#[test]
+fn keygen_writes_a_usable_pair_with_private_mode_0600_and_never_overwrites() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    for alg in ["p256", "p384", "ed25519", "rsa"] {
+        let prefix = dir.path().join(alg);
+        let mut args = vec!["keygen", "--out", s(&prefix)];
+        if alg != "p256" {
+            args.extend(["--algorithm", alg]);
+        }
+        let o = custody(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{alg}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let key_path = dir.path().join(format!("{alg}.key"));
+        let pub_path = dir.path().join(format!("{alg}.pub"));
+        let mode = std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{alg}");
+        let key = SigningKey::from_pem(&std::fs::read_to_string(&key_path).unwrap()).unwrap();
+        let public =
+            custody::attest::PublicKey::from_pem(&std::fs::read_to_string(&pub_path).unwrap())
+                .unwrap();
+        assert_eq!(key.public_key(), &public);
+        assert_eq!(key.algorithm(), alg.parse().unwrap());
+        assert!(out(&o).contains(public.key_id()));
+        // Running again refuses and leaves the key untouched.
+        let before = std::fs::read(&key_path).unwrap();
+        let o = custody(&args);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("refusing to overwrite"));
+        assert_eq!(std::fs::read(&key_path).unwrap(), before);
+    }
+    // Only the public half existing is refused too, and no private key is left behind.
+    let prefix = dir.path().join("half");
+    std::fs::write(dir.path().join("half.pub"), "x").unwrap();
+    assert_eq!(
+        custody(&["keygen", "--out", s(&prefix)]).status.code(),
+        Some(2)
+    );
+    assert!(!dir.path().join("half.key").exists());
+}

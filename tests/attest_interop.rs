@@ -36,9 +36,10 @@ fn read(dir: &Path, file: &str) -> String {
     std::fs::read_to_string(dir.join(file)).unwrap()
 }
 
-const KINDS: [(&str, KeyAlgorithm); 5] = [
+const KINDS: [(&str, KeyAlgorithm); 6] = [
     ("ecdsa-p256", KeyAlgorithm::EcdsaP256),
     ("ecdsa-p384", KeyAlgorithm::EcdsaP384),
+    ("ecdsa-p521", KeyAlgorithm::EcdsaP521),
     ("ed25519", KeyAlgorithm::Ed25519),
     ("rsa-pss", KeyAlgorithm::Rsa),
     ("rsa-pkcs1", KeyAlgorithm::Rsa),
@@ -84,7 +85,7 @@ fn securesystemslib_envelopes_verify_in_custody() {
             st.predicate_type,
             "https://example.com/securesystemslib-interop/v1"
         );
-        // Among all five keys, exactly the right one is the signer.
+        // Among all six keys, exactly the right one is the signer.
         let v = verify_envelope(&env, &all_keys, 1).unwrap();
         assert_eq!(v.signers.len(), 1);
         assert_eq!(v.signers[0].name.as_deref(), Some(*kind));
@@ -95,7 +96,7 @@ fn securesystemslib_envelopes_verify_in_custody() {
     }
     // The securesystemslib JSON form of the Ed25519 key is the same key.
     let json_key = PublicKey::from_text(&read(dir.path(), "ed25519.sslib.json")).unwrap();
-    assert_eq!(json_key, all_keys[2].key);
+    assert_eq!(json_key, all_keys[3].key);
 }
 
 #[test]
@@ -105,6 +106,7 @@ fn custody_envelopes_verify_in_securesystemslib() {
     for alg in [
         KeyAlgorithm::EcdsaP256,
         KeyAlgorithm::EcdsaP384,
+        KeyAlgorithm::EcdsaP521,
         KeyAlgorithm::Ed25519,
         KeyAlgorithm::Rsa,
     ] {

@@ -24,6 +24,7 @@ fn algorithms_come_from_the_spki() {
     let cases = [
         ("dsse/p256.pub", KeyAlgorithm::EcdsaP256),
         ("intoto-golang/grace.pub", KeyAlgorithm::EcdsaP384),
+        ("intoto-golang/frank.pub", KeyAlgorithm::EcdsaP521),
         ("intoto-golang/carol.pub", KeyAlgorithm::Ed25519),
         ("intoto-golang/alice.pub", KeyAlgorithm::Rsa),
     ];
@@ -44,11 +45,8 @@ fn algorithms_come_from_the_spki() {
 
 #[test]
 fn unsupported_curves_are_refused() {
-    for file in [
-        "intoto-golang/heidi.pub",
-        "intoto-golang/erin.pub",
-        "intoto-golang/frank.pub",
-    ] {
+    // P-224 and secp256k1.
+    for file in ["intoto-golang/heidi.pub", "intoto-golang/erin.pub"] {
         let err = PublicKey::from_pem(&text(file)).unwrap_err();
         assert!(matches!(err, KeyError::Unsupported(_)), "{file}: {err}");
     }
@@ -131,10 +129,57 @@ fn algorithm_names_parse() {
     for (name, alg) in [
         ("p256", KeyAlgorithm::EcdsaP256),
         ("P384", KeyAlgorithm::EcdsaP384),
+        ("p521", KeyAlgorithm::EcdsaP521),
         ("ed25519", KeyAlgorithm::Ed25519),
         ("rsa", KeyAlgorithm::Rsa),
     ] {
         assert_eq!(name.parse::<KeyAlgorithm>().unwrap(), alg);
     }
     assert!("dsa".parse::<KeyAlgorithm>().is_err());
+}
+
+#[test]
+fn one_rsa_key_in_two_encodings_is_one_key() {
+    use custody::attest::{
+        INTOTO_PAYLOAD_TYPE, TrustedKey, VerifyError, sign_envelope, verify_envelope,
+    };
+    let signer = SigningKey::generate(KeyAlgorithm::Rsa).unwrap();
+    let usual = signer.public_key().clone();
+    let der = usual.spki_der();
+    // SEQ { SEQ { OID rsaEncryption, NULL }, BIT STRING } -> drop the NULL (05 00).
+    let alg_len = usize::from(der[5]);
+    assert_eq!(&der[4..6], &[0x30, 0x0d]);
+    assert_eq!(&der[17..19], &[0x05, 0x00]);
+    let rest = &der[4 + 2 + alg_len..];
+    let mut body = vec![0x30, 0x0b];
+    body.extend_from_slice(&der[6..17]);
+    body.extend_from_slice(rest);
+    let mut without_null = vec![0x30, 0x82];
+    without_null.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    without_null.extend_from_slice(&body);
+    let other_form = PublicKey::from_spki_der(&without_null).unwrap();
+    assert_eq!(other_form, usual);
+    assert_eq!(other_form.key_id(), usual.key_id());
+    // Signing twice and listing both encodings does not make two signers.
+    let env = sign_envelope(INTOTO_PAYLOAD_TYPE, b"{}", &[&signer, &signer]).unwrap();
+    let trusted = [
+        TrustedKey::new(Some("a".into()), usual),
+        TrustedKey::new(Some("b".into()), other_form),
+    ];
+    assert!(matches!(
+        verify_envelope(&env, &trusted, 2),
+        Err(VerifyError::InvalidThreshold { keys: 1, .. })
+    ));
+}
+
+#[test]
+fn non_canonical_ed25519_keys_are_refused() {
+    let mut raw = [0xffu8; 32];
+    raw[0] = 0xee; // y = 2^255 - 18 = p + 1, a second spelling of y = 1
+    raw[31] = 0x7f;
+    assert!(matches!(
+        PublicKey::from_ed25519_bytes(&raw),
+        Err(KeyError::Invalid { .. })
+    ));
+    assert!(PublicKey::from_ed25519_bytes(&[0u8; 31]).is_err());
 }

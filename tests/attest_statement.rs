@@ -44,7 +44,6 @@ fn missing_required_fields_are_named() {
         ("_type", "_type"),
         ("subject", "subject"),
         ("predicateType", "predicateType"),
-        ("predicate", "predicate"),
     ] {
         let mut v = base.clone();
         v.as_object_mut().unwrap().remove(field);
@@ -52,6 +51,13 @@ fn missing_required_fields_are_named() {
         assert_eq!(err, StatementError::Missing(expect.to_owned()), "{field}");
         assert!(err.to_string().contains(expect));
     }
+    // The predicate is optional (absent or null reads as an empty object).
+    let mut no_predicate = base.clone();
+    no_predicate.as_object_mut().unwrap().remove("predicate");
+    assert_eq!(parse(no_predicate).unwrap().predicate, json!({}));
+    let mut null_predicate = base.clone();
+    null_predicate["predicate"] = serde_json::Value::Null;
+    assert_eq!(parse(null_predicate).unwrap().predicate, json!({}));
     let mut no_name = base.clone();
     no_name["subject"][0]
         .as_object_mut()

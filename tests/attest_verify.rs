@@ -21,6 +21,7 @@ fn every_algorithm_signs_and_verifies_and_round_trips_through_pem() {
     for alg in [
         KeyAlgorithm::EcdsaP256,
         KeyAlgorithm::EcdsaP384,
+        KeyAlgorithm::EcdsaP521,
         KeyAlgorithm::Ed25519,
         KeyAlgorithm::Rsa,
     ] {
@@ -267,4 +268,23 @@ fn verified_payload_is_exactly_the_signed_bytes() {
     let v = verify_json(env.to_json().as_bytes(), &[trust("ci", &k)], 1).unwrap();
     assert_eq!(v.payload, payload);
     assert_eq!(v.payload_type, "application/octet-stream");
+}
+
+#[test]
+fn keys_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<PublicKey>();
+    assert_send_sync::<TrustedKey>();
+    assert_send_sync::<SigningKey>();
+    assert_send_sync::<Envelope>();
+    let k = key(KeyAlgorithm::EcdsaP256);
+    let trusted = std::sync::Arc::new(vec![trust("ci", &k)]);
+    let env = sign_envelope(INTOTO_PAYLOAD_TYPE, PAYLOAD, &[&k]).unwrap();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let (trusted, env) = (trusted.clone(), env.clone());
+            std::thread::spawn(move || verify_envelope(&env, &trusted, 1).is_ok())
+        })
+        .collect();
+    assert!(handles.into_iter().all(|h| h.join().unwrap()));
 }

@@ -16,7 +16,11 @@ fn manifest_files() -> Vec<PathBuf> {
         for entry in std::fs::read_dir(dir).expect("deploy/").flatten() {
             let path = entry.path();
             if path.is_dir() {
-                walk(&path, out);
+                // deploy/policies/<name>/ holds policy bundle files (ConfigMap data), not
+                // manifests; the kustomize build below validates the ConfigMaps they become.
+                if path.file_name().is_some_and(|n| n != "policies") {
+                    walk(&path, out);
+                }
             } else if path.extension().is_some_and(|e| e == "yaml")
                 && path.file_name().is_some_and(|n| n != "kustomization.yaml")
             {
@@ -43,6 +47,9 @@ fn kustomize_build_validates_and_trusts_its_own_ca() {
     let (dir, objects) = deploy_with_tls();
     let (ok, out) = check_k8s(&objects);
     assert!(ok, "{out}");
+    // kustomize wraps base64 over lines; the API accepts that, k8s-openapi wants it joined.
+    let joined: Vec<Value> = objects.iter().cloned().map(join_base64).collect();
+    assert_typed(&joined);
     let secret = one(&objects, "Secret");
     assert_eq!(secret["metadata"]["name"], "custody-tls");
     assert_eq!(secret["type"], "kubernetes.io/tls");
@@ -77,16 +84,45 @@ fn kustomize_build_validates_and_trusts_its_own_ca() {
     assert!(String::from_utf8_lossy(&san.stdout).contains("DNS:custody.custody.svc"));
 }
 
+fn join_base64(mut o: Value) -> Value {
+    let join = |v: &mut Value| {
+        if let Some(s) = v.as_str() {
+            *v = Value::String(s.split_whitespace().collect());
+        }
+    };
+    if o["kind"] == "Secret"
+        && let Some(data) = o.get_mut("data").and_then(Value::as_object_mut)
+    {
+        data.values_mut().for_each(join);
+    }
+    if let Some(hooks) = o.get_mut("webhooks").and_then(Value::as_array_mut) {
+        for h in hooks {
+            if let Some(ca) = h.pointer_mut("/clientConfig/caBundle") {
+                join(ca);
+            }
+        }
+    }
+    o
+}
+
 #[test]
 fn deploy_excludes_kube_system_and_its_own_namespace() {
-    let (_dir, objects) = deploy_with_tls();
+    let (_dir, objects) = with_components(&["mutating"]);
     let namespace = one(&objects, "Namespace")["metadata"]["name"].clone();
     assert_eq!(namespace, "custody");
-    let hooks = one(&objects, "ValidatingWebhookConfiguration")["webhooks"]
-        .as_array()
-        .expect("hooks")
-        .clone();
-    assert!(!hooks.is_empty());
+    let mut hooks = Vec::new();
+    for kind in [
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+    ] {
+        hooks.extend(
+            one(&objects, kind)["webhooks"]
+                .as_array()
+                .expect("hooks")
+                .clone(),
+        );
+    }
+    assert_eq!(hooks.len(), 2);
     for hook in hooks {
         let exprs = hook["namespaceSelector"]["matchExpressions"]
             .as_array()
@@ -96,8 +132,8 @@ fn deploy_excludes_kube_system_and_its_own_namespace() {
             .find(|e| e["key"] == "kubernetes.io/metadata.name" && e["operator"] == "NotIn")
             .expect("namespace exclusion");
         let excluded = guard["values"].as_array().expect("values");
-        assert!(excluded.contains(&json!("kube-system")));
-        assert!(excluded.contains(&namespace));
+        assert!(excluded.contains(&json!("kube-system")), "{}", hook["name"]);
+        assert!(excluded.contains(&namespace), "{}", hook["name"]);
         assert!(
             exprs
                 .iter()
@@ -196,17 +232,40 @@ fn deploy_agrees_with_the_chart_defaults() {
     assert_agree(&render(none()), &deploy);
 }
 
-#[test]
-fn pull_secrets_component_agrees_with_the_chart_option() {
+/// deploy/ built with the given components enabled.
+fn with_components(components: &[&str]) -> (tempfile::TempDir, Vec<Value>) {
     let (dir, _) = deploy_with_tls();
     let path = dir.path().join("deploy/kustomization.yaml");
     let mut text = std::fs::read_to_string(&path).expect("read");
-    text.push_str("components:\n  - pull-secrets\n");
+    text.push_str("components:\n");
+    for c in components {
+        text.push_str(&format!("  - {c}\n"));
+    }
     std::fs::write(&path, text).expect("write");
     let deploy = kustomize(&dir.path().join("deploy"));
     let (ok, out) = check_k8s(&deploy);
     assert!(ok, "{out}");
+    assert_typed(&deploy.iter().cloned().map(join_base64).collect::<Vec<_>>());
+    (dir, deploy)
+}
+
+#[test]
+fn pull_secrets_component_agrees_with_the_chart_option() {
+    let (_dir, deploy) = with_components(&["pull-secrets"]);
     assert_agree(&render(json!({"pullSecrets": {"enabled": true}})), &deploy);
+}
+
+#[test]
+fn mutating_component_agrees_with_the_chart_option() {
+    let (_dir, deploy) = with_components(&["mutating", "pull-secrets"]);
+    let chart = render(
+        json!({"pullSecrets": {"enabled": true}, "webhook": {"mutating": {"enabled": true}}}),
+    );
+    assert_agree(&chart, &deploy);
+    let strip = |v: &Value| -> String { v.as_str().expect("base64").split_whitespace().collect() };
+    let ca = strip(&one(&deploy, "Secret")["data"]["ca.crt"]);
+    let hook = &one(&deploy, "MutatingWebhookConfiguration")["webhooks"][0];
+    assert_eq!(strip(&hook["clientConfig"]["caBundle"]), ca);
 }
 
 #[test]

@@ -56,10 +56,18 @@ fn chart_and_deploy_copies_equal_the_policy_library() {
             "{copy} is out of date with policies/: run scripts/sync-policies"
         );
         for (name, files) in &library {
+            let copied = &copies[name];
             assert_eq!(
-                &copies[name], files,
-                "{copy}/{name} differs from policies/{name}: run scripts/sync-policies"
+                copied.keys().collect::<Vec<_>>(),
+                files.keys().collect::<Vec<_>>(),
+                "{copy}/{name} ships other files than policies/{name}: run scripts/sync-policies"
             );
+            for (file, content) in files {
+                assert!(
+                    &copied[file] == content,
+                    "{copy}/{name}/{file} differs from policies/{name}/{file}: run scripts/sync-policies"
+                );
+            }
         }
     }
     for name in library.keys() {
@@ -226,4 +234,59 @@ fn an_unknown_library_policy_fails_the_install() {
     assert!(!ok);
     let (ok, _) = check_values(&json!({"policies": {"files": {"x": {"policy.yml": ""}}}}));
     assert!(!ok, "a misspelt policy file name must be rejected");
+}
+
+/// Every policy of the library, installed both ways, gives the same ConfigMaps (with the
+/// library's files byte for byte). Runs over whatever `policies/` holds; the copy test
+/// above ties the copies to it.
+#[test]
+fn every_library_policy_installs_identically_with_helm_and_kustomize() {
+    let names: Vec<String> = policy_dirs(&root().join("charts/custody/files/policies"))
+        .into_keys()
+        .collect();
+    let chart = chart();
+    let values = chart.values(&json!({"policies": {"library": names}}));
+    let rendered: Vec<Value> = chart
+        .render("custody", "custody", &values, &BTreeMap::new())
+        .expect("render")
+        .into_iter()
+        .map(|(_, o)| o)
+        .collect();
+    let from_chart = of_kind(&rendered, "ConfigMap");
+    assert_eq!(from_chart.len(), names.len());
+    let (deploy_tmp, _) = deploy_with_tls();
+    let deploy = deploy_tmp.path().join("deploy");
+    let kustomization = deploy.join("kustomization.yaml");
+    let mut text = std::fs::read_to_string(&kustomization).expect("read");
+    if !names.is_empty() {
+        text.push_str("components:\n");
+        for name in &names {
+            text.push_str(&format!("  - policies/{name}\n"));
+        }
+    }
+    std::fs::write(&kustomization, text).expect("write");
+    let built = kustomize(&deploy);
+    let from_deploy = of_kind(&built, "ConfigMap");
+    assert_eq!(from_deploy.len(), names.len());
+    let mut all = rendered.clone();
+    all.extend(built.iter().cloned());
+    let (ok, out) = check_k8s(&all);
+    assert!(ok, "{out}");
+    for name in &names {
+        let find = |cms: &[&Value]| -> Value {
+            (*cms
+                .iter()
+                .find(|c| c["metadata"]["name"] == name.as_str())
+                .expect("configmap"))
+            .clone()
+        };
+        let (c, d) = (find(&from_chart), find(&from_deploy));
+        assert_eq!(c["data"], d["data"], "{name}");
+        let files = shipped(&root().join("policies").join(name));
+        assert_eq!(
+            c["data"],
+            json!(files),
+            "{name}: ConfigMap data differs from policies/{name}"
+        );
+    }
 }

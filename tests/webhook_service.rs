@@ -36,7 +36,9 @@ impl Checker for Fake {
                 let good = u.image.contains("good");
                 ImageVerdict {
                     image: u.image.clone(),
+                    containers: Vec::new(),
                     digest: Some(Digest::sha256(u.image.as_bytes())),
+                    evidence: Default::default(),
                     results: vec![PolicyResult {
                         policy: "require-sbom".into(),
                         mode: Mode::Enforce,

@@ -214,8 +214,10 @@ mod tests {
     fn verdict(image: &str, results: Vec<PolicyResult>) -> ImageVerdict {
         ImageVerdict {
             image: image.into(),
+            containers: Vec::new(),
             digest: Some(Digest::sha256(image.as_bytes())),
             results,
+            evidence: Default::default(),
         }
     }
 

@@ -9,9 +9,19 @@ const LENIENT: GeneralPurposeConfig =
 const STANDARD: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, LENIENT);
 const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, LENIENT);
 
-/// Decodes standard or URL-safe base64, with or without padding. A string that mixes
-/// the two alphabets, contains whitespace or has non-zero trailing bits is rejected.
+/// Decodes standard or URL-safe base64, with or without padding. Line breaks (`\n`,
+/// `\r`) are skipped, as Go's decoder does (MIME-style producers wrap lines); the
+/// signature covers the decoded bytes, so this cannot change what was signed. A string
+/// that mixes the two alphabets, contains other whitespace or has non-zero trailing bits
+/// is rejected.
 pub(crate) fn decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    let cleaned;
+    let text = if text.contains(['\n', '\r']) {
+        cleaned = text.replace(['\n', '\r'], "");
+        cleaned.as_str()
+    } else {
+        text
+    };
     if text.bytes().any(|b| b == b'-' || b == b'_') {
         URL_SAFE.decode(text)
     } else {
@@ -31,7 +41,7 @@ mod tests {
     #[test]
     fn accepts_both_alphabets_padded_or_not() {
         let data = [0xfbu8, 0xff, 0xbf, 0x01];
-        for text in ["+/+/AQ==", "+/+/AQ", "-_-_AQ==", "-_-_AQ"] {
+        for text in ["+/+/AQ==", "+/+/AQ", "-_-_AQ==", "-_-_AQ", "+/+/\r\nAQ==\n"] {
             assert_eq!(decode(text).unwrap(), data, "{text}");
         }
         assert_eq!(encode(&data), "+/+/AQ==");
@@ -42,7 +52,7 @@ mod tests {
         for text in [
             "+/-_AQ==",
             "+/+/ AQ==",
-            "+/+/\nAQ==",
+            "+/+/\tAQ==",
             "not base64!",
             "A",
             "AR==",

@@ -1,7 +1,7 @@
 //! Sigstore bundles whose content is a DSSE envelope, verified with public keys.
 //!
 //! custody reads bundles of media types `application/vnd.dev.sigstore.bundle+json;
-//! version=0.1|0.2` and `application/vnd.dev.sigstore.bundle.v0.3+json` whose content
+//! version=0.1|0.2|0.3` and `application/vnd.dev.sigstore.bundle.v0.3+json` whose content
 //! is `dsseEnvelope`, and writes v0.3 bundles with `publicKey` verification material.
 //! Verification is exactly [`verify_envelope`]: the envelope's signatures against the
 //! policy's trusted keys. The bundle's verification material (a key hint, or a
@@ -17,9 +17,10 @@ use serde_json::{Value, json};
 
 /// The media type custody writes.
 pub const BUNDLE_V03_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
-const LEGACY_MEDIA_TYPES: [&str; 2] = [
+const LEGACY_MEDIA_TYPES: [&str; 3] = [
     "application/vnd.dev.sigstore.bundle+json;version=0.1",
     "application/vnd.dev.sigstore.bundle+json;version=0.2",
+    "application/vnd.dev.sigstore.bundle+json;version=0.3",
 ];
 
 /// A Sigstore bundle holding a DSSE envelope.
@@ -163,20 +164,28 @@ impl Bundle {
     }
 }
 
-/// Verifies a bundle's DSSE envelope against trusted keys with the envelope rules. A
-/// signature without a keyid takes the bundle's public-key hint as its hint.
+impl Bundle {
+    /// The envelope, with the bundle's public-key hint as the keyid hint of any
+    /// signature that has none (a hint only ever orders the keys tried).
+    pub fn envelope_with_hints(&self) -> Envelope {
+        let mut envelope = self.envelope.clone();
+        if let Some(hint) = self.public_key_hint.as_ref().filter(|h| !h.is_empty()) {
+            for sig in &mut envelope.signatures {
+                if sig.keyid.is_none() {
+                    sig.keyid = Some(hint.clone());
+                }
+            }
+        }
+        envelope
+    }
+}
+
+/// Verifies a bundle's DSSE envelope against trusted keys with the envelope rules
+/// ([`verify_envelope`] on [`Bundle::envelope_with_hints`]).
 pub fn verify_bundle(
     bundle: &Bundle,
     trusted: &[TrustedKey],
     threshold: usize,
 ) -> Result<Verified, VerifyError> {
-    let mut envelope = bundle.envelope.clone();
-    if let Some(hint) = &bundle.public_key_hint {
-        for sig in &mut envelope.signatures {
-            if sig.keyid.is_none() && !hint.is_empty() {
-                sig.keyid = Some(hint.clone());
-            }
-        }
-    }
-    verify_envelope(&envelope, trusted, threshold)
+    verify_envelope(&bundle.envelope_with_hints(), trusted, threshold)
 }

@@ -15,6 +15,7 @@ fn type_and_scheme(algorithm: KeyAlgorithm) -> (&'static str, &'static str) {
     match algorithm {
         KeyAlgorithm::EcdsaP256 => ("ecdsa", "ecdsa-sha2-nistp256"),
         KeyAlgorithm::EcdsaP384 => ("ecdsa", "ecdsa-sha2-nistp384"),
+        KeyAlgorithm::EcdsaP521 => ("ecdsa", "ecdsa-sha2-nistp521"),
         KeyAlgorithm::Ed25519 => ("ed25519", "ed25519"),
         KeyAlgorithm::Rsa => ("rsa", "rsassa-pss-sha256"),
     }

@@ -2,18 +2,20 @@
 //!
 //! The key's algorithm is read from the SPKI AlgorithmIdentifier (and, for EC keys,
 //! the named-curve parameter); nothing about a key is guessed from a signature.
-//! Supported: ECDSA P-256/SHA-256, ECDSA P-384/SHA-384, Ed25519, and RSA 2048–8192
+//! Supported: ECDSA P-256/SHA-256, P-384/SHA-384, P-521/SHA-512, Ed25519, and RSA 2048–8192
 //! bits with PSS or PKCS#1 v1.5 over SHA-256.
 
+pub use super::algorithm::{KeyAlgorithm, KeyError};
 use super::der::{self, DerError};
 use super::keyid;
-use super::pem::{self, PemError};
+use super::pem;
 use aws_lc_rs::signature::{self, ParsedPublicKey, RsaParameters, RsaPssSaltLength};
 use std::fmt;
 
 const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 const OID_P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+const OID_P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
 const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
 const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
 
@@ -25,101 +27,6 @@ static RSA_PSS_SHA256_MAX_SALT: RsaParameters =
 pub const RSA_MIN_BITS: usize = 2048;
 /// Largest RSA modulus accepted, in bits.
 pub const RSA_MAX_BITS: usize = 8192;
-
-/// A signature algorithm family custody accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum KeyAlgorithm {
-    /// ECDSA on NIST P-256 with SHA-256.
-    EcdsaP256,
-    /// ECDSA on NIST P-384 with SHA-384.
-    EcdsaP384,
-    /// Ed25519.
-    Ed25519,
-    /// RSA (PSS or PKCS#1 v1.5, SHA-256); generated keys are 3072 bits.
-    Rsa,
-}
-
-impl KeyAlgorithm {
-    /// A short name for messages: `ecdsa-p256`, `ecdsa-p384`, `ed25519`, `rsa`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyAlgorithm::EcdsaP256 => "ecdsa-p256",
-            KeyAlgorithm::EcdsaP384 => "ecdsa-p384",
-            KeyAlgorithm::Ed25519 => "ed25519",
-            KeyAlgorithm::Rsa => "rsa",
-        }
-    }
-}
-
-impl fmt::Display for KeyAlgorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for KeyAlgorithm {
-    type Err = KeyError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "p256" | "p-256" | "ecdsa-p256" | "ecdsa" => Ok(KeyAlgorithm::EcdsaP256),
-            "p384" | "p-384" | "ecdsa-p384" => Ok(KeyAlgorithm::EcdsaP384),
-            "ed25519" => Ok(KeyAlgorithm::Ed25519),
-            "rsa" => Ok(KeyAlgorithm::Rsa),
-            _ => Err(KeyError::UnknownAlgorithmName(s.to_owned())),
-        }
-    }
-}
-
-/// Why a key could not be loaded or made.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeyError {
-    /// The text is not PEM.
-    #[error(transparent)]
-    Pem(#[from] PemError),
-    /// The PEM holds no block of a kind this function reads.
-    #[error("no {wanted} PEM block found (found: {found})")]
-    NoKeyBlock {
-        /// What was looked for.
-        wanted: &'static str,
-        /// The labels present.
-        found: String,
-    },
-    /// More than one key where one was expected.
-    #[error("found {0} keys in one PEM text; give one key per file")]
-    SeveralKeys(usize),
-    /// The DER structure is malformed.
-    #[error("malformed {what}: {source}")]
-    Der {
-        /// Which structure.
-        what: &'static str,
-        /// The DER problem.
-        source: DerError,
-    },
-    /// An algorithm or curve custody does not accept.
-    #[error("unsupported key algorithm: {0}")]
-    Unsupported(String),
-    /// An RSA modulus outside 2048–8192 bits.
-    #[error("RSA key of {0} bits is not accepted (2048 to 8192 bits)")]
-    RsaSize(usize),
-    /// The key bytes are not a valid key (e.g. a point not on the curve).
-    #[error("invalid {algorithm} key: {reason}")]
-    Invalid {
-        /// The algorithm claimed by the key.
-        algorithm: KeyAlgorithm,
-        /// What was wrong.
-        reason: &'static str,
-    },
-    /// A securesystemslib/in-toto JSON key that could not be read.
-    #[error("invalid securesystemslib key: {0}")]
-    SslibJson(String),
-    /// An unknown `--algorithm`-style name.
-    #[error("unknown key algorithm {0:?} (use p256, p384, ed25519 or rsa)")]
-    UnknownAlgorithmName(String),
-    /// The crypto library refused to generate or sign.
-    #[error("crypto operation failed: {0}")]
-    Crypto(&'static str),
-}
 
 fn der_err(what: &'static str) -> impl Fn(DerError) -> KeyError {
     move |source| KeyError::Der { what, source }
@@ -272,6 +179,7 @@ impl PublicKey {
             let algorithm = match curve {
                 OID_P256 => KeyAlgorithm::EcdsaP256,
                 OID_P384 => KeyAlgorithm::EcdsaP384,
+                OID_P521 => KeyAlgorithm::EcdsaP521,
                 _ => {
                     return Err(KeyError::Unsupported(format!(
                         "EC curve OID {}",
@@ -279,10 +187,10 @@ impl PublicKey {
                     )));
                 }
             };
-            let coord = if algorithm == KeyAlgorithm::EcdsaP256 {
-                32
-            } else {
-                48
+            let coord = match algorithm {
+                KeyAlgorithm::EcdsaP256 => 32,
+                KeyAlgorithm::EcdsaP384 => 48,
+                _ => 66,
             };
             if raw.len() != 1 + 2 * coord || raw[0] != 0x04 {
                 return Err(KeyError::Invalid {
@@ -298,6 +206,15 @@ impl PublicKey {
                 return Err(KeyError::Invalid {
                     algorithm: KeyAlgorithm::Ed25519,
                     reason: "an Ed25519 key is 32 bytes",
+                });
+            }
+            // y ≥ 2^255 − 19 is a second encoding of a key with a small y: refuse it, so
+            // one key has one identity.
+            let top = raw[31] & 0x7f;
+            if top == 0x7f && raw[1..31].iter().all(|&b| b == 0xff) && raw[0] >= 0xed {
+                return Err(KeyError::Invalid {
+                    algorithm: KeyAlgorithm::Ed25519,
+                    reason: "the key is not canonically encoded",
                 });
             }
             (KeyAlgorithm::Ed25519, None)
@@ -319,6 +236,17 @@ impl PublicKey {
             )));
         };
         let verifiers = parse_verifiers(algorithm, raw)?;
+        // One key, one identity: an RSA key whose AlgorithmIdentifier omits the NULL
+        // parameters is the same key as the usual form, so it gets the usual DER (and so
+        // the same key id, and counts once toward a threshold). Every other accepted
+        // form is already the only DER of its key.
+        let canonical;
+        let spki = if algorithm == KeyAlgorithm::Rsa {
+            canonical = rsa_spki(raw);
+            canonical.as_slice()
+        } else {
+            spki
+        };
         let spki_hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, spki);
         let key_id = hex::encode(spki_hash.as_ref());
         let sigstore_hint = super::b64::encode(spki_hash.as_ref());
@@ -349,7 +277,8 @@ impl PublicKey {
         self.rsa_bits
     }
 
-    /// The stable key id: lowercase hex SHA-256 of the SubjectPublicKeyInfo DER.
+    /// The stable key id: lowercase hex SHA-256 of the SubjectPublicKeyInfo DER (for
+    /// RSA, of the form with NULL parameters, whichever form was read).
     pub fn key_id(&self) -> &str {
         &self.key_id
     }
@@ -460,6 +389,10 @@ fn parse_verifiers(algorithm: KeyAlgorithm, raw: &[u8]) -> Result<Vec<ParsedPubl
             &signature::ECDSA_P384_SHA384_ASN1,
             &signature::ECDSA_P384_SHA384_FIXED,
         ],
+        KeyAlgorithm::EcdsaP521 => &[
+            &signature::ECDSA_P521_SHA512_ASN1,
+            &signature::ECDSA_P521_SHA512_FIXED,
+        ],
         KeyAlgorithm::Ed25519 => &[&signature::ED25519],
         KeyAlgorithm::Rsa => &[
             &signature::RSA_PSS_2048_8192_SHA256,
@@ -488,8 +421,10 @@ fn rsa_modulus_bits(pkcs1: &[u8]) -> Result<usize, KeyError> {
         algorithm: KeyAlgorithm::Rsa,
         reason,
     };
-    if e.is_empty() || e[0] & 0x80 != 0 {
-        return Err(invalid("the public exponent is not a positive integer"));
+    if e.is_empty() || e[0] & 0x80 != 0 || (e.len() > 1 && e[0] == 0 && e[1] & 0x80 == 0) {
+        return Err(invalid(
+            "the public exponent is not a minimally encoded positive integer",
+        ));
     }
     let n = match n {
         [0, rest @ ..] if rest.first().is_some_and(|b| b & 0x80 != 0) => rest,

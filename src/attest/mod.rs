@@ -22,6 +22,7 @@
 //! assert_eq!(verified.signers[0].name.as_deref(), Some("ci"));
 //! ```
 
+mod algorithm;
 mod b64;
 pub mod bundle;
 mod canonical;

@@ -16,6 +16,7 @@ use std::fmt;
 const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 const OID_P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+const OID_P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
 const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
 const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
 
@@ -52,10 +53,10 @@ fn rejected(algorithm: KeyAlgorithm) -> impl Fn(aws_lc_rs::error::KeyRejected) -
 }
 
 fn ecdsa_alg(algorithm: KeyAlgorithm) -> &'static signature::EcdsaSigningAlgorithm {
-    if algorithm == KeyAlgorithm::EcdsaP384 {
-        &signature::ECDSA_P384_SHA384_ASN1_SIGNING
-    } else {
-        &signature::ECDSA_P256_SHA256_ASN1_SIGNING
+    match algorithm {
+        KeyAlgorithm::EcdsaP384 => &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+        KeyAlgorithm::EcdsaP521 => &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
+        _ => &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
     }
 }
 
@@ -63,10 +64,12 @@ impl SigningKey {
     /// Generates a new key (RSA keys are 3072 bits).
     pub fn generate(algorithm: KeyAlgorithm) -> Result<SigningKey, KeyError> {
         let pair = match algorithm {
-            KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 => Pair::Ecdsa(
-                EcdsaKeyPair::generate(ecdsa_alg(algorithm))
-                    .map_err(crypto("generating an ECDSA key"))?,
-            ),
+            KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 | KeyAlgorithm::EcdsaP521 => {
+                Pair::Ecdsa(
+                    EcdsaKeyPair::generate(ecdsa_alg(algorithm))
+                        .map_err(crypto("generating an ECDSA key"))?,
+                )
+            }
             KeyAlgorithm::Ed25519 => Pair::Ed25519(
                 Ed25519KeyPair::generate().map_err(crypto("generating an Ed25519 key"))?,
             ),
@@ -125,15 +128,19 @@ impl SigningKey {
                 }
             },
             "EC PRIVATE KEY" => {
-                let p256 =
-                    EcdsaKeyPair::from_private_key_der(ecdsa_alg(KeyAlgorithm::EcdsaP256), der);
-                match p256 {
-                    Ok(p) => Pair::Ecdsa(p),
-                    Err(_) => Pair::Ecdsa(
-                        EcdsaKeyPair::from_private_key_der(ecdsa_alg(KeyAlgorithm::EcdsaP384), der)
-                            .map_err(rejected(KeyAlgorithm::EcdsaP384))?,
-                    ),
-                }
+                let curves = [
+                    KeyAlgorithm::EcdsaP256,
+                    KeyAlgorithm::EcdsaP384,
+                    KeyAlgorithm::EcdsaP521,
+                ];
+                let pair = curves
+                    .iter()
+                    .find_map(|c| EcdsaKeyPair::from_private_key_der(ecdsa_alg(*c), der).ok())
+                    .ok_or(KeyError::Invalid {
+                        algorithm: KeyAlgorithm::EcdsaP256,
+                        reason: "not a P-256, P-384 or P-521 SEC1 private key",
+                    })?;
+                Pair::Ecdsa(pair)
             }
             "RSA PRIVATE KEY" => {
                 Pair::Rsa(RsaKeyPair::from_der(der).map_err(rejected(KeyAlgorithm::Rsa))?)
@@ -214,6 +221,7 @@ fn pkcs8_algorithm(der_bytes: &[u8]) -> Result<KeyAlgorithm, KeyError> {
         match a.read(der::OID).map_err(wrap)? {
             OID_P256 => Ok(KeyAlgorithm::EcdsaP256),
             OID_P384 => Ok(KeyAlgorithm::EcdsaP384),
+            OID_P521 => Ok(KeyAlgorithm::EcdsaP521),
             other => Err(KeyError::Unsupported(format!(
                 "EC curve OID {}",
                 hex::encode(other)

@@ -31,7 +31,7 @@ pub struct Statement {
     pub subjects: Vec<Subject>,
     /// `predicateType`.
     pub predicate_type: String,
-    /// `predicate` (an empty object when absent, as the v1 spec says).
+    /// `predicate` (an empty object when absent or null, as the spec says).
     pub predicate: Value,
 }
 
@@ -129,8 +129,9 @@ impl Statement {
             Some(_) => return Err(invalid("subject", "is not an array")),
         };
         let predicate = match obj.get("predicate") {
-            None | Some(Value::Null) if !v01 => Value::Object(Map::new()),
-            None => return Err(StatementError::Missing("predicate".to_owned())),
+            // Optional in both versions ("unset is treated the same as set-but-empty";
+            // the Null predicate type writes `null`).
+            None | Some(Value::Null) => Value::Object(Map::new()),
             Some(p @ Value::Object(_)) => p.clone(),
             Some(_) => return Err(invalid("predicate", "is not an object")),
         };

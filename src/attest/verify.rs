@@ -122,9 +122,9 @@ impl VerifyError {
 
 fn claim_note(claims_trusted: &bool) -> &'static str {
     if *claims_trusted {
-        " although a signature names a trusted key id (tampered or forged)"
+        " although a signature names a trusted key id (altered or forged)"
     } else {
-        ""
+        " (signed by a key the policy does not list, or altered after signing)"
     }
 }
 

@@ -98,7 +98,7 @@ fn envelopes(bytes: &[u8]) -> anyhow::Result<Vec<Result<Envelope, EnvelopeError>
                 serde_json::from_slice(doc).context("the input is not JSON")?;
             if attest::bundle::is_bundle(&value) {
                 return attest::bundle::Bundle::from_value(&value)
-                    .map(|b| Ok(b.envelope))
+                    .map(|b| Ok(b.envelope_with_hints()))
                     .context("the Sigstore bundle cannot be used");
             }
             match Envelope::from_json(doc) {

@@ -13,9 +13,11 @@ mod attestations;
 mod envelope;
 mod keygen;
 mod policy;
+mod registry_access;
 mod review;
 mod serve;
 mod verify;
+mod verify_text;
 
 /// custody: admit only images whose signed in-toto attestations satisfy your policies.
 #[derive(Debug, Parser)]
@@ -54,7 +56,7 @@ pub enum Command {
     /// Run the admission webhook server.
     Serve(serve::Args),
     /// Verify images against policies exactly as the webhook would (CI gate).
-    Verify(verify::Args),
+    Verify(Box<verify::Args>),
     /// Decide an AdmissionReview read from a file, as the webhook would, and print the response.
     Review(review::Args),
     /// List the attestations attached to an image and where each was found.
@@ -83,7 +85,7 @@ pub fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Serve(a) => serve::run(a),
-        Command::Verify(a) => verify::run(a),
+        Command::Verify(a) => verify::run(*a),
         Command::Review(a) => review::run(a),
         Command::Attestations(a) => attestations::run(a),
         Command::Envelope(c) => envelope::run(c),

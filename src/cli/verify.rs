@@ -1,12 +1,168 @@
-//! `custody verify` (not yet built).
+//! `custody verify IMAGE… --policies DIR`: the webhook's decision for images, outside a
+//! cluster (a CI gate). Exit 0 when every image is admitted, 1 when any is denied, 2 when
+//! the input is unusable (bad reference, policies that do not load).
 
+use crate::engine::{CheckRequest, Engine, EngineConfig, ImageUse, ImageVerdict};
+use crate::policy::PolicyStore;
+use crate::policy::input::{NamespaceInfo, RequestInfo};
+use crate::registry::{Credentials, ImageRef, OciRegistry, RegistryConfig};
+use anyhow::Context as _;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// Lines for a CI log.
+    Text,
+    /// One stable JSON document (`kind: VerifyResult`).
+    Json,
+}
 
 /// Arguments of `custody verify`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Image references, as a pod spec would write them.
+    #[arg(required = true, env = "CUSTODY_VERIFY_IMAGES", value_delimiter = ' ')]
+    pub images: Vec<String>,
+    /// Policy bundles: a bundle directory or a directory of them.
+    #[arg(long, env = "CUSTODY_POLICIES")]
+    pub policies: PathBuf,
+    /// The namespace the images would run in.
+    #[arg(long, env = "CUSTODY_NAMESPACE", default_value = "default")]
+    pub namespace: String,
+    /// A label of that namespace (`key=value`); repeat for several.
+    #[arg(long = "namespace-label", env = "CUSTODY_NAMESPACE_LABELS", value_delimiter = ',', value_parser = parse_label)]
+    pub namespace_labels: Vec<(String, String)>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", env = "CUSTODY_OUTPUT", value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Decision deadline for all images together.
+    #[arg(long, env = "CUSTODY_DEADLINE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub deadline: Duration,
+    /// Require verified evidence for every platform of a multi-platform image.
+    #[arg(long, env = "CUSTODY_REQUIRE_ALL_PLATFORMS")]
+    pub require_all_platforms: bool,
+    /// Evaluation time given to policies (RFC 3339); default now.
+    #[arg(long, env = "CUSTODY_EVALUATION_TIME")]
+    pub time: Option<chrono::DateTime<chrono::Utc>>,
+    /// Registry access.
+    #[command(flatten)]
+    pub registry: RegistryConfig,
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("{s:?} is not key=value")),
+    }
+}
+
+/// The JSON document `-o json` prints.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    admitted: bool,
+    namespace: &'a str,
+    policies: Vec<String>,
+    images: Vec<ImageReport<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct ImageReport<'a> {
+    admitted: bool,
+    #[serde(flatten)]
+    verdict: &'a ImageVerdict,
+}
 
 /// Runs the subcommand.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("custody verify is not available in this build yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    for image in &args.images {
+        ImageRef::parse(image).with_context(|| format!("image {image:?}"))?;
+    }
+    let store = PolicyStore::new();
+    let report = store
+        .load_dir(&args.policies)
+        .with_context(|| format!("loading policies from {}", args.policies.display()))?;
+    if let Some((key, err)) = report.failed.first() {
+        anyhow::bail!("policy bundle {key} does not load: {err}");
+    }
+    if store.snapshot().is_empty() {
+        anyhow::bail!("no policy bundle found under {}", args.policies.display());
+    }
+    let registry = OciRegistry::new(args.registry.clone()).context("registry configuration")?;
+    let engine = Engine::new(
+        Arc::new(registry),
+        store.clone(),
+        EngineConfig {
+            require_all_platforms: args.require_all_platforms,
+            ..EngineConfig::default()
+        },
+    );
+    let req = CheckRequest {
+        images: args
+            .images
+            .iter()
+            .enumerate()
+            .map(|(i, im)| ImageUse::container(im, &format!("image-{}", i + 1)))
+            .collect(),
+        namespace: NamespaceInfo {
+            name: args.namespace.clone(),
+            labels: args
+                .namespace_labels
+                .iter()
+                .cloned()
+                .collect::<BTreeMap<_, _>>(),
+        },
+        request: RequestInfo {
+            operation: "CREATE".into(),
+            user: "custody-verify".into(),
+            ..RequestInfo::default()
+        },
+        credentials: Credentials::anonymous(),
+        time: args.time,
+        ..CheckRequest::default()
+    };
+    let rt = super::runtime()?;
+    let verdicts = rt.block_on(async {
+        let deadline = tokio::time::Instant::now() + args.deadline;
+        engine.check(&req, deadline).await
+    });
+    let admitted = verdicts.iter().all(ImageVerdict::admitted);
+    match args.output {
+        Output::Json => {
+            let doc = Report {
+                api_version: "custody.dev/v1",
+                kind: "VerifyResult",
+                admitted,
+                namespace: &args.namespace,
+                policies: store
+                    .snapshot()
+                    .bundles()
+                    .iter()
+                    .map(|b| b.name().to_owned())
+                    .collect(),
+                images: verdicts
+                    .iter()
+                    .map(|v| ImageReport {
+                        admitted: v.admitted(),
+                        verdict: v,
+                    })
+                    .collect(),
+            };
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        Output::Text => print!("{}", super::verify_text::render(&verdicts)),
+    }
+    Ok(if admitted {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -3,7 +3,9 @@
 //! `kubectl kustomize` for `deploy/`. Missing tools fail the tests with the install line.
 #![allow(dead_code)]
 
+pub mod chart;
 pub mod exec;
+pub mod fixtures;
 pub mod gotmpl;
 pub mod helm;
 
@@ -21,8 +23,8 @@ pub fn root() -> PathBuf {
 }
 
 /// The chart, loaded.
-pub fn chart() -> helm::Chart {
-    helm::Chart::load(&root().join("charts/custody"))
+pub fn chart() -> chart::Chart {
+    chart::Chart::load(&root().join("charts/custody"))
 }
 
 /// Renders the chart as release `custody` in namespace `custody` (what deploy/ installs).
@@ -114,7 +116,7 @@ pub fn kustomize(dir: &Path) -> Vec<Value> {
         dir.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    helm::yaml_docs(&String::from_utf8_lossy(&out.stdout)).expect("kustomize output is YAML")
+    chart::yaml_docs(&String::from_utf8_lossy(&out.stdout)).expect("kustomize output is YAML")
 }
 
 /// Copies deploy/ to a temp dir and generates its TLS files with deploy/gen-tls.sh.
@@ -174,4 +176,89 @@ pub fn inventory(objects: &[Value]) -> Vec<String> {
 /// An empty overrides object.
 pub fn none() -> Value {
     json!({})
+}
+
+/// Deserialises an object into its k8s-openapi 0.29 type and serialises it back: a field
+/// the type does not know is dropped, so a round trip that changes the object names an
+/// unknown or mistyped field. Custom resources (cert-manager, Prometheus Operator) are
+/// left to the schema check. Returns a description of the problem, if any.
+pub fn typed_round_trip(o: &Value) -> Option<String> {
+    use k8s_openapi::api::{admissionregistration, apps, core, networking, policy, rbac};
+    fn trip<T: serde::de::DeserializeOwned + serde::Serialize>(o: &Value) -> Result<Value, String> {
+        let typed: T = serde_json::from_value(o.clone()).map_err(|e| e.to_string())?;
+        serde_json::to_value(typed).map_err(|e| e.to_string())
+    }
+    let key = (
+        o["apiVersion"].as_str().unwrap_or(""),
+        o["kind"].as_str().unwrap_or(""),
+    );
+    let back = match key {
+        ("v1", "ConfigMap") => trip::<core::v1::ConfigMap>(o),
+        ("v1", "Namespace") => trip::<core::v1::Namespace>(o),
+        ("v1", "Secret") => trip::<core::v1::Secret>(o),
+        ("v1", "Service") => trip::<core::v1::Service>(o),
+        ("v1", "ServiceAccount") => trip::<core::v1::ServiceAccount>(o),
+        ("apps/v1", "Deployment") => trip::<apps::v1::Deployment>(o),
+        ("policy/v1", "PodDisruptionBudget") => trip::<policy::v1::PodDisruptionBudget>(o),
+        ("networking.k8s.io/v1", "NetworkPolicy") => trip::<networking::v1::NetworkPolicy>(o),
+        ("rbac.authorization.k8s.io/v1", "Role") => trip::<rbac::v1::Role>(o),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding") => trip::<rbac::v1::RoleBinding>(o),
+        ("rbac.authorization.k8s.io/v1", "ClusterRole") => trip::<rbac::v1::ClusterRole>(o),
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
+            trip::<rbac::v1::ClusterRoleBinding>(o)
+        }
+        ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration") => {
+            trip::<admissionregistration::v1::ValidatingWebhookConfiguration>(o)
+        }
+        ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration") => {
+            trip::<admissionregistration::v1::MutatingWebhookConfiguration>(o)
+        }
+        ("cert-manager.io/v1", _) | ("monitoring.coreos.com/v1", _) => return None,
+        (api, kind) => return Some(format!("no k8s-openapi type for {api} {kind}")),
+    };
+    let name = o["metadata"]["name"].as_str().unwrap_or("?");
+    match back {
+        Err(e) => Some(format!("{}/{name}: {e}", key.1)),
+        Ok(back) => first_difference(o, &back, "").map(|at| {
+            format!(
+                "{}/{name}: {at} is lost in a round trip through k8s-openapi",
+                key.1
+            )
+        }),
+    }
+}
+
+/// The JSON path of the first difference between two values, if any.
+pub fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in x {
+                let p = format!("{path}.{k}");
+                match y.get(k) {
+                    Some(w) => {
+                        if let Some(d) = first_difference(v, w, &p) {
+                            return Some(d);
+                        }
+                    }
+                    None => return Some(p),
+                }
+            }
+            y.keys()
+                .find(|k| !x.contains_key(*k))
+                .map(|k| format!("{path}.{k}"))
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (v, w))| first_difference(v, w, &format!("{path}[{i}]"))),
+        _ if a == b => None,
+        _ => Some(path.to_string()),
+    }
+}
+
+/// Every object survives a typed round trip (see [`typed_round_trip`]).
+pub fn assert_typed(objects: &[Value]) {
+    let problems: Vec<String> = objects.iter().filter_map(typed_round_trip).collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

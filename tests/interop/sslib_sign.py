@@ -31,6 +31,7 @@ STATEMENT = {
 def signers():
     yield "ecdsa-p256", CryptoSigner.generate_ecdsa()
     yield "ecdsa-p384", CryptoSigner.generate_ecdsa(scheme="ecdsa-sha2-nistp384")
+    yield "ecdsa-p521", CryptoSigner.generate_ecdsa(scheme="ecdsa-sha2-nistp521")
     yield "ed25519", CryptoSigner.generate_ed25519()
     yield "rsa-pss", CryptoSigner.generate_rsa()
     yield "rsa-pkcs1", CryptoSigner.generate_rsa(scheme="rsa-pkcs1v15-sha256", size=2048)

@@ -1,0 +1,51 @@
+//! The whole policy library evaluated over one image's input document (~5 KB,
+//! `docs/policy-input.example.json`): the Rego cost of one admission decision per image.
+//! Target: under 300 µs for all six policies.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use custody::policy::{PolicyInput, PolicyStore, to_rego_value};
+use std::hint::black_box;
+use std::path::Path;
+
+fn bench(c: &mut Criterion) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let store = PolicyStore::new();
+    let report = store
+        .load_dir(&root.join("policies"))
+        .expect("library loads");
+    assert!(report.failed.is_empty(), "{report:?}");
+    let snapshot = store.snapshot();
+    let text = std::fs::read_to_string(root.join("docs/policy-input.example.json"))
+        .expect("example input");
+    let input: PolicyInput = serde_json::from_str(&text).expect("example parses");
+    let bundles = snapshot.bundles();
+    assert_eq!(bundles.len(), 6);
+
+    c.bench_function("library_6_policies_eval_prebuilt_input", |b| {
+        let value = to_rego_value(&input);
+        b.iter(|| {
+            for bundle in &bundles {
+                black_box(bundle.evaluate(black_box(&value)).expect("evaluates"));
+            }
+        })
+    });
+
+    c.bench_function("library_6_policies_build_input_and_eval", |b| {
+        b.iter(|| {
+            for bundle in &bundles {
+                let mut doc = input.clone();
+                doc.evaluation.policy = bundle.name().to_owned();
+                doc.evaluation.options = bundle.spec().options.clone();
+                let value = to_rego_value(black_box(&doc));
+                black_box(bundle.evaluate(&value).expect("evaluates"));
+            }
+        })
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(4));
+    targets = bench
+}
+criterion_main!(benches);

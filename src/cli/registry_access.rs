@@ -1,0 +1,55 @@
+//! Registry access shared by the CLI commands: the flattened [`RegistryConfig`], optional
+//! credentials from the environment, and the default Docker config file.
+
+use crate::registry::{Auth, Credentials, ImageRef, OciRegistry, RegistryConfig};
+use anyhow::Context as _;
+use std::path::PathBuf;
+
+/// Registry flags for commands that talk to a registry.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RegistryArgs {
+    /// Registry settings (limits, timeouts, insecure hosts, credentials file).
+    #[command(flatten)]
+    pub config: RegistryConfig,
+    /// User name for the image's registry (with `--registry-password`).
+    #[arg(long, env = "CUSTODY_REGISTRY_USERNAME")]
+    pub registry_username: Option<String>,
+    /// Password or token for the image's registry (prefer the environment variable).
+    #[arg(long, env = "CUSTODY_REGISTRY_PASSWORD", hide_env_values = true)]
+    pub registry_password: Option<String>,
+}
+
+impl RegistryArgs {
+    /// Builds the client; without `--docker-config`, `$DOCKER_CONFIG/config.json` or
+    /// `~/.docker/config.json` is used when it exists.
+    pub fn client(&self) -> anyhow::Result<OciRegistry> {
+        let mut cfg = self.config.clone();
+        if cfg.docker_config.is_none() {
+            cfg.docker_config = default_docker_config();
+        }
+        OciRegistry::new(cfg).context("setting up registry access")
+    }
+
+    /// Credentials for `image` given on the command line / environment, if any.
+    pub fn credentials(&self, image: &ImageRef) -> Credentials {
+        let mut creds = Credentials::anonymous();
+        if let (Some(u), Some(p)) = (&self.registry_username, &self.registry_password) {
+            creds.add(
+                &image.registry,
+                Auth::Basic {
+                    username: u.clone(),
+                    password: p.clone(),
+                },
+            );
+        }
+        creds
+    }
+}
+
+fn default_docker_config() -> Option<PathBuf> {
+    let dir = std::env::var_os("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))?;
+    let file = dir.join("config.json");
+    file.is_file().then_some(file)
+}

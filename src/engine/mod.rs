@@ -1,0 +1,344 @@
+//! The decision for one request: per unique image, in parallel, under one deadline:
+//! resolve → discover → verify each envelope against each applicable policy's attestors
+//! → parse statements → keep those about the image's digest → build the input → evaluate.
+//!
+//! Registry work runs on the async workers; verification and Rego (CPU) run in
+//! `spawn_blocking` under a semaphore. When the deadline passes, the image gets a
+//! `timeout` result naming the step it was waiting on — never an allow.
+//!
+//! ```no_run
+//! # async fn demo(registry: std::sync::Arc<dyn custody::registry::Registry>) {
+//! use custody::engine::{CheckRequest, Engine, EngineConfig, ImageUse};
+//! use custody::policy::PolicyStore;
+//! let store = PolicyStore::new();
+//! store.load_dir(std::path::Path::new("policies")).unwrap();
+//! let engine = Engine::new(registry, store, EngineConfig::default());
+//! let req = CheckRequest {
+//!     images: vec![ImageUse::container("ghcr.io/acme/api:1.0", "api")],
+//!     ..CheckRequest::default()
+//! };
+//! let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(8);
+//! for verdict in engine.check(&req, deadline).await {
+//!     println!("{} admitted={}", verdict.image, verdict.admitted());
+//! }
+//! # }
+//! ```
+
+mod decide;
+mod request;
+mod verdict;
+mod verify;
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
+
+pub use request::{CheckRequest, ImageUse, Workload};
+pub use verdict::{
+    EvidenceSummary, ImageVerdict, PolicyResult, RejectedItem, SkippedItem, VerifiedItem,
+};
+
+use crate::category::Category;
+use crate::digest::Digest;
+use crate::policy::input::{ContainerInfo, WorkloadInfo};
+use crate::policy::{Bundle, MatchTarget, PolicyStore};
+use crate::registry::{Discovery, ImageRef, Registry, RegistryError};
+use decide::{Context, ImageFacts};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+/// Engine settings shared by the webhook and the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Verifications/evaluations allowed to run at once (default: available CPUs).
+    pub cpu_workers: usize,
+    /// Require verified evidence for every platform manifest of a multi-platform image
+    /// (each platform digest is also searched for attestations).
+    pub require_all_platforms: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            cpu_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            require_all_platforms: false,
+        }
+    }
+}
+
+/// Decides whether images may run, per the policies in a [`PolicyStore`].
+#[derive(Clone)]
+pub struct Engine {
+    registry: Arc<dyn Registry>,
+    store: PolicyStore,
+    config: EngineConfig,
+    cpu: Arc<Semaphore>,
+    verified: Arc<verify::VerifyCache>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How far one image got, for the timeout message.
+struct Progress {
+    step: &'static str,
+    digest: Option<Digest>,
+}
+
+/// A failure that ends one image's work before evaluation.
+struct StepFailure {
+    category: Category,
+    message: String,
+}
+
+impl From<RegistryError> for StepFailure {
+    fn from(e: RegistryError) -> Self {
+        StepFailure {
+            category: e.category(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl Engine {
+    /// A new engine over `registry` and the bundles of `store`.
+    pub fn new(registry: Arc<dyn Registry>, store: PolicyStore, config: EngineConfig) -> Engine {
+        let permits = config.cpu_workers.max(1);
+        Engine {
+            registry,
+            store,
+            config,
+            cpu: Arc::new(Semaphore::new(permits)),
+            verified: Arc::new(verify::VerifyCache::default()),
+        }
+    }
+
+    /// The policy store the engine reads (one snapshot per request).
+    pub fn store(&self) -> &PolicyStore {
+        &self.store
+    }
+
+    /// Decides every unique image of `req` in parallel; images past `deadline` get a
+    /// `timeout` result. One verdict per unique image reference, in first-use order.
+    pub async fn check(&self, req: &CheckRequest, deadline: Instant) -> Vec<ImageVerdict> {
+        let snapshot = self.store.snapshot();
+        let bundles: Vec<Bundle> = snapshot.bundles().into_iter().cloned().collect();
+        let ctx = Arc::new(Context {
+            workload: WorkloadInfo {
+                kind: req.workload.kind.clone(),
+                namespace: req.namespace.name.clone(),
+                name: req.workload.name.clone(),
+                labels: req.workload.labels.clone(),
+                annotations: req.workload.annotations.clone(),
+                service_account_name: req.workload.service_account_name.clone(),
+                containers: Vec::new(),
+            },
+            namespace: req.namespace.clone(),
+            request: req.request.clone(),
+            time: req.time.unwrap_or_else(chrono::Utc::now),
+            require_all_platforms: self.config.require_all_platforms,
+        });
+        let mut folded: Vec<(String, Vec<ContainerInfo>)> = Vec::new();
+        for u in &req.images {
+            let c = ContainerInfo {
+                name: u.container.clone(),
+                kind: u.container_kind.clone(),
+            };
+            match folded.iter_mut().find(|(i, _)| *i == u.image) {
+                Some((_, cs)) => cs.push(c),
+                None => folded.push((u.image.clone(), vec![c])),
+            }
+        }
+        let work = folded.into_iter().map(|(image, containers)| {
+            self.check_image(image, containers, &bundles, ctx.clone(), req, deadline)
+        });
+        futures::future::join_all(work).await
+    }
+
+    async fn check_image(
+        &self,
+        image: String,
+        containers: Vec<ContainerInfo>,
+        bundles: &[Bundle],
+        ctx: Arc<Context>,
+        req: &CheckRequest,
+        deadline: Instant,
+    ) -> ImageVerdict {
+        let parsed = ImageRef::parse(&image);
+        let ns = &req.namespace;
+        let applicable: Vec<Bundle> = bundles
+            .iter()
+            .filter(|b| match &parsed {
+                Ok(r) => b.matcher().matches(&MatchTarget {
+                    namespace: &ns.name,
+                    namespace_labels: &ns.labels,
+                    image_name: &r.name(),
+                }),
+                Err(_) => b.matcher().matches_namespace(&ns.name, &ns.labels),
+            })
+            .cloned()
+            .collect();
+        let mut verdict = ImageVerdict {
+            image: image.clone(),
+            containers,
+            digest: parsed.as_ref().ok().and_then(|r| r.digest.clone()),
+            results: Vec::new(),
+            evidence: EvidenceSummary::default(),
+        };
+        if applicable.is_empty() {
+            return verdict;
+        }
+        let r = match parsed {
+            Ok(r) => r,
+            Err(e) => {
+                verdict.results = fail_all(&applicable, Category::BadRequest, &e.to_string());
+                return verdict;
+            }
+        };
+        let progress = Arc::new(Mutex::new(Progress {
+            step: "resolving the image",
+            digest: None,
+        }));
+        let work = self.work(
+            r,
+            verdict.containers.clone(),
+            &applicable,
+            ctx,
+            req,
+            &progress,
+        );
+        match tokio::time::timeout_at(deadline, work).await {
+            Ok(Ok((digest, results, summary))) => {
+                verdict.digest = Some(digest);
+                verdict.results = results;
+                verdict.evidence = summary;
+            }
+            Ok(Err(f)) => {
+                verdict.digest = progress.lock().ok().and_then(|p| p.digest.clone());
+                verdict.results = fail_all(&applicable, f.category, &f.message);
+            }
+            Err(_) => {
+                let (step, digest) = progress
+                    .lock()
+                    .map(|p| (p.step, p.digest.clone()))
+                    .unwrap_or(("deciding", None));
+                verdict.digest = digest;
+                let msg = format!("{image}: decision deadline passed while {step}");
+                tracing::warn!(%image, step, "decision deadline passed");
+                verdict.results = fail_all(&applicable, Category::Timeout, &msg);
+            }
+        }
+        verdict
+    }
+
+    async fn work(
+        &self,
+        r: ImageRef,
+        containers: Vec<ContainerInfo>,
+        applicable: &[Bundle],
+        ctx: Arc<Context>,
+        req: &CheckRequest,
+        progress: &Mutex<Progress>,
+    ) -> Result<(Digest, Vec<PolicyResult>, EvidenceSummary), StepFailure> {
+        let set_step = |s: &'static str| {
+            if let Ok(mut p) = progress.lock() {
+                p.step = s;
+            }
+        };
+        let creds = &req.credentials;
+        let resolved = self.registry.resolve(&r, creds).await?;
+        let digest = resolved.digest.clone();
+        if let Ok(mut p) = progress.lock() {
+            p.digest = Some(digest.clone());
+        }
+        let mut platforms = resolved.platforms.clone();
+        if self.config.require_all_platforms && platforms.is_empty() {
+            set_step("listing the platforms of the image index");
+            platforms = self.registry.platforms(&r, &digest, creds).await?;
+        }
+        let mut evidence = Vec::new();
+        let mut skipped = Vec::new();
+        if applicable.iter().any(|b| !b.attestors().is_empty()) {
+            set_step("discovering attestations");
+            let mut subjects = vec![digest.clone()];
+            if self.config.require_all_platforms {
+                subjects.extend(
+                    decide::real_platforms(&platforms)
+                        .into_iter()
+                        .map(|(_, d)| d.clone()),
+                );
+            }
+            let lookups = subjects
+                .iter()
+                .map(|d| self.registry.discover(&r, d, creds));
+            for found in futures::future::join_all(lookups).await {
+                let Discovery {
+                    evidence: ev,
+                    skipped: sk,
+                    ..
+                } = found?;
+                for e in ev {
+                    if !evidence.iter().any(|x: &crate::registry::Evidence| {
+                        x.blob_digest == e.blob_digest && x.subject == e.subject
+                    }) {
+                        evidence.push(e);
+                    }
+                }
+                skipped.extend(sk);
+            }
+        }
+        set_step("waiting for a verification slot");
+        let permit = self
+            .cpu
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StepFailure {
+                category: Category::Timeout,
+                message: "the engine is shutting down".into(),
+            })?;
+        set_step("verifying attestations and evaluating policies");
+        let facts = ImageFacts {
+            image: r,
+            digest: digest.clone(),
+            media_type: resolved.media_type,
+            platforms,
+            containers,
+            evidence,
+            skipped,
+        };
+        let bundles = applicable.to_vec();
+        let cache = self.verified.clone();
+        let (results, summary) = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            decide::decide(&facts, &bundles, &ctx, &cache)
+        })
+        .await
+        .map_err(|e| StepFailure {
+            category: Category::PolicyDenied,
+            message: format!("verification task failed: {e}"),
+        })?;
+        Ok((digest, results, summary))
+    }
+}
+
+fn fail_all(bundles: &[Bundle], category: Category, message: &str) -> Vec<PolicyResult> {
+    bundles
+        .iter()
+        .map(|b| PolicyResult {
+            policy: b.name().to_owned(),
+            mode: b.mode(),
+            allowed: false,
+            category: Some(category),
+            messages: vec![message.to_owned()],
+            warnings: Vec::new(),
+        })
+        .collect()
+}

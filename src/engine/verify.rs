@@ -1,0 +1,297 @@
+//! Evidence -> verified statements, per policy: each envelope is checked against the
+//! policy's attestors, its statement parsed, and its subject matched to the image.
+//! Everything that fails is turned into a rejection with a reason and a category.
+
+use crate::attest::{Envelope, INTOTO_PAYLOAD_TYPE, Statement, Verified, VerifyError};
+use crate::category::Category;
+use crate::digest::Digest;
+use crate::policy::input::{
+    RejectedEvidence, SignerInfo, SourceInfo, SubjectInfo, VerifiedAttestation,
+};
+use crate::policy::{Attestor, Bundle};
+use crate::registry::{Evidence, EvidenceFormat, SkipReason, Skipped};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// One piece of evidence, parsed once for all policies.
+pub(crate) struct Parsed<'a> {
+    pub(crate) evidence: &'a Evidence,
+    pub(crate) envelope: Result<Envelope, String>,
+    /// The predicate type the unverified payload claims (for messages only).
+    pub(crate) claimed_type: Option<String>,
+    statement: std::sync::OnceLock<Result<Statement, String>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Claim {
+    #[serde(rename = "predicateType")]
+    predicate_type: Option<String>,
+}
+
+fn envelope_of(ev: &Evidence) -> Result<Envelope, String> {
+    match ev.format {
+        EvidenceFormat::DsseEnvelope => Envelope::from_json(&ev.bytes).map_err(|e| e.to_string()),
+        EvidenceFormat::SigstoreBundle => {
+            let v: serde_json::Value = serde_json::from_slice(&ev.bytes)
+                .map_err(|e| format!("not a Sigstore bundle: {e}"))?;
+            let dsse = v
+                .get("dsseEnvelope")
+                .ok_or("Sigstore bundle carries no DSSE envelope (message signatures are not attestations)")?;
+            let bytes = serde_json::to_vec(dsse).map_err(|e| e.to_string())?;
+            Envelope::from_json(&bytes).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Parses every piece of evidence once.
+pub(crate) fn parse_all(evidence: &[Evidence]) -> Vec<Parsed<'_>> {
+    evidence
+        .iter()
+        .map(|ev| {
+            let envelope = envelope_of(ev);
+            let claimed_type = envelope.as_ref().ok().and_then(|e| {
+                (e.payload_type == INTOTO_PAYLOAD_TYPE)
+                    .then(|| serde_json::from_slice::<Claim>(&e.payload).ok())
+                    .flatten()
+                    .and_then(|c| c.predicate_type)
+            });
+            Parsed {
+                evidence: ev,
+                envelope,
+                claimed_type,
+                statement: std::sync::OnceLock::new(),
+            }
+        })
+        .collect()
+}
+
+impl Parsed<'_> {
+    fn statement(&self, verified: &Verified) -> &Result<Statement, String> {
+        self.statement.get_or_init(|| {
+            if verified.payload_type != INTOTO_PAYLOAD_TYPE {
+                return Err(format!(
+                    "signed payload type {:?} is not an in-toto statement",
+                    verified.payload_type
+                ));
+            }
+            Statement::parse(&verified.payload).map_err(|e| e.to_string())
+        })
+    }
+
+    pub(crate) fn source(&self) -> SourceInfo {
+        source_info(self.evidence)
+    }
+}
+
+pub(crate) fn source_info(ev: &Evidence) -> SourceInfo {
+    SourceInfo {
+        kind: ev.source.as_str().to_owned(),
+        format: ev.format.as_str().to_owned(),
+        manifest_digest: Some(ev.manifest_digest.to_string()),
+        blob_digest: Some(ev.blob_digest.to_string()),
+        artifact_type: ev.artifact_type.clone(),
+    }
+}
+
+/// Verification outcomes shared across requests, keyed by the evidence blob digest (the
+/// registry checked the bytes against it) and the attestor's keys and threshold. Both are
+/// immutable, so an outcome never goes stale. Bounded: cleared when full.
+#[derive(Debug, Default)]
+pub(crate) struct VerifyCache {
+    results: Mutex<HashMap<(Digest, String), Outcome>>,
+}
+
+/// One attestor's verdict on one envelope.
+type Outcome = Arc<Result<Verified, VerifyError>>;
+
+/// Most outcomes kept (each holds at most one payload).
+const VERIFY_CACHE_ENTRIES: usize = 2048;
+
+fn attestor_identity(a: &Attestor) -> String {
+    let mut ids: Vec<&str> = a.keys.iter().map(|k| k.key.key_id()).collect();
+    ids.sort_unstable();
+    format!("{}:{}", a.threshold, ids.join(","))
+}
+
+impl VerifyCache {
+    fn verify(&self, a: &Attestor, blob: &Digest, env: &Envelope) -> Outcome {
+        let key = (blob.clone(), attestor_identity(a));
+        if let Some(hit) = self.results.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return hit;
+        }
+        let outcome = Arc::new(a.verify(env));
+        if let Ok(mut m) = self.results.lock() {
+            if m.len() >= VERIFY_CACHE_ENTRIES {
+                m.clear();
+            }
+            m.insert(key, outcome.clone());
+        }
+        outcome
+    }
+
+    /// How many outcomes are cached.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.results.lock().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+/// The statements one policy may see, and what it may not.
+#[derive(Default)]
+pub(crate) struct PolicyEvidence {
+    pub(crate) attestations: Vec<VerifiedAttestation>,
+    pub(crate) rejected: Vec<RejectedEvidence>,
+}
+
+fn reject(p: &Parsed<'_>, category: Category, reason: String) -> RejectedEvidence {
+    RejectedEvidence {
+        category: category.as_str().to_owned(),
+        reason,
+        claimed_predicate_type: p.claimed_type.clone(),
+        source: p.source(),
+    }
+}
+
+/// The most telling category among several attestors' refusals.
+fn refusal(errors: &[(&str, &VerifyError)]) -> (Category, String) {
+    let pick = errors
+        .iter()
+        .find(|(_, e)| e.category() == Category::BadSignature)
+        .or_else(|| errors.first());
+    match pick {
+        Some((_, e)) if errors.len() == 1 => (e.category(), e.to_string()),
+        Some((name, e)) => (e.category(), format!("attestor {name}: {e}")),
+        None => (Category::UntrustedSigner, "no attestor".into()),
+    }
+}
+
+/// Verifies all evidence for one policy. `digests` are the image digest first, then its
+/// platform digests: a statement must be about one of them.
+pub(crate) fn for_policy(
+    bundle: &Bundle,
+    parsed: &[Parsed<'_>],
+    digests: &[Digest],
+    cache: &VerifyCache,
+) -> PolicyEvidence {
+    let mut out = PolicyEvidence::default();
+    if bundle.attestors().is_empty() {
+        return out;
+    }
+    for p in parsed {
+        // The claim is read from the very bytes the signature covers, so a statement of a
+        // type this policy does not read is skipped before verification (not rejected).
+        if p.claimed_type
+            .as_deref()
+            .is_some_and(|t| !bundle.wants_predicate(t))
+        {
+            continue;
+        }
+        let env = match &p.envelope {
+            Ok(env) => env,
+            Err(e) => {
+                out.rejected
+                    .push(reject(p, Category::BadSignature, e.clone()));
+                continue;
+            }
+        };
+        let mut accepted: Vec<&str> = Vec::new();
+        let mut signers: Vec<SignerInfo> = Vec::new();
+        let mut errors: Vec<(&str, VerifyError)> = Vec::new();
+        let mut verified: Option<Verified> = None;
+        for a in bundle.attestors() {
+            match cache.verify(a, &p.evidence.blob_digest, env).as_ref() {
+                Ok(v) => {
+                    accepted.push(&a.name);
+                    signers.extend(v.signers.iter().map(|s| SignerInfo {
+                        attestor: a.name.clone(),
+                        key_id: s.key_id.clone(),
+                        name: s.name.clone(),
+                    }));
+                    verified.get_or_insert_with(|| v.clone());
+                }
+                Err(e) => errors.push((&a.name, e.clone())),
+            }
+        }
+        let Some(verified) = verified else {
+            let refs: Vec<(&str, &VerifyError)> = errors.iter().map(|(n, e)| (*n, e)).collect();
+            let (category, reason) = refusal(&refs);
+            out.rejected.push(reject(p, category, reason));
+            continue;
+        };
+        let statement = match p.statement(&verified) {
+            Ok(s) => s,
+            Err(e) => {
+                out.rejected
+                    .push(reject(p, Category::BadRequest, e.clone()));
+                continue;
+            }
+        };
+        let Some(subject) = digests.iter().find(|d| statement.matches_digest(d)) else {
+            let about: Vec<String> = statement
+                .subjects
+                .iter()
+                .flat_map(|s| {
+                    s.digest
+                        .iter()
+                        .map(|(alg, hex)| format!("{alg}:{}", &hex[..hex.len().min(12)]))
+                })
+                .collect();
+            out.rejected.push(reject(
+                p,
+                Category::SubjectMismatch,
+                format!(
+                    "the signed statement is about {}, not {}",
+                    if about.is_empty() {
+                        "no digest".to_owned()
+                    } else {
+                        about.join(", ")
+                    },
+                    digests.first().map(Digest::short).unwrap_or_default()
+                ),
+            ));
+            continue;
+        };
+        if !bundle.wants_predicate(&statement.predicate_type) {
+            continue;
+        }
+        out.attestations.push(VerifiedAttestation {
+            statement_type: statement.type_uri.clone(),
+            predicate_type: statement.predicate_type.clone(),
+            predicate: statement.predicate.clone(),
+            subjects: statement
+                .subjects
+                .iter()
+                .map(|s| SubjectInfo {
+                    name: s.name.clone(),
+                    digest: s.digest.clone(),
+                })
+                .collect(),
+            subject_digest: subject.to_string(),
+            attestors: accepted.iter().map(|s| (*s).to_owned()).collect(),
+            signers,
+            source: p.source(),
+        });
+    }
+    out
+}
+
+/// Registry-level leftovers that were evidence but unusable (too large, wrong subject,
+/// failed fetch), as rejections. Unknown formats are not evidence and are left out.
+pub(crate) fn skipped_as_rejected(skipped: &[Skipped]) -> Vec<RejectedEvidence> {
+    skipped
+        .iter()
+        .filter(|s| !matches!(s.reason, SkipReason::UnsupportedMediaType))
+        .map(|s| RejectedEvidence {
+            category: s.reason.category().as_str().to_owned(),
+            reason: s.reason.to_string(),
+            claimed_predicate_type: None,
+            source: SourceInfo {
+                kind: s.source.as_str().to_owned(),
+                format: "unknown".to_owned(),
+                manifest_digest: s.manifest_digest.as_ref().map(ToString::to_string),
+                blob_digest: None,
+                artifact_type: s.media_type.clone(),
+            },
+        })
+        .collect()
+}

@@ -1,0 +1,320 @@
+//! A registry that misbehaves: every failure is a specific error or a counted skip,
+//! never a hang and never unbounded memory.
+
+mod support;
+
+use custody::category::Category;
+use custody::digest::Digest;
+use custody::registry::{
+    Credentials, ImageRef, OciRegistry, Registry, RegistryConfig, RegistryError, SkipReason,
+};
+use std::time::Duration;
+use support::hostile::{Body, Fixture, Hostile, Reply, Request};
+
+fn client(host: &str, f: impl FnOnce(&mut RegistryConfig)) -> OciRegistry {
+    support::init_crypto();
+    let mut cfg = RegistryConfig {
+        insecure_registries: vec![host.to_owned()],
+        retries: 2,
+        ..RegistryConfig::default()
+    };
+    f(&mut cfg);
+    OciRegistry::new(cfg).unwrap()
+}
+
+fn image(host: &str) -> ImageRef {
+    ImageRef::parse(&format!("{host}/app:v1")).unwrap()
+}
+
+fn honest(_: usize, fx: &Fixture) -> Reply {
+    Reply::ok("application/octet-stream", fx.blob.clone())
+}
+
+fn no_override(_: usize, _: &Fixture) -> Option<Reply> {
+    None
+}
+
+async fn only_skip(
+    host: &str,
+    subject: &Digest,
+    f: impl FnOnce(&mut RegistryConfig),
+) -> SkipReason {
+    let found = client(host, f)
+        .discover(&image(host), subject, &Credentials::anonymous())
+        .await
+        .unwrap();
+    assert!(found.evidence.is_empty(), "{found:?}");
+    assert_eq!(found.skipped.len(), 1, "{found:?}");
+    found.skipped[0].reason.clone()
+}
+
+#[tokio::test]
+async fn honest_fixture_is_found() {
+    let (srv, subject, blob) = Fixture::new(None).serve(honest, no_override).await;
+    let c = client(&srv.host, |_| {});
+    let resolved = c
+        .resolve(&image(&srv.host), &Credentials::anonymous())
+        .await
+        .unwrap();
+    assert_eq!(resolved.digest, subject);
+    let found = c
+        .discover(&image(&srv.host), &subject, &Credentials::anonymous())
+        .await
+        .unwrap();
+    assert_eq!(found.evidence.len(), 1);
+    assert_eq!(found.evidence[0].blob_digest, blob);
+}
+
+#[tokio::test]
+async fn two_gigabyte_blob_is_refused_from_the_descriptor() {
+    let (srv, subject, _) = Fixture::new(Some(2 << 30)).serve(honest, no_override).await;
+    let reason = only_skip(&srv.host, &subject, |_| {}).await;
+    assert!(
+        matches!(reason, SkipReason::TooLarge { size, .. } if size == 2 << 30),
+        "{reason:?}"
+    );
+    assert_eq!(srv.count("/blobs/"), 0, "{:?}", srv.requests());
+}
+
+#[tokio::test]
+async fn lying_content_length_is_refused_from_the_header() {
+    let huge = |_: usize, _: &Fixture| Reply {
+        status: 200,
+        headers: vec![],
+        body: Body::Lying {
+            content_length: 2 << 30,
+            data: vec![b'x'; 16],
+        },
+    };
+    let (srv, subject, _) = Fixture::new(None).serve(huge, no_override).await;
+    let reason = only_skip(&srv.host, &subject, |_| {}).await;
+    assert!(matches!(reason, SkipReason::TooLarge { .. }), "{reason:?}");
+}
+
+#[tokio::test]
+async fn short_body_and_endless_body_are_errors() {
+    let short = |_: usize, fx: &Fixture| Reply {
+        status: 200,
+        headers: vec![],
+        body: Body::Lying {
+            content_length: fx.blob.len() as u64 + 10,
+            data: fx.blob.clone(),
+        },
+    };
+    // A Content-Length above the descriptor's size is refused outright ...
+    let (srv, subject, _) = Fixture::new(None).serve(short, no_override).await;
+    let reason = only_skip(&srv.host, &subject, |_| {}).await;
+    assert!(matches!(reason, SkipReason::TooLarge { .. }), "{reason:?}");
+    // ... and a body that stops short of its Content-Length is a broken answer.
+    let size = Fixture::new(None).blob.len() as u64 + 10;
+    let (srv, subject, _) = Fixture::new(Some(size)).serve(short, no_override).await;
+    let reason = only_skip(&srv.host, &subject, |_| {}).await;
+    assert!(
+        matches!(&reason, SkipReason::FetchFailed { category: Category::RegistryUnreachable, message } if message.contains("broken off")),
+        "{reason:?}"
+    );
+    let endless = |_: usize, _: &Fixture| Reply {
+        status: 200,
+        headers: vec![],
+        body: Body::Endless(vec![b'x'; 8192]),
+    };
+    let (srv, subject, _) = Fixture::new(None).serve(endless, no_override).await;
+    let reason = only_skip(&srv.host, &subject, |_| {}).await;
+    assert!(matches!(reason, SkipReason::TooLarge { .. }), "{reason:?}");
+}
+
+#[tokio::test]
+async fn wrong_bytes_for_a_digest_are_refused() {
+    let wrong = |_: usize, fx: &Fixture| {
+        let mut b = fx.blob.clone();
+        b[0] ^= 1;
+        Reply::ok("application/octet-stream", b)
+    };
+    let (srv, subject, _) = Fixture::new(None).serve(wrong, no_override).await;
+    let reason = only_skip(&srv.host, &subject, |_| {}).await;
+    assert!(
+        matches!(&reason, SkipReason::FetchFailed { category: Category::RegistryUnreachable, message } if message.contains("hashes to")),
+        "{reason:?}"
+    );
+}
+
+#[tokio::test]
+async fn slow_drip_times_out() {
+    let drip = |_: usize, fx: &Fixture| Reply {
+        status: 200,
+        headers: vec![],
+        body: Body::Drip(fx.blob.clone(), Duration::from_millis(300)),
+    };
+    let (srv, subject, _) = Fixture::new(None).serve(drip, no_override).await;
+    let reason = only_skip(&srv.host, &subject, |c| {
+        c.request_timeout = Duration::from_secs(1)
+    })
+    .await;
+    assert!(
+        matches!(
+            reason,
+            SkipReason::FetchFailed {
+                category: Category::Timeout,
+                ..
+            }
+        ),
+        "{reason:?}"
+    );
+    // A stalled listing hits the lookup deadline: the whole discovery fails with `timeout`.
+    let stall = |_: usize, fx: &Fixture| {
+        Some(Reply {
+            status: 200,
+            headers: vec![(
+                "Content-Type".into(),
+                "application/vnd.oci.image.index.v1+json".into(),
+            )],
+            body: Body::Drip(fx.listing.clone(), Duration::from_millis(500)),
+        })
+    };
+    let (srv, subject, _) = Fixture::new(None).serve(honest, stall).await;
+    let err = client(&srv.host, |c| c.lookup_timeout = Duration::from_secs(1))
+        .discover(&image(&srv.host), &subject, &Credentials::anonymous())
+        .await
+        .unwrap_err();
+    assert_eq!(err.category(), Category::Timeout, "{err}");
+}
+
+#[tokio::test]
+async fn redirect_loop_is_an_error() {
+    let looping = |n: usize, _: &Fixture| {
+        Reply::status(307).header("Location", &format!("/v2/app/blobs/loop{n}"))
+    };
+    let (srv, subject, _) = Fixture::new(None).serve(looping, no_override).await;
+    let reason = only_skip(&srv.host, &subject, |c| c.max_redirects = 3).await;
+    assert!(
+        matches!(&reason, SkipReason::FetchFailed { message, .. } if message.contains("too many redirects")),
+        "{reason:?}"
+    );
+    assert_eq!(srv.count("/blobs/"), 4);
+}
+
+#[tokio::test]
+async fn rate_limit_then_success_is_retried() {
+    let limited =
+        |n: usize, _: &Fixture| (n == 0).then(|| Reply::status(429).header("Retry-After", "0"));
+    let (srv, subject, _) = Fixture::new(None).serve(honest, limited).await;
+    let found = client(&srv.host, |_| {})
+        .discover(&image(&srv.host), &subject, &Credentials::anonymous())
+        .await
+        .unwrap();
+    assert_eq!(found.evidence.len(), 1);
+    assert_eq!(srv.count("/referrers/"), 2);
+    // Persistent 503: a specific error after the retries, not a hang.
+    let down = |_: usize, _: &Fixture| Some(Reply::status(503));
+    let (srv, subject, _) = Fixture::new(None).serve(honest, down).await;
+    let err = client(&srv.host, |c| c.retries = 1)
+        .discover(&image(&srv.host), &subject, &Credentials::anonymous())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::Status { status: 503, .. }),
+        "{err}"
+    );
+    assert_eq!(err.category(), Category::RegistryUnreachable);
+    assert_eq!(srv.count("/referrers/"), 2);
+}
+
+#[tokio::test]
+async fn referrers_api_listing_a_foreign_referrer_is_dropped() {
+    let mut fx = Fixture::new(None);
+    // The listing is for our digest, but the referrer manifest names another subject.
+    let other = Digest::sha256(b"other image");
+    let text = String::from_utf8(fx.referrer.clone())
+        .unwrap()
+        .replace(&fx.subject.to_string(), &other.to_string());
+    fx.referrer = text.into_bytes();
+    fx.referrer_digest = Digest::sha256(&fx.referrer);
+    fx.listing = String::from_utf8(fx.listing.clone())
+        .unwrap()
+        .replace(
+            &Digest::sha256(&Fixture::new(None).referrer).to_string(),
+            &fx.referrer_digest.to_string(),
+        )
+        .into_bytes();
+    let (srv, subject, _) = fx.serve(honest, no_override).await;
+    let reason = only_skip(&srv.host, &subject, |_| {}).await;
+    assert_eq!(
+        reason,
+        SkipReason::SubjectMismatch {
+            found: Some(other.to_string())
+        }
+    );
+    assert_eq!(srv.count("/blobs/"), 0);
+}
+
+#[tokio::test]
+async fn bearer_challenge_is_answered_and_secrets_stay_out_of_errors() {
+    let fx = Fixture::new(None);
+    let (subject, manifest) = (fx.subject.clone(), fx.subject_manifest.clone());
+    let srv = Hostile::start(move |req: &Request| {
+        let host = req.header("host").unwrap_or_default();
+        if req.path.starts_with("/token") {
+            return match req.header("authorization").as_deref() {
+                Some("Basic dXNlcjpodW50ZXIy") => Reply::ok(
+                    "application/json",
+                    br#"{"token":"tok-1","expires_in":300}"#.to_vec(),
+                ),
+                _ => Reply::status(401),
+            };
+        }
+        if req.header("authorization").as_deref() != Some("Bearer tok-1") {
+            let challenge = format!(r#"Bearer realm="http://{host}/token",service="test""#);
+            return Reply::status(401).header("WWW-Authenticate", &challenge);
+        }
+        Reply::ok(
+            "application/vnd.oci.image.manifest.v1+json",
+            manifest.clone(),
+        )
+        .header("Docker-Content-Digest", &subject.to_string())
+    })
+    .await;
+    let host = srv.host.clone();
+    let c = client(&host, |_| {});
+    let good = Credentials::basic(&host, "user", "hunter2");
+    let resolved = c.resolve(&image(&host), &good).await.unwrap();
+    assert_eq!(resolved.digest, fx.subject);
+    assert!(
+        srv.requests()
+            .iter()
+            .any(|r| r.contains("/token?") && r.contains("scope=repository%3Aapp%3Apull")),
+        "{:?}",
+        srv.requests()
+    );
+    // Wrong password: an auth error that names the image but not the secret.
+    let bad = Credentials::basic(&host, "user", "wrong-secret");
+    let err = client(&host, |_| {})
+        .resolve(&image(&host), &bad)
+        .await
+        .unwrap_err();
+    assert_eq!(err.category(), Category::Auth, "{err}");
+    assert!(
+        err.to_string().contains("app:v1") && !err.to_string().contains("wrong-secret"),
+        "{err}"
+    );
+    // Anonymous: also auth.
+    let err = client(&host, |_| {})
+        .resolve(&image(&host), &Credentials::anonymous())
+        .await
+        .unwrap_err();
+    assert_eq!(err.category(), Category::Auth, "{err}");
+}
+
+#[tokio::test]
+async fn unreachable_registry_is_registry_unreachable() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let host = format!("127.0.0.1:{port}");
+    let err = client(&host, |_| {})
+        .resolve(&image(&host), &Credentials::anonymous())
+        .await
+        .unwrap_err();
+    assert_eq!(err.category(), Category::RegistryUnreachable, "{err}");
+}
