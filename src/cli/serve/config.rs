@@ -3,6 +3,7 @@
 //! `decision-deadline`, ...). Precedence: flag or environment, then the file, then the
 //! built-in default.
 
+use crate::registry::RegistryConfig;
 use anyhow::{Context as _, bail};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -125,9 +126,13 @@ pub struct Args {
     /// Serve `POST /bench/allow`, a constant allow used as the load-benchmark baseline.
     #[arg(long, env = "CUSTODY_BENCH_ALLOW_ROUTE", hide = true, num_args = 0..=1, default_missing_value = "true")]
     pub bench_allow_route: Option<bool>,
-    // REGISTRY: `custody::registry::RegistryConfig` (clap Args + serde) is flattened here
-    // once it lands: `#[command(flatten)] #[serde(default)] pub registry: RegistryConfig`,
-    // and `Settings::registry` below carries it (file section `registry:`).
+    /// Registry access (limits, timeouts, caches, insecure hosts, default credentials):
+    /// the registry flags, or the config file's `registry:` section (whose keys are
+    /// those flags' field names, e.g. `max-blob-bytes`). When any registry flag or
+    /// environment variable is set, the flags are used and the file's section ignored.
+    #[command(flatten)]
+    #[serde(default)]
+    pub registry: RegistryConfig,
 }
 
 /// Resolved settings of `custody serve`.
@@ -147,6 +152,8 @@ pub struct Settings {
     pub kube: Option<KubeSettings>,
     /// Kinds `/mutate` pins.
     pub mutate_kinds: Vec<String>,
+    /// Registry access.
+    pub registry: RegistryConfig,
 }
 
 /// What custody reads from the Kubernetes API.
@@ -213,6 +220,11 @@ impl Args {
             max_concurrent_reviews: self.max_concurrent_reviews.or(file.max_concurrent_reviews),
             shutdown_grace: self.shutdown_grace.or(file.shutdown_grace),
             bench_allow_route: self.bench_allow_route.or(file.bench_allow_route),
+            registry: if self.registry == RegistryConfig::default() {
+                file.registry
+            } else {
+                self.registry
+            },
         }
     }
 
@@ -309,6 +321,7 @@ impl Args {
             policy_dir: self.policy_dir,
             kube,
             mutate_kinds,
+            registry: self.registry,
         })
     }
 }
@@ -375,6 +388,33 @@ mod tests {
             Some(("custody".into(), "custody.dev/policy".into()))
         );
         assert_eq!(s.mutate_kinds, vec!["Pod"]);
+    }
+
+    #[test]
+    fn registry_settings_come_from_flags_or_the_file_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("custody.yaml");
+        std::fs::write(
+            &path,
+            "self-signed: true\nregistry:\n  insecure-registries: [\"127.0.0.1:5000\"]\n  max-referrers: 7\n",
+        )
+        .unwrap();
+        let from_file = parse(&["--config", path.to_str().unwrap()])
+            .resolve()
+            .unwrap();
+        assert_eq!(from_file.registry.max_referrers, 7);
+        assert!(from_file.registry.is_insecure("127.0.0.1:5000"));
+        let from_flags = parse(&[
+            "--config",
+            path.to_str().unwrap(),
+            "--insecure-registry",
+            "localhost:5001",
+        ])
+        .resolve()
+        .unwrap();
+        assert!(from_flags.registry.is_insecure("localhost:5001"));
+        assert!(!from_flags.registry.is_insecure("127.0.0.1:5000"));
+        assert_eq!(from_flags.registry.max_referrers, 64);
     }
 
     #[test]
