@@ -14,7 +14,10 @@ use support::{TestRegistry, attach_statement, push_layout, single_platform};
 
 async fn lookup(client: &OciRegistry, image: &ImageRef, creds: &Credentials) {
     let resolved = client.resolve(image, creds).await.unwrap();
-    let found = client.discover(image, &resolved.digest, creds).await.unwrap();
+    let found = client
+        .discover(image, &resolved.digest, creds)
+        .await
+        .unwrap();
     assert_eq!(found.evidence.len(), 3);
 }
 
@@ -38,7 +41,11 @@ fn bench(c: &mut Criterion) {
     let client = reg.client();
     let creds = Credentials::anonymous();
     rt.block_on(async {
-        for p in ["https://example.com/a", "https://example.com/b", "https://example.com/c"] {
+        for p in [
+            "https://example.com/a",
+            "https://example.com/b",
+            "https://example.com/c",
+        ] {
             attach_statement(&client, &image, &digest, &digest, &key, p).await;
         }
     });
