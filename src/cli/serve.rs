@@ -12,10 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::admission::DecisionOptions;
+use crate::engine::{Engine, EngineConfig};
 use crate::k8s::{self, NamespaceLabels, PolicyWatch, PullSecrets, StoreSink};
 use crate::policy::PolicyStore;
-use crate::server::{DenyAll, ReadyCheck, Reviewer, Server};
-use crate::webhook::WebhookOptions;
+use crate::registry::{Credentials, OciRegistry};
+use crate::server::{ReadyCheck, Reviewer, Server};
+use crate::webhook::{EngineChecker, Namespaces, Webhook, WebhookOptions};
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -72,7 +74,7 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let reviewer = build_reviewer(&settings, store, cluster);
+    let reviewer = build_reviewer(&settings, store, cluster)?;
     let server = Server::bind(settings.server.clone(), reviewer, checks).await?;
     if let (Some(path), Some(pem)) = (&settings.self_signed_ca_out, server.self_signed_ca_pem()) {
         std::fs::write(path, pem)
@@ -84,16 +86,41 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// REVIEWER: until the engine implements `webhook::Checker`, every request is denied.
-/// Then: `Arc::new(Webhook::new(Arc::new(checker), webhook_options(settings)))`, the
-/// checker built from the engine over `store` and using `cluster` for namespace labels
-/// and pull secrets; its `ready()` should require the policies to be loaded (the
-/// ConfigMap listing is already a separate readiness check).
-fn build_reviewer(settings: &Settings, store: PolicyStore, cluster: Cluster) -> Arc<dyn Reviewer> {
-    let _ = (webhook_options(settings), store, cluster);
-    Arc::new(DenyAll::new(
-        "custody: this build has no admission reviewer wired in yet; every request is denied",
-    ))
+/// The admission-backed reviewer: the engine over `store` and an OCI registry client,
+/// with namespace labels and pull secrets from the cluster when it is reachable.
+fn build_reviewer(
+    settings: &Settings,
+    store: PolicyStore,
+    cluster: Cluster,
+) -> anyhow::Result<Arc<dyn Reviewer>> {
+    let registry =
+        OciRegistry::new(settings.registry.clone()).context("configuring registry access")?;
+    let defaults = match &settings.registry.docker_config {
+        Some(path) => Credentials::from_file(path).with_context(|| {
+            format!(
+                "reading default registry credentials from {}",
+                path.display()
+            )
+        })?,
+        None => Credentials::anonymous(),
+    };
+    let engine = Engine::new(
+        Arc::new(registry),
+        store,
+        EngineConfig {
+            require_all_platforms: settings.require_all_platforms,
+            ..EngineConfig::default()
+        },
+    );
+    let namespaces = match cluster.namespaces {
+        Some(reflector) => Namespaces::Cluster(reflector),
+        None => Namespaces::Fixed(Default::default()),
+    };
+    let checker = EngineChecker::new(engine, namespaces, cluster.pull_secrets, defaults);
+    Ok(Arc::new(Webhook::new(
+        Arc::new(checker),
+        webhook_options(settings),
+    )))
 }
 
 /// The review service's options from the serve settings.

@@ -125,9 +125,13 @@ pub struct Args {
     /// Serve `POST /bench/allow`, a constant allow used as the load-benchmark baseline.
     #[arg(long, env = "CUSTODY_BENCH_ALLOW_ROUTE", hide = true, num_args = 0..=1, default_missing_value = "true")]
     pub bench_allow_route: Option<bool>,
-    // REGISTRY: `custody::registry::RegistryConfig` (clap Args + serde) is flattened here
-    // once it lands: `#[command(flatten)] #[serde(default)] pub registry: RegistryConfig`,
-    // and `Settings::registry` below carries it (file section `registry:`).
+    /// Require verified evidence for every platform manifest of a multi-platform image.
+    #[arg(long, env = "CUSTODY_REQUIRE_ALL_PLATFORMS", num_args = 0..=1, default_missing_value = "true")]
+    pub require_all_platforms: Option<bool>,
+    /// Registry access (config file section `registry:`, keys as the flags). Flags and
+    /// environment win when any of them differs from the defaults.
+    #[command(flatten)]
+    pub registry: RegistryConfig,
 }
 
 /// Resolved settings of `custody serve`.
@@ -147,6 +151,10 @@ pub struct Settings {
     pub kube: Option<KubeSettings>,
     /// Kinds `/mutate` pins.
     pub mutate_kinds: Vec<String>,
+    /// Require evidence for every platform of a multi-platform image.
+    pub require_all_platforms: bool,
+    /// Registry access.
+    pub registry: RegistryConfig,
 }
 
 /// What custody reads from the Kubernetes API.
@@ -159,6 +167,8 @@ pub struct KubeSettings {
     /// Pull-secret cache TTL, when pull-secret auth is enabled.
     pub pull_secrets: Option<Duration>,
 }
+
+use crate::registry::RegistryConfig;
 
 // A local alias so this file reads the same whether or not server types move.
 use crate::server as custody_server;
@@ -213,6 +223,12 @@ impl Args {
             max_concurrent_reviews: self.max_concurrent_reviews.or(file.max_concurrent_reviews),
             shutdown_grace: self.shutdown_grace.or(file.shutdown_grace),
             bench_allow_route: self.bench_allow_route.or(file.bench_allow_route),
+            require_all_platforms: self.require_all_platforms.or(file.require_all_platforms),
+            registry: if self.registry == RegistryConfig::default() {
+                file.registry
+            } else {
+                self.registry
+            },
         }
     }
 
@@ -309,6 +325,8 @@ impl Args {
             policy_dir: self.policy_dir,
             kube,
             mutate_kinds,
+            require_all_platforms: self.require_all_platforms.unwrap_or(false),
+            registry: self.registry,
         })
     }
 }
