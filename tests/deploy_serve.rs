@@ -89,6 +89,12 @@ fn the_chart_environment_starts_a_working_server() {
         cmd.env(name, value);
     }
     assert!(seen.contains(&"CUSTODY_MUTATE_KINDS".to_string()));
+    // No apiserver here: the library policies the chart ships as ConfigMaps stand in as a
+    // directory, so /readyz (which requires loaded policies) can turn ready.
+    cmd.env(
+        "CUSTODY_POLICY_DIR",
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
+    );
     let _server = Server(cmd.spawn().expect("starting custody serve"));
 
     let ca = std::fs::read(tls.join("ca.crt")).expect("ca.crt");
