@@ -229,3 +229,30 @@ fn keygen_writes_a_usable_pair_with_private_mode_0600_and_never_overwrites() {
     );
     assert!(!dir.path().join("half.key").exists());
 }
+
+#[test]
+fn verified_intoto_links_exit_0_and_say_they_are_not_statements() {
+    // The in-toto-golang DSSE layout is signed by alice; its payload is a layout.
+    let o = custody(&[
+        "envelope",
+        "verify",
+        "--key",
+        s(&data("intoto-golang/alice.pub")),
+        s(&data("intoto-golang/demo.dsse.layout")),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(
+        out(&o).contains("payload: in-toto layout metadata"),
+        "{}",
+        out(&o)
+    );
+    // A legacy (pre-DSSE) layout is not an envelope at all.
+    let o = custody(&[
+        "envelope",
+        "verify",
+        "--key",
+        s(&data("intoto-golang/alice.pub")),
+        s(&data("intoto-golang/demo.layout")),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -205,3 +205,59 @@ fn install_notes_name_the_break_glass_command() {
         "{notes}"
     );
 }
+
+#[test]
+fn pre_stop_sleep_extends_the_grace_period() {
+    let plain = render(none());
+    let pod = &one(&plain, "Deployment")["spec"]["template"]["spec"];
+    assert_eq!(pod["terminationGracePeriodSeconds"], 30);
+    assert!(pod["containers"][0].get("lifecycle").is_none());
+    let slept = render(json!({"server": {"preStopSleepSeconds": 5}}));
+    let pod = &one(&slept, "Deployment")["spec"]["template"]["spec"];
+    assert_eq!(pod["terminationGracePeriodSeconds"], 35);
+    assert_eq!(
+        pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"],
+        5
+    );
+}
+
+/// The values examples in docs/operations.md are valid values and render valid objects.
+#[test]
+fn operations_guide_values_examples_work() {
+    let text = std::fs::read_to_string(root().join("docs/operations.md")).expect("operations.md");
+    let chart = chart();
+    let keys: Vec<String> = chart
+        .defaults
+        .as_object()
+        .expect("values")
+        .keys()
+        .cloned()
+        .collect();
+    let mut checked = 0;
+    for block in text.split("```yaml\n").skip(1) {
+        let yaml = block.split("```").next().expect("block");
+        let Ok(example) = yaml_serde::from_str::<Value>(yaml) else {
+            continue;
+        };
+        let is_values = example
+            .as_object()
+            .is_some_and(|o| !o.is_empty() && o.keys().all(|k| keys.contains(k)));
+        if !is_values {
+            continue;
+        }
+        // Examples may use library policies; enable the ones they configure.
+        let mut example = example;
+        if let Some(settings) = example
+            .pointer("/policies/settings")
+            .and_then(Value::as_object)
+        {
+            let names: Vec<Value> = settings.keys().map(|k| json!(k)).collect();
+            example["policies"]["library"] = Value::Array(names);
+        }
+        let objects = render(example);
+        let (ok, out) = check_k8s(&objects);
+        assert!(ok, "{yaml}\n{out}");
+        checked += 1;
+    }
+    assert!(checked >= 2, "found only {checked} values examples");
+}

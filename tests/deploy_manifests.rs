@@ -15,12 +15,9 @@ fn manifest_files() -> Vec<PathBuf> {
     fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).expect("deploy/").flatten() {
             let path = entry.path();
-            if path.is_dir() {
-                // deploy/policies/<name>/ holds policy bundle files (ConfigMap data), not
-                // manifests; the kustomize build below validates the ConfigMaps they become.
-                if path.file_name().is_some_and(|n| n != "policies") {
-                    walk(&path, out);
-                }
+            // deploy/policies/ holds policy bundles (custody's format), not manifests.
+            if path.is_dir() && !path.ends_with("deploy/policies") {
+                walk(&path, out);
             } else if path.extension().is_some_and(|e| e == "yaml")
                 && path.file_name().is_some_and(|n| n != "kustomization.yaml")
             {
@@ -50,6 +47,8 @@ fn kustomize_build_validates_and_trusts_its_own_ca() {
     // kustomize wraps base64 over lines; the API accepts that, k8s-openapi wants it joined.
     let joined: Vec<Value> = objects.iter().cloned().map(join_base64).collect();
     assert_typed(&joined);
+    let (ok, out) = check_k8s_version(&objects, &min_kube_version());
+    assert!(ok, "{out}");
     let secret = one(&objects, "Secret");
     assert_eq!(secret["metadata"]["name"], "custody-tls");
     assert_eq!(secret["type"], "kubernetes.io/tls");

@@ -290,3 +290,119 @@ fn every_library_policy_installs_identically_with_helm_and_kustomize() {
         );
     }
 }
+
+/// What the chart ships loads in custody's own policy store exactly as the server's
+/// ConfigMap watcher would feed it, and each ConfigMap is named like its policy.
+#[test]
+fn shipped_policy_configmaps_load_in_the_policy_store() {
+    let names: Vec<String> = policy_dirs(&root().join("charts/custody/files/policies"))
+        .into_keys()
+        .collect();
+    let chart = chart();
+    let values = chart.values(&json!({"policies": {"library": names}}));
+    let rendered: Vec<Value> = chart
+        .render("custody", "custody", &values, &BTreeMap::new())
+        .expect("render")
+        .into_iter()
+        .map(|(_, o)| o)
+        .collect();
+    let store = custody::policy::PolicyStore::new();
+    for cm in of_kind(&rendered, "ConfigMap") {
+        let name = cm["metadata"]["name"].as_str().expect("name");
+        let files: BTreeMap<String, String> =
+            serde_json::from_value(cm["data"].clone()).expect("string data");
+        let key = format!("configmap:custody/{name}");
+        store
+            .upsert(&key, &files)
+            .unwrap_or_else(|e| panic!("{name} does not load: {e}"));
+        let snapshot = store.snapshot();
+        let bundle = snapshot
+            .bundles()
+            .into_iter()
+            .find(|b| b.files() == &files)
+            .expect("loaded bundle");
+        assert_eq!(bundle.name(), name, "ConfigMap and policy names differ");
+    }
+    assert_eq!(store.snapshot().len(), names.len());
+}
+
+/// `policies.settings` turns a library policy into the operator's: mode, attestors and
+/// options merged into its policy.yaml, which still loads in the policy store.
+#[test]
+fn settings_merge_into_a_library_policy() {
+    let name = "require-provenance";
+    let chart = chart();
+    if !chart
+        .files
+        .contains_key(&format!("files/policies/{name}/policy.yaml"))
+    {
+        panic!("the library lacks {name}: run scripts/sync-policies");
+    }
+    let pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE106rMpfu04QYSNOinq/2yM8J8e51\nXSE37ca4STBtINcIMYd6BSz/SSvPvo0yVpM6iPa8I2YLlkYJjSnbKn8ayA==\n-----END PUBLIC KEY-----\n";
+    let settings = json!({
+        "mode": "warn",
+        "attestors": [{"name": "corp", "keys": [{"name": "corp-ci", "pem": pem}]}],
+        "options": {"allowedSourceRepos": ["https://git.example.com/*"]}
+    });
+    let values =
+        chart.values(&json!({"policies": {"library": [name], "settings": {name: settings}}}));
+    let (ok, out) = check_values(&values);
+    assert!(ok, "{out}");
+    let rendered: Vec<Value> = chart
+        .render("custody", "custody", &values, &BTreeMap::new())
+        .expect("render")
+        .into_iter()
+        .map(|(_, o)| o)
+        .collect();
+    let cm = one(&rendered, "ConfigMap");
+    let spec_text = cm["data"]["policy.yaml"].as_str().expect("policy.yaml");
+    let spec: Value = yaml_serde::from_str(spec_text).expect("policy.yaml is YAML");
+    let library: Value =
+        yaml_serde::from_str(&chart.files[&format!("files/policies/{name}/policy.yaml")])
+            .expect("library policy.yaml");
+    assert_eq!(spec["mode"], "warn");
+    assert_eq!(spec["attestors"][0]["name"], "corp");
+    assert_eq!(spec["attestors"].as_array().expect("attestors").len(), 1);
+    assert_eq!(
+        spec["options"]["allowedSourceRepos"],
+        json!(["https://git.example.com/*"])
+    );
+    // Untouched options and fields stay as the library has them.
+    assert_eq!(
+        spec["options"]["allowedBuilders"],
+        library["options"]["allowedBuilders"]
+    );
+    assert_eq!(spec["predicateTypes"], library["predicateTypes"]);
+    assert_eq!(spec["name"], library["name"]);
+    let files: BTreeMap<String, String> = serde_json::from_value(cm["data"].clone()).expect("data");
+    let store = custody::policy::PolicyStore::new();
+    store
+        .upsert("configmap:custody/require-provenance", &files)
+        .unwrap_or_else(|e| panic!("the merged policy does not load: {e}"));
+    let snapshot = store.snapshot();
+    let bundle = snapshot.bundles().into_iter().next().expect("bundle");
+    assert_eq!(bundle.mode().as_str(), "warn");
+
+    // Settings for a policy that is not enabled, or a misspelt setting, are refused.
+    let values =
+        chart.values(&json!({"policies": {"library": [], "settings": {name: {"mode": "warn"}}}}));
+    let err = chart
+        .render("custody", "custody", &values, &BTreeMap::new())
+        .expect_err("settings for a disabled policy");
+    assert!(
+        err.contains("not a policy enabled in policies.library"),
+        "{err}"
+    );
+    let (ok, _) =
+        check_values(&chart.values(&json!({"policies": {"settings": {name: {"mod": "warn"}}}})));
+    assert!(!ok);
+    let values = chart.values(&json!({"policies": {"library": [name],
+        "settings": {name: {"options": {"allowedBuilder": []}}}}}));
+    let err = chart
+        .render("custody", "custody", &values, &BTreeMap::new())
+        .expect_err("a misspelt option");
+    assert!(
+        err.contains("options.allowedBuilder: require-provenance has no such option"),
+        "{err}"
+    );
+}

@@ -157,7 +157,8 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Prints a verified envelope; false when its in-toto payload is not a usable Statement.
+/// Prints a verified envelope and what its payload is. Returns true: the signatures
+/// verified, and a payload that is not a Statement is reported, not failed.
 fn report(v: &Verified, keys: &[TrustedKey], threshold: usize) -> bool {
     println!(
         "verified: {} of {} required signer(s)",
@@ -197,10 +198,20 @@ fn report(v: &Verified, keys: &[TrustedKey], threshold: usize) -> bool {
             true
         }
         Err(e) => {
-            println!(
-                "not verified: the signature is good but the payload is not a usable in-toto Statement: {e}"
-            );
-            false
+            // The signatures verified; say what the payload is, and that policies only
+            // ever read in-toto Statements.
+            let kind = serde_json::from_slice::<serde_json::Value>(&v.payload)
+                .ok()
+                .and_then(|p| p.get("_type").and_then(|t| t.as_str()).map(str::to_owned));
+            match kind.as_deref() {
+                Some(t @ ("link" | "layout")) => println!(
+                    "payload: in-toto {t} metadata (not a Statement; policies only read Statements)"
+                ),
+                _ => println!(
+                    "payload: not a usable in-toto Statement ({e}); policies will not see it"
+                ),
+            }
+            true
         }
     }
 }

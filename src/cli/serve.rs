@@ -2,7 +2,6 @@
 //! Kubernetes watchers (with `--kubernetes`), builds the reviewer and runs the HTTPS
 //! server until SIGTERM/SIGINT, then drains in-flight reviews.
 
-mod checker;
 mod config;
 
 pub use config::{Args, Settings};
@@ -13,12 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::admission::DecisionOptions;
-use crate::engine::{Engine, EngineConfig};
 use crate::k8s::{self, NamespaceLabels, PolicyWatch, PullSecrets, StoreSink};
 use crate::policy::PolicyStore;
-use crate::registry::OciRegistry;
 use crate::server::{ReadyCheck, Reviewer, Server};
-use crate::webhook::{Webhook, WebhookOptions};
+use crate::webhook::{EngineChecker, Namespaces, Webhook, WebhookOptions};
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -87,17 +84,20 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The engine-backed review service: registry client, engine over `store`, and the
-/// cluster lookups for namespace labels and pull secrets.
+/// The admission-backed reviewer: the engine over `store` and an OCI registry client,
+/// with namespace labels and pull secrets from the cluster when it is reachable.
 fn build_reviewer(
     settings: &Settings,
     store: PolicyStore,
     cluster: Cluster,
 ) -> anyhow::Result<Arc<dyn Reviewer>> {
-    let registry =
-        OciRegistry::new(settings.registry.clone()).context("setting up registry access")?;
-    let engine = Engine::new(Arc::new(registry), store, EngineConfig::default());
-    let checker = checker::EngineChecker { engine, cluster };
+    let (engine, defaults) =
+        super::common::engine(&settings.registry, store, settings.require_all_platforms)?;
+    let namespaces = match cluster.namespaces {
+        Some(reflector) => Namespaces::Cluster(reflector),
+        None => Namespaces::Fixed(Default::default()),
+    };
+    let checker = EngineChecker::new(engine, namespaces, cluster.pull_secrets, defaults);
     Ok(Arc::new(Webhook::new(
         Arc::new(checker),
         webhook_options(settings),

@@ -9,6 +9,7 @@ pub fn everything() -> Value {
         "imagePullSecrets": [{"name": "regcred"}],
         "serviceAccount": {"annotations": {"iam.example/role": "custody"}},
         "server": {
+            "preStopSleepSeconds": 5,
             "extraEnv": [{"name": "CUSTODY_INSECURE_REGISTRIES", "value": "registry.local:5000"}],
             "extraVolumes": [{"name": "docker", "secret": {"secretName": "docker-config"}}],
             "extraVolumeMounts": [{"name": "docker", "mountPath": "/docker", "readOnly": true}]

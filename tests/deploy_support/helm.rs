@@ -295,6 +295,25 @@ impl Functions<'_> {
                 arity(1)?;
                 Value::String(base64::engine::general_purpose::STANDARD.encode(s(0)?))
             }
+            "add" => Value::from(a.iter().map(int).sum::<Result<i64, _>>()?),
+            "mul" => Value::from(a.iter().map(int).product::<Result<i64, _>>()?),
+            "ge" | "lt" => {
+                arity(2)?;
+                let (x, y) = (int(&a[0])?, int(&a[1])?);
+                Value::Bool(if name == "ge" { x >= y } else { x < y })
+            }
+            "fromYaml" => {
+                arity(1)?;
+                yaml_serde::from_str(&s(0)?).map_err(|e| format!("fromYaml: {e}"))?
+            }
+            "mergeOverwrite" => {
+                let (first, rest) = a.split_first().ok_or("mergeOverwrite: no arguments")?;
+                let mut merged = first.clone();
+                for m in rest {
+                    super::chart::merge(&mut merged, m);
+                }
+                merged
+            }
             "int" => {
                 arity(1)?;
                 Value::from(int(&a[0])?)

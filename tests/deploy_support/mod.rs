@@ -84,15 +84,37 @@ pub fn check_values(values: &Value) -> (bool, String) {
     python(&["values", &schema.to_string_lossy(), &path.to_string_lossy()])
 }
 
-/// Validates objects against the Kubernetes (and CRD subset) schemas: (valid, messages).
+/// Validates objects against the Kubernetes 1.34 (and CRD subset) schemas: (valid, messages).
 pub fn check_k8s(objects: &[Value]) -> (bool, String) {
+    check_k8s_version(objects, "1.34.0")
+}
+
+/// The oldest Kubernetes the chart supports (Chart.yaml `kubeVersion: ">=X.Y.Z-0"`).
+pub fn min_kube_version() -> String {
+    let text =
+        std::fs::read_to_string(root().join("charts/custody/Chart.yaml")).expect("Chart.yaml");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("kubeVersion:"))
+        .expect("kubeVersion");
+    // kubeVersion: ">=1.25.0-0" -> 1.25.0
+    line.split(">=")
+        .nth(1)
+        .expect(">=")
+        .trim_matches(|c| c == '"' || c == ' ')
+        .trim_end_matches("-0")
+        .to_string()
+}
+
+/// Validates objects against the schemas of one Kubernetes version.
+pub fn check_k8s_version(objects: &[Value], version: &str) -> (bool, String) {
     let text = objects
         .iter()
         .map(|o| serde_json::to_string(o).expect("json"))
         .collect::<Vec<_>>()
         .join("\n---\n");
     let (_dir, path) = temp_file("objects.yaml", &text);
-    python(&["k8s", &path.to_string_lossy()])
+    python(&["k8s", "--version", version, &path.to_string_lossy()])
 }
 
 /// Validates YAML files as they are on disk.
@@ -103,8 +125,28 @@ pub fn check_k8s_files(paths: &[PathBuf]) -> (bool, String) {
     python(&args)
 }
 
+/// Fails loudly unless kubectl embeds kustomize v4 or later (components, `labels`,
+/// `replacements`); Debian 12's kubernetes-client (1.20, kustomize v2) is too old.
+fn require_kustomize_v4() {
+    let out = Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .unwrap_or_else(|e| panic!("kubectl (1.21 or later) is required to build deploy/: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let major = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Kustomize Version: v"))
+        .and_then(|v| v.split('.').next())
+        .and_then(|m| m.parse::<u32>().ok());
+    assert!(
+        major.is_some_and(|m| m >= 4),
+        "kubectl with kustomize v4+ (kubectl 1.21 or later) is required to build deploy/; found:\n{text}"
+    );
+}
+
 /// `kubectl kustomize DIR`, parsed; kubectl ships kustomize and needs no cluster.
 pub fn kustomize(dir: &Path) -> Vec<Value> {
+    require_kustomize_v4();
     let out = Command::new("kubectl")
         .arg("kustomize")
         .arg(dir)

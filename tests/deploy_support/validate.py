@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Schema checks for custody's deployment tests (called by tests/deploy_*.rs).
 
-  validate.py k8s FILE...            every YAML document against the Kubernetes 1.34 schemas
-                                     bundled with kubernetes-validate (strict: unknown fields
-                                     fail), and the CRD kinds the chart uses against the
-                                     subsets below; any other kind fails.
+  validate.py k8s [--version V] FILE...
+                                     every YAML document against the Kubernetes schemas
+                                     bundled with kubernetes-validate (default 1.34.0; strict:
+                                     unknown fields fail), and the CRD kinds the chart uses
+                                     against the subsets below; any other kind fails.
   validate.py values SCHEMA FILE...  values files (YAML or JSON) against values.schema.json.
 
 Runs offline. Exit status 0 when everything validates, 1 otherwise, 3 when a Python
@@ -78,7 +79,7 @@ CRDS = {
 }
 
 
-def check_k8s(paths):
+def check_k8s(paths, version=K8S_VERSION):
     failures = 0
     count = 0
     for path in paths:
@@ -92,11 +93,11 @@ def check_k8s(paths):
                 if key in CRDS:
                     jsonschema.Draft7Validator(CRDS[key]).validate(doc)
                 else:
-                    kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+                    kubernetes_validate.validate(doc, version, strict=True)
             except Exception as err:  # every failure is reported, then counted
                 failures += 1
                 print(f"INVALID {what}: {type(err).__name__}: {err}", file=sys.stderr)
-    print(f"validated {count} documents, {failures} invalid")
+    print(f"validated {count} documents against Kubernetes {version}, {failures} invalid")
     if count == 0:
         print("no documents found", file=sys.stderr)
         return 1
@@ -121,6 +122,8 @@ def check_values(schema_path, paths):
 
 
 def main(argv):
+    if len(argv) >= 4 and argv[0] == "k8s" and argv[1] == "--version":
+        return check_k8s(argv[3:], argv[2])
     if len(argv) >= 2 and argv[0] == "k8s":
         return check_k8s(argv[1:])
     if len(argv) >= 3 and argv[0] == "values":

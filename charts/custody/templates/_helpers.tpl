@@ -122,3 +122,21 @@ rules:
 {{- end -}}
 {{- join "," $kinds -}}
 {{- end -}}
+
+{{/*
+Fails the install when the server's decision deadline is not below the webhook timeout:
+then the apiserver would give up first and apply the failure policy instead of custody's
+explicit answer.
+*/}}
+{{- define "custody.checkDeadline" -}}
+{{- $deadline := .Values.server.deadline -}}
+{{- $ms := 0 -}}
+{{- if hasSuffix "ms" $deadline -}}
+{{- $ms = trimSuffix "ms" $deadline | int -}}
+{{- else -}}
+{{- $ms = mul (trimSuffix "s" $deadline | int) 1000 -}}
+{{- end -}}
+{{- if ge $ms (mul .Values.webhook.timeoutSeconds 1000) -}}
+{{- fail (printf "server.deadline (%s) must be below webhook.timeoutSeconds (%ds)" $deadline (int .Values.webhook.timeoutSeconds)) -}}
+{{- end -}}
+{{- end -}}

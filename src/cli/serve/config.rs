@@ -126,6 +126,9 @@ pub struct Args {
     /// Serve `POST /bench/allow`, a constant allow used as the load-benchmark baseline.
     #[arg(long, env = "CUSTODY_BENCH_ALLOW_ROUTE", hide = true, num_args = 0..=1, default_missing_value = "true")]
     pub bench_allow_route: Option<bool>,
+    /// Require verified evidence for every platform manifest of a multi-platform image.
+    #[arg(long, env = "CUSTODY_REQUIRE_ALL_PLATFORMS", num_args = 0..=1, default_missing_value = "true")]
+    pub require_all_platforms: Option<bool>,
     /// Registry access (limits, timeouts, caches, insecure hosts, default credentials):
     /// the registry flags, or the config file's `registry:` section (whose keys are
     /// those flags' field names, e.g. `max-blob-bytes`). When any registry flag or
@@ -152,6 +155,8 @@ pub struct Settings {
     pub kube: Option<KubeSettings>,
     /// Kinds `/mutate` pins.
     pub mutate_kinds: Vec<String>,
+    /// Require evidence for every platform of a multi-platform image.
+    pub require_all_platforms: bool,
     /// Registry access.
     pub registry: RegistryConfig,
 }
@@ -166,6 +171,7 @@ pub struct KubeSettings {
     /// Pull-secret cache TTL, when pull-secret auth is enabled.
     pub pull_secrets: Option<Duration>,
 }
+
 
 // A local alias so this file reads the same whether or not server types move.
 use crate::server as custody_server;
@@ -220,6 +226,7 @@ impl Args {
             max_concurrent_reviews: self.max_concurrent_reviews.or(file.max_concurrent_reviews),
             shutdown_grace: self.shutdown_grace.or(file.shutdown_grace),
             bench_allow_route: self.bench_allow_route.or(file.bench_allow_route),
+            require_all_platforms: self.require_all_platforms.or(file.require_all_platforms),
             registry: if self.registry == RegistryConfig::default() {
                 file.registry
             } else {
@@ -321,6 +328,7 @@ impl Args {
             policy_dir: self.policy_dir,
             kube,
             mutate_kinds,
+            require_all_platforms: self.require_all_platforms.unwrap_or(false),
             registry: self.registry,
         })
     }

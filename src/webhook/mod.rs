@@ -3,6 +3,10 @@
 //! deadline, and writes the decision log. `custody serve` (through the server's
 //! [`Reviewer`] seam) and `custody review` both call [`Webhook::review`].
 
+mod checker;
+
+pub use checker::{EngineChecker, Namespaces};
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde::Serialize;

@@ -1,0 +1,147 @@
+//! The engine as the webhook's [`Checker`]: an AdmissionRequest becomes a
+//! [`CheckRequest`] with the workload, the namespace's labels and the registry
+//! credentials of the pod (its pull secrets and its service account's, then defaults).
+
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::Checker;
+use crate::admission::{AdmissionRequest, ContainerKind, ImageUse, PodTemplate};
+use crate::engine::{self, CheckRequest, Engine, ImageVerdict, Workload};
+use crate::k8s::{NamespaceLabels, PullSecretKind, PullSecrets};
+use crate::policy::input::{NamespaceInfo, RequestInfo};
+use crate::registry::Credentials;
+
+/// Where namespace labels come from.
+#[derive(Clone)]
+pub enum Namespaces {
+    /// The cluster (a cached reflector over Namespaces).
+    Cluster(NamespaceLabels),
+    /// Fixed labels for every namespace (the CLI's `--namespace-label`).
+    Fixed(BTreeMap<String, String>),
+}
+
+/// Decides reviews with the [`Engine`].
+pub struct EngineChecker {
+    engine: Engine,
+    namespaces: Namespaces,
+    pull_secrets: Option<PullSecrets>,
+    defaults: Credentials,
+}
+
+impl EngineChecker {
+    /// A checker over `engine`; `pull_secrets` enables the pod's registry credentials,
+    /// `defaults` apply when no pull secret matches a registry.
+    pub fn new(
+        engine: Engine,
+        namespaces: Namespaces,
+        pull_secrets: Option<PullSecrets>,
+        defaults: Credentials,
+    ) -> Self {
+        EngineChecker {
+            engine,
+            namespaces,
+            pull_secrets,
+            defaults,
+        }
+    }
+
+    async fn credentials(&self, req: &AdmissionRequest, template: &PodTemplate) -> Credentials {
+        let mut creds = Credentials::anonymous();
+        if let Some(reader) = &self.pull_secrets {
+            let account = Some(template.service_account.as_str());
+            for secret in reader
+                .for_pod(&req.namespace, &template.pull_secrets, account)
+                .await
+            {
+                let parsed = match secret.kind {
+                    PullSecretKind::DockerConfigJson => {
+                        Credentials::from_dockerconfigjson(&secret.payload)
+                    }
+                    PullSecretKind::DockerCfg => Credentials::from_dockercfg(&secret.payload),
+                };
+                match parsed {
+                    Ok(c) => creds.extend(&c),
+                    // The error names the secret, never its content.
+                    Err(e) => {
+                        tracing::warn!(secret = %secret.name, error = %e, "unusable pull secret")
+                    }
+                }
+            }
+        }
+        creds.extend(&self.defaults);
+        creds
+    }
+
+    async fn namespace_labels(&self, namespace: &str) -> BTreeMap<String, String> {
+        match &self.namespaces {
+            Namespaces::Cluster(reflector) => reflector.labels(namespace).await.unwrap_or_default(),
+            Namespaces::Fixed(labels) => labels.clone(),
+        }
+    }
+}
+
+fn container_kind(kind: ContainerKind) -> &'static str {
+    match kind {
+        ContainerKind::Container => "container",
+        ContainerKind::InitContainer => "initContainer",
+        ContainerKind::EphemeralContainer => "ephemeralContainer",
+    }
+}
+
+#[async_trait]
+impl Checker for EngineChecker {
+    async fn check(
+        &self,
+        req: &AdmissionRequest,
+        template: &PodTemplate,
+        images: &[ImageUse],
+        deadline: Instant,
+    ) -> Vec<ImageVerdict> {
+        let uses = images
+            .iter()
+            .flat_map(|u| {
+                u.containers.iter().map(|c| engine::ImageUse {
+                    image: u.image.clone(),
+                    container: c.name.clone(),
+                    container_kind: container_kind(c.kind).to_owned(),
+                })
+            })
+            .collect();
+        let check = CheckRequest {
+            images: uses,
+            workload: Workload {
+                kind: req.kind.clone(),
+                name: req.display_name(),
+                labels: req.labels(),
+                annotations: req.annotations(),
+                service_account_name: if template.service_account.is_empty() {
+                    "default".to_owned()
+                } else {
+                    template.service_account.clone()
+                },
+            },
+            namespace: NamespaceInfo {
+                name: req.namespace.clone(),
+                labels: self.namespace_labels(&req.namespace).await,
+            },
+            request: RequestInfo {
+                operation: req.operation.clone(),
+                user: req.user.clone(),
+                groups: req.groups.clone(),
+                dry_run: req.dry_run,
+            },
+            credentials: self.credentials(req, template).await,
+            time: None,
+        };
+        self.engine.check(&check, deadline.into()).await
+    }
+
+    fn ready(&self) -> Result<(), String> {
+        if self.engine.store().snapshot().bundles().is_empty() {
+            return Err("no policy bundle is loaded".to_owned());
+        }
+        Ok(())
+    }
+}
