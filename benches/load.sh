@@ -72,7 +72,9 @@ pin() { local cpus=$1; shift; if [[ -n "$cpus" ]]; then taskset -c "$cpus" "$@";
 server=("$CUSTODY_BIN" --log warn serve --self-signed --listen 127.0.0.1:0 --bench-allow-route
   --self-signed-ca-out "$work/ca.pem" "${serve_args[@]}" "$@")
 [[ -n "${SERVER_CPUS:-}" ]] && server=(taskset -c "$SERVER_CPUS" "${server[@]}")
-"${server[@]}" >/dev/null 2>"$work/server.log" &
+# As in production: no backtrace capture on every internal error (RUST_BACKTRACE=1 in a
+# developer shell halves /validate throughput, the Rego evaluator creates errors).
+RUST_BACKTRACE=0 RUST_LIB_BACKTRACE=0 "${server[@]}" >/dev/null 2>"$work/server.log" &
 server_pid=$!
 for _ in $(seq 1 200); do
   addr=$(sed -n 's/.*serving https:\/\/\([0-9.:]*\).*/\1/p' "$work/server.log" | head -1)
