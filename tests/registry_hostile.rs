@@ -411,3 +411,42 @@ async fn redirect_to_blob_storage_drops_the_authorization_header() {
         "the registry token leaked to blob storage"
     );
 }
+
+#[tokio::test]
+async fn buildkit_attestation_manifests_are_not_platforms() {
+    let amd = Digest::sha256(b"amd64 manifest");
+    let att = Digest::sha256(b"attestation manifest");
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": amd.to_string(), "size": 10,
+             "platform": {"os": "linux", "architecture": "amd64"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": att.to_string(), "size": 10,
+             "platform": {"os": "unknown", "architecture": "unknown"},
+             "annotations": {"vnd.docker.reference.type": "attestation-manifest",
+                             "vnd.docker.reference.digest": amd.to_string()}}
+        ]
+    }))
+    .unwrap();
+    let digest = Digest::sha256(&index);
+    let srv = Hostile::start(move |req: &Request| {
+        if req.path.contains("/manifests/") {
+            Reply::ok("application/vnd.oci.image.index.v1+json", index.clone())
+                .header("Docker-Content-Digest", &digest.to_string())
+        } else {
+            Reply::status(404)
+        }
+    })
+    .await;
+    let resolved = client(&srv.host, |_| {})
+        .resolve(&image(&srv.host), &Credentials::anonymous())
+        .await
+        .unwrap();
+    let platforms: Vec<_> = resolved
+        .platforms
+        .iter()
+        .map(|p| p.digest.clone())
+        .collect();
+    assert_eq!(platforms, vec![amd]);
+}

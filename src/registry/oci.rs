@@ -216,6 +216,14 @@ impl OciRegistry {
                 index
                     .manifests
                     .iter()
+                    // BuildKit files its (unsigned) attestation manifests in the index
+                    // as platform `unknown/unknown`: they are not a platform to run.
+                    .filter(|d| {
+                        d.annotations
+                            .get("vnd.docker.reference.type")
+                            .map(String::as_str)
+                            != Some("attestation-manifest")
+                    })
                     .map(|d| PlatformDigest {
                         platform: d.platform(),
                         digest: d.digest.clone(),
