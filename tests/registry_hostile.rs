@@ -551,3 +551,42 @@ async fn default_credentials_file_is_used_when_no_secret_matches() {
         .unwrap_err();
     assert_eq!(err.category(), Category::Auth);
 }
+
+#[tokio::test]
+async fn each_matching_credential_is_tried_in_kubelet_order() {
+    let fx = Fixture::new(None);
+    let (subject, manifest) = (fx.subject.clone(), fx.subject_manifest.clone());
+    // Accepts only good:pw (base64 Z29vZDpwdw==).
+    let srv = Hostile::start(move |req: &Request| {
+        if req.header("authorization").as_deref() != Some("Basic Z29vZDpwdw==") {
+            return Reply::status(401).header("WWW-Authenticate", r#"Basic realm="r""#);
+        }
+        Reply::ok(
+            "application/vnd.oci.image.manifest.v1+json",
+            manifest.clone(),
+        )
+        .header("Docker-Content-Digest", &subject.to_string())
+    })
+    .await;
+    let host = srv.host.clone();
+    // The most specific key (with the repository path) is stale; the host key works.
+    let mut creds = Credentials::basic(&format!("{host}/app"), "stale", "old");
+    creds.add(
+        &host,
+        custody::registry::Auth::Basic {
+            username: "good".into(),
+            password: "pw".into(),
+        },
+    );
+    let resolved = client(&host, |_| {})
+        .resolve(&image(&host), &creds)
+        .await
+        .unwrap();
+    assert_eq!(resolved.digest, fx.subject);
+    // Only stale credentials: an auth error, not a hang or a loop.
+    let err = client(&host, |_| {})
+        .resolve(&image(&host), &Credentials::basic(&host, "stale", "old"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.category(), Category::Auth);
+}
