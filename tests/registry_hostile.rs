@@ -318,3 +318,96 @@ async fn unreachable_registry_is_registry_unreachable() {
         .unwrap_err();
     assert_eq!(err.category(), Category::RegistryUnreachable, "{err}");
 }
+
+#[tokio::test]
+async fn artifact_type_filter_is_sent_and_applied_on_the_client() {
+    // The server ignores the filter, as registries may: the client filters again.
+    let (srv, subject, _) = Fixture::new(None).serve(honest, no_override).await;
+    let found = client(&srv.host, |c| {
+        c.referrers_artifact_type = Some("application/example".into())
+    })
+    .discover(&image(&srv.host), &subject, &Credentials::anonymous())
+    .await
+    .unwrap();
+    assert!(found.evidence.is_empty(), "{found:?}");
+    assert_eq!(found.skipped.len(), 1);
+    assert_eq!(
+        srv.count("artifactType=application%2Fexample"),
+        1,
+        "{:?}",
+        srv.requests()
+    );
+    assert_eq!(
+        srv.count("/manifests/sha256:"),
+        0,
+        "filtered referrers are not fetched"
+    );
+}
+
+#[tokio::test]
+async fn redirect_to_blob_storage_drops_the_authorization_header() {
+    use std::sync::{Arc, Mutex};
+    let fx = Fixture::new(None);
+    let blob = fx.blob.clone();
+    let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let seen2 = seen.clone();
+    let storage = Hostile::start(move |req: &Request| {
+        seen2.lock().unwrap().push(req.header("authorization"));
+        Reply::ok("application/octet-stream", blob.clone())
+    })
+    .await;
+    let storage_host = storage.host.clone();
+    let (subject, manifest, referrer, referrer_digest, listing) = (
+        fx.subject.clone(),
+        fx.subject_manifest.clone(),
+        fx.referrer.clone(),
+        fx.referrer_digest.clone(),
+        fx.listing.clone(),
+    );
+    let registry = Hostile::start(move |req: &Request| {
+        let host = req.header("host").unwrap_or_default();
+        if req.path.starts_with("/token") {
+            return Reply::ok("application/json", br#"{"token":"secret-token"}"#.to_vec());
+        }
+        if req.header("authorization").as_deref() != Some("Bearer secret-token") {
+            let challenge = format!(r#"Bearer realm="http://{host}/token",service="t""#);
+            return Reply::status(401).header("WWW-Authenticate", &challenge);
+        }
+        let p = req.path.as_str();
+        if p.contains("/referrers/") {
+            Reply::ok("application/vnd.oci.image.index.v1+json", listing.clone())
+        } else if p.ends_with(&referrer_digest.to_string()) {
+            Reply::ok(
+                "application/vnd.oci.image.manifest.v1+json",
+                referrer.clone(),
+            )
+        } else if p.contains("/manifests/") {
+            Reply::ok(
+                "application/vnd.oci.image.manifest.v1+json",
+                manifest.clone(),
+            )
+            .header("Docker-Content-Digest", &subject.to_string())
+        } else if p.contains("/blobs/") {
+            Reply::status(307).header("Location", &format!("http://{storage_host}/bucket/blob"))
+        } else {
+            Reply::status(404)
+        }
+    })
+    .await;
+    let found = client(&registry.host, |c| {
+        c.insecure_registries.push(storage.host.clone())
+    })
+    .discover(
+        &image(&registry.host),
+        &fx.subject,
+        &Credentials::anonymous(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(found.evidence.len(), 1, "{found:?}");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![None],
+        "the registry token leaked to blob storage"
+    );
+}

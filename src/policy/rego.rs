@@ -122,6 +122,22 @@ impl CompiledRego {
         if deny_rule.is_none() && warn_rule.is_none() {
             return Err(RegoError::NoRules(package.to_owned()));
         }
+        // One synthetic rule gathers both, so that rules shared by `deny` and `warn` are
+        // evaluated once per evaluation (each `eval_rule` starts from a clean state).
+        let fields: Vec<String> = [("deny", &deny_rule), ("warn", &warn_rule)]
+            .iter()
+            .filter_map(|(k, r)| r.as_ref().map(|r| format!("\"{k}\": {r}")))
+            .collect();
+        let gather = format!(
+            "package {EVAL_PACKAGE}\n\nresult := {{{}}}\n",
+            fields.join(", ")
+        );
+        engine
+            .add_policy("<custody>".to_owned(), gather)
+            .map_err(|e| RegoError::Parse {
+                file: "<custody>".to_owned(),
+                message: first_line(&e),
+            })?;
         let mut compiled = CompiledRego {
             engine,
             deny_rule,
@@ -143,25 +159,27 @@ impl CompiledRego {
     }
 
     fn run(&self, engine: &mut regorus::Engine) -> Result<Outcome, RegoError> {
-        let mut out = Outcome::default();
-        if let Some(rule) = &self.deny_rule {
-            out.deny = eval_messages(engine, rule)?;
-        }
-        if let Some(rule) = &self.warn_rule {
-            out.warn = eval_messages(engine, rule)?;
-        }
-        Ok(out)
+        let rule = format!("data.{EVAL_PACKAGE}.result");
+        let value = engine.eval_rule(rule).map_err(|e| RegoError::Eval {
+            rule: self
+                .deny_rule
+                .clone()
+                .or_else(|| self.warn_rule.clone())
+                .unwrap_or_default(),
+            message: first_line(&e),
+        })?;
+        Ok(Outcome {
+            deny: messages(&value["deny"]),
+            warn: messages(&value["warn"]),
+        })
     }
 }
 
-fn eval_messages(engine: &mut regorus::Engine, rule: &str) -> Result<Vec<String>, RegoError> {
-    let value = engine
-        .eval_rule(rule.to_owned())
-        .map_err(|e| RegoError::Eval {
-            rule: rule.to_owned(),
-            message: first_line(&e),
-        })?;
-    let items: Vec<regorus::Value> = match &value {
+/// The package of the synthetic rule that gathers `deny` and `warn`.
+const EVAL_PACKAGE: &str = "custody__eval";
+
+fn messages(value: &regorus::Value) -> Vec<String> {
+    let items: Vec<regorus::Value> = match value {
         regorus::Value::Undefined | regorus::Value::Null => Vec::new(),
         regorus::Value::Set(s) => s.iter().cloned().collect(),
         regorus::Value::Array(a) => a.iter().cloned().collect(),
@@ -177,7 +195,7 @@ fn eval_messages(engine: &mut regorus::Engine, rule: &str) -> Result<Vec<String>
         .collect();
     msgs.sort();
     msgs.dedup();
-    Ok(msgs)
+    msgs
 }
 
 #[cfg(test)]
