@@ -26,6 +26,7 @@ fn default_render_validates_against_kubernetes_schemas() {
         [
             "ClusterRole/custody",
             "ClusterRoleBinding/custody",
+            "ConfigMap/require-provenance",
             "Deployment/custody",
             "PodDisruptionBudget/custody",
             "Role/custody",

@@ -3,7 +3,8 @@
 //! makes, answers the probes, the metrics scrape and an AdmissionReview over HTTPS,
 //! verified against that CA under the Service's DNS name. Only what a cluster provides
 //! is replaced: the listen address (a free loopback port), the mounted certificate
-//! paths, and `CUSTODY_KUBERNETES` (no API server here).
+//! paths, and `CUSTODY_KUBERNETES` (no API server here), the policy ConfigMaps becoming
+//! a `CUSTODY_POLICY_DIR` with the same files.
 
 mod deploy_support;
 
@@ -89,12 +90,21 @@ fn the_chart_environment_starts_a_working_server() {
         cmd.env(name, value);
     }
     assert!(seen.contains(&"CUSTODY_MUTATE_KINDS".to_string()));
-    // No apiserver here: the library policies the chart ships as ConfigMaps stand in as a
-    // directory, so /readyz (which requires loaded policies) can turn ready.
-    cmd.env(
-        "CUSTODY_POLICY_DIR",
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
+    // The chart's policy ConfigMaps, as the directory of bundles the watcher would build.
+    let policies = dir.path().join("policies");
+    let configmaps = of_kind(&objects, "ConfigMap");
+    assert!(
+        !configmaps.is_empty(),
+        "the chart installs at least one policy"
     );
+    for cm in configmaps {
+        let bundle = policies.join(cm["metadata"]["name"].as_str().expect("name"));
+        std::fs::create_dir_all(&bundle).expect("bundle dir");
+        for (file, content) in cm["data"].as_object().expect("data") {
+            std::fs::write(bundle.join(file), content.as_str().expect("text")).expect("write");
+        }
+    }
+    cmd.env("CUSTODY_POLICY_DIR", &policies);
     let _server = Server(cmd.spawn().expect("starting custody serve"));
 
     let ca = std::fs::read(tls.join("ca.crt")).expect("ca.crt");
@@ -153,7 +163,7 @@ fn the_chart_environment_starts_a_working_server() {
                 "operation": "CREATE",
                 "userInfo": {"username": "dev"},
                 "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-                    "spec": {"containers": [{"name": "c", "image": "registry.invalid/app:1"}]}}
+                    "spec": {"containers": [{"name": "c", "image": "127.0.0.1:1/app:1"}]}}
             }
         });
         for path in ["/validate", "/mutate"] {
@@ -171,8 +181,12 @@ fn the_chart_environment_starts_a_working_server() {
                 answer["response"]["uid"], "deploy-serve-1",
                 "{path}: {answer}"
             );
+            // The default policy (require-provenance, warn mode) admits and says why it
+            // would not have: here the registry cannot be reached.
+            assert_eq!(answer["response"]["allowed"], true, "{path}: {answer}");
+            let warnings = answer["response"]["warnings"].to_string();
             assert!(
-                answer["response"]["allowed"].is_boolean(),
+                warnings.contains("require-provenance [registry-unreachable]"),
                 "{path}: {answer}"
             );
         }
