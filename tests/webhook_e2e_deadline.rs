@@ -50,7 +50,7 @@ async fn timed(serve: &Serve, review: &Value) -> Value {
     r
 }
 
-fn start_args<'a>(hosts: &'a str, fail_open: bool) -> Vec<&'a str> {
+fn start_args(hosts: &str, fail_open: bool) -> Vec<&str> {
     let mut args = vec!["--insecure-registry", hosts, "--decision-deadline", "2s"];
     if fail_open {
         args.push("--fail-open");
