@@ -92,7 +92,6 @@ async fn update_checks_only_new_images_and_never_blocks_an_unchanged_one() {
         // Scaling the old Deployment is still admitted, with no registry request and no
         // warning; the skipped review leaves no decision line.
         let before = proxy.bytes_sent();
-        let decisions = serve.decisions().len();
         let r = serve.validate(&update(&v1, &scaled(&v1, 5))).await;
         assert_admitted(&kind, &r);
         assert!(r.get("warnings").is_none(), "{kind}: {r}");
@@ -111,8 +110,23 @@ async fn update_checks_only_new_images_and_never_blocks_an_unchanged_one() {
             before,
             "{kind}: DELETE asked the registry"
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(serve.decisions().len(), decisions, "{kind}");
+        // A final logged review marks the end of the decision log for this run: no
+        // UPDATE of the unchanged image was ever decided.
+        let marker = serve.validate(&create(&object("job", &bare_ref))).await;
+        assert_eq!(marker["allowed"], false, "{kind}: {marker}");
+        let log = serve
+            .decisions_until(|log| log.iter().any(|d| d["kind"] == "Job"))
+            .await;
+        assert_eq!(log.last().unwrap()["kind"], "Job", "{kind}: {log:?}");
+        let judged_unchanged = log.iter().any(|d| {
+            d["operation"] == "UPDATE"
+                && d["images"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|i| i["image"] == good_ref.as_str())
+        });
+        assert!(!judged_unchanged, "{kind}: {log:?}");
     }
 }
 

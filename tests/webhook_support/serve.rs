@@ -179,6 +179,18 @@ impl Serve {
         }
     }
 
+    /// The decision log once `pred` holds on it (bounded wait; returned either way).
+    pub async fn decisions_until(&self, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = self.decisions();
+            if pred(&log) || Instant::now() > until {
+                return log;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// stderr so far, for assertion messages.
     pub fn log(&self) -> String {
         self.stderr.lock().unwrap().join("\n")
