@@ -64,6 +64,7 @@ fn reload(store: &PolicyStore, dir: &Path) {
     match store.load_dir(dir) {
         Ok(report) => {
             for (key, err) in &report.failed {
+                crate::metrics::metrics().policy_reload_failure();
                 tracing::warn!(source = %key, error = %err, "policy bundle failed to load");
             }
             if !report.loaded.is_empty() || !report.removed.is_empty() {
