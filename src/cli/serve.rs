@@ -97,7 +97,12 @@ fn build_reviewer(
         Some(reflector) => Namespaces::Cluster(reflector),
         None => Namespaces::Fixed(Default::default()),
     };
-    let checker = EngineChecker::new(engine, namespaces, cluster.pull_secrets, defaults);
+    let from_configmaps = settings
+        .kube
+        .as_ref()
+        .is_some_and(|k| k.policy_configmaps.is_some());
+    let checker = EngineChecker::new(engine, namespaces, cluster.pull_secrets, defaults)
+        .ready_without_policies(from_configmaps);
     Ok(Arc::new(Webhook::new(
         Arc::new(checker),
         webhook_options(settings),

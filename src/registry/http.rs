@@ -375,13 +375,19 @@ pub(super) fn map_reqwest(e: reqwest::Error, image: &str, step: &'static str) ->
     } else {
         "request failed"
     };
-    let mut reason = kind.to_owned();
+    // A developer reads this on `kubectl apply`: name the root cause only (e.g. "connection
+    // refused"), not every layer of the HTTP stack; the whole chain goes to the debug log.
+    let mut root = None;
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
-        reason.push_str(": ");
-        reason.push_str(&s.to_string());
+        root = Some(s.to_string());
         source = s.source();
     }
+    tracing::debug!(%image, step, error = ?e, "registry request failed");
+    let reason = match root {
+        Some(cause) => format!("{kind}: {cause}"),
+        None => kind.to_owned(),
+    };
     if e.is_body() || e.is_decode() {
         return RegistryError::Protocol {
             image,

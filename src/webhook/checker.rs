@@ -28,6 +28,7 @@ pub struct EngineChecker {
     namespaces: Namespaces,
     pull_secrets: Option<PullSecrets>,
     defaults: Credentials,
+    ready_without_policies: bool,
 }
 
 impl EngineChecker {
@@ -44,7 +45,17 @@ impl EngineChecker {
             namespaces,
             pull_secrets,
             defaults,
+            ready_without_policies: false,
         }
+    }
+
+    /// Reports ready even with no bundle loaded. For policies from ConfigMaps: once they
+    /// are listed, an empty set is the operator's choice, and an unready webhook with
+    /// `failurePolicy: Fail` would block every pod in the namespaces it matches. A policy
+    /// directory with no bundle stays unready (a misconfiguration to surface).
+    pub fn ready_without_policies(mut self, yes: bool) -> Self {
+        self.ready_without_policies = yes;
+        self
     }
 
     async fn credentials(&self, req: &AdmissionRequest, template: &PodTemplate) -> Credentials {
@@ -139,7 +150,7 @@ impl Checker for EngineChecker {
     }
 
     fn ready(&self) -> Result<(), String> {
-        if self.engine.store().snapshot().bundles().is_empty() {
+        if !self.ready_without_policies && self.engine.store().snapshot().bundles().is_empty() {
             return Err("no policy bundle is loaded".to_owned());
         }
         Ok(())
