@@ -11,10 +11,13 @@
 #   CONNECTIONS=32       open connections;        THREADS=2  wrk threads
 #   CUSTODY_BENCH_BODY   AdmissionReview to send (default benches/data/pod-review.json)
 #   SERVER_CPUS/CLIENT_CPUS  optional taskset CPU lists (e.g. 0 and 1)
-# Needs: wrk (apt-get install wrk). Without extra flags the server runs with a
-# self-signed certificate and whatever reviewer `custody serve` wires in; pass
-# e.g. `--policy-dir policies` (and registry flags) to measure a real decision with
-# warm caches: the warm-up requests fill them.
+#   WITH_REGISTRY=1      start ferro-oci-server, push the review's three images with
+#                        signed SLSA provenance (custody attest, demo CI key), serve
+#                        with policies/require-provenance, measure the cold path
+#                        (COLD_IMAGES fresh attested images, one review each, p50/p99),
+#                        then load /validate with warm caches.
+# Needs: wrk (apt-get install wrk); with WITH_REGISTRY also ferro-oci-server, skopeo,
+# python3 and curl (scripts/setup). Extra arguments go to `custody serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,18 +35,46 @@ fi
 
 work=$(mktemp -d)
 server_pid=
+registry_pid=
 cleanup() {
   [[ -n "$server_pid" ]] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  [[ -n "$registry_pid" ]] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
+serve_args=()
+if [[ -n "${WITH_REGISTRY:-}" ]]; then
+  for tool in ferro-oci-server skopeo python3 curl; do
+    command -v "$tool" >/dev/null || { echo "load.sh: $tool is missing (scripts/setup)" >&2; exit 2; }
+  done
+  reg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  REG=127.0.0.1:$reg_port
+  FERRO_OCI_LISTEN=$REG FERRO_OCI_STORAGE_DIR=$work/registry ferro-oci-server >"$work/registry.log" 2>&1 &
+  registry_pid=$!
+  for _ in $(seq 1 100); do curl -s -o /dev/null "http://$REG/v2/" && break; sleep 0.1; done
+  push_attested() { # repo:tag
+    local dir=$work/oci/${1//[:\/]/_}
+    python3 scripts/oci-image.py "$dir" "${1#*:}" "load bench $1" >/dev/null
+    skopeo copy --quiet --dest-tls-verify=false "oci:$dir:${1#*:}" "docker://$REG/$1"
+    "$CUSTODY_BIN" attest "$REG/$1" --key tests/data/policy/keys/ci.key --type slsaprovenance1 \
+      --predicate demo/provenance.json --insecure-registry "$REG" >/dev/null
+  }
+  for image in shop/migrate:1.4.2 shop/web:1.4.2 shop/proxy:2.0.1; do push_attested "$image"; done
+  sed "s/@REG@/$REG/g" benches/data/pod-review-registry.json.in >"$work/review.json"
+  export CUSTODY_BENCH_BODY=$work/review.json
+  serve_args=(--policy-dir policies/require-provenance --insecure-registry "$REG")
+fi
+
 pin() { local cpus=$1; shift; if [[ -n "$cpus" ]]; then taskset -c "$cpus" "$@"; else "$@"; fi; }
 
 # Started directly (taskset execs), so $! is the server's own pid for RSS and SIGTERM.
-server=("$CUSTODY_BIN" --log warn serve --self-signed --listen 127.0.0.1:0 --bench-allow-route "$@")
+server=("$CUSTODY_BIN" --log warn serve --self-signed --listen 127.0.0.1:0 --bench-allow-route
+  --self-signed-ca-out "$work/ca.pem" "${serve_args[@]}" "$@")
 [[ -n "${SERVER_CPUS:-}" ]] && server=(taskset -c "$SERVER_CPUS" "${server[@]}")
-"${server[@]}" >/dev/null 2>"$work/server.log" &
+# As in production: no backtrace capture on every internal error (RUST_BACKTRACE=1 in a
+# developer shell halves /validate throughput, the Rego evaluator creates errors).
+RUST_BACKTRACE=0 RUST_LIB_BACKTRACE=0 "${server[@]}" >/dev/null 2>"$work/server.log" &
 server_pid=$!
 for _ in $(seq 1 200); do
   addr=$(sed -n 's/.*serving https:\/\/\([0-9.:]*\).*/\1/p' "$work/server.log" | head -1)
@@ -70,6 +101,24 @@ run() { # route
 echo "custody load benchmark: $(date -u +%FT%TZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (HTTP/1.1 keep-alive over TLS), body $(wc -c <"$CUSTODY_BENCH_BODY") bytes"
 echo
+if [[ -n "${WITH_REGISTRY:-}" ]]; then
+  # Cold path: each review names one never-seen attested image (resolve, discover,
+  # fetch, verify, evaluate), on a new TLS connection (curl).
+  cold=${COLD_IMAGES:-20}
+  for i in $(seq 1 "$cold"); do push_attested "shop/cold-$i:1.0"; done
+  for i in $(seq 1 "$cold"); do
+    sed -e "s#\"$REG/shop/[a-z]*:[0-9.]*\"#\"$REG/shop/cold-$i:1.0\"#g" "$work/review.json" >"$work/cold.json"
+    curl -s --cacert "$work/ca.pem" -o "$work/cold-answer.json" -w '%{time_total}\n' \
+      -H 'Content-Type: application/json' --data-binary @"$work/cold.json" "https://localhost:${addr##*:}/validate" >>"$work/cold.times"
+    grep -q '"allowed":true' "$work/cold-answer.json" || { echo "load.sh: cold review $i was not admitted:" >&2; cat "$work/cold-answer.json" >&2; exit 1; }
+  done
+  sort -n "$work/cold.times" | awk '{t[NR]=$1*1000} END {
+    p50=t[int((NR+1)/2)]; i99=int(NR*0.99+0.999); if (i99<1) i99=1; if (i99>NR) i99=NR;
+    printf "cold path (%d fresh attested images, one review each, new TLS connection per review): p50 %.1f ms, p99 %.1f ms\n\n", NR, p50, t[i99] }'
+  body=$(cat "$work/review.json")
+  grep -q '"allowed":true' <(curl -s --cacert "$work/ca.pem" -H 'Content-Type: application/json' \
+    --data-binary "$body" "https://localhost:${addr##*:}/validate") || { echo "load.sh: the warm review is not admitted" >&2; exit 1; }
+fi
 echo "| route | requests/s | p50 | p99 | non-2xx |"
 echo "|---|---|---|---|---|"
 run /bench/allow allow

@@ -1,6 +1,7 @@
 //! The whole policy library evaluated over one image's input document (~5 KB,
 //! `docs/policy-input.example.json`): the Rego cost of one admission decision per image.
-//! Target: under 300 µs for all six policies.
+//! Target: under 300 µs for all six policies. The second figure is one full conversion
+//! of the document (the engine converts the shared parts once per image).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use custody::policy::{PolicyInput, PolicyStore, to_rego_value};
@@ -30,16 +31,8 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    c.bench_function("library_6_policies_build_input_and_eval", |b| {
-        b.iter(|| {
-            for bundle in &bundles {
-                let mut doc = input.clone();
-                doc.evaluation.policy = bundle.name().to_owned();
-                doc.evaluation.options = bundle.spec().options.clone();
-                let value = to_rego_value(black_box(&doc));
-                black_box(bundle.evaluate(&value).expect("evaluates"));
-            }
-        })
+    c.bench_function("input_document_to_rego_value", |b| {
+        b.iter(|| black_box(to_rego_value(black_box(&input))))
     });
 }
 

@@ -26,6 +26,7 @@ fn default_render_validates_against_kubernetes_schemas() {
         [
             "ClusterRole/custody",
             "ClusterRoleBinding/custody",
+            "ConfigMap/require-provenance",
             "Deployment/custody",
             "PodDisruptionBudget/custody",
             "Role/custody",
@@ -403,4 +404,79 @@ fn rbac_is_least_privilege() {
             assert_eq!(binding["subjects"][0]["kind"], "ServiceAccount");
         }
     }
+}
+
+/// Whatever the release is called, the objects refer to each other by the same names:
+/// the webhooks call the Service, the certificate names it, the pods run as the bound
+/// ServiceAccount and mount the TLS Secret.
+#[test]
+fn names_agree_across_objects_for_any_release() {
+    let long = "a-very-long-release-name-that-goes-on-and-on-past-the-dns-label-limit";
+    let cases = [
+        ("custody", json!({}), "custody", "custody"),
+        ("prod", json!({}), "prod-custody", "prod-custody"),
+        ("x", json!({"fullnameOverride": "guard"}), "guard", "guard"),
+        (
+            "x",
+            json!({"serviceAccount": {"create": false, "name": "existing"}}),
+            "x-custody",
+            "existing",
+        ),
+        (long, json!({}), &long[..63], &long[..63]),
+    ];
+    for (release, values, fullname, account) in cases {
+        let objects = render_as(release, "sec", values.clone());
+        let service = one(&objects, "Service")["metadata"]["name"]
+            .as_str()
+            .expect("service")
+            .to_string();
+        assert_eq!(
+            service,
+            fullname.trim_end_matches('-'),
+            "{release} {values}"
+        );
+        assert!(service.len() <= 63);
+        let dns = format!("{service}.sec.svc");
+        for hook in webhooks(&objects) {
+            assert_eq!(hook["clientConfig"]["service"]["name"], service.as_str());
+        }
+        let secret = one(&objects, "Secret");
+        let crt = decode_b64(&secret["data"]["tls.crt"]);
+        assert!(
+            crt.contains(&format!("cn={dns} sans={dns},{dns}.cluster.local")),
+            "{crt}"
+        );
+        let deployment = one(&objects, "Deployment");
+        let pod = &deployment["spec"]["template"]["spec"];
+        assert_eq!(pod["serviceAccountName"], account);
+        assert_eq!(
+            pod["volumes"][0]["secret"]["secretName"],
+            secret["metadata"]["name"]
+        );
+        assert_eq!(
+            env(deployment, "CUSTODY_SERVICE_NAME")["value"],
+            service.as_str()
+        );
+        for binding in objects
+            .iter()
+            .filter(|o| o["kind"].as_str().is_some_and(|k| k.ends_with("Binding")))
+        {
+            assert_eq!(binding["subjects"][0]["name"], account);
+            assert_eq!(binding["subjects"][0]["namespace"], "sec");
+        }
+        let accounts = of_kind(&objects, "ServiceAccount");
+        if values.pointer("/serviceAccount/create") == Some(&json!(false)) {
+            assert!(accounts.is_empty());
+        } else {
+            assert_eq!(accounts[0]["metadata"]["name"], account);
+        }
+    }
+}
+
+fn decode_b64(v: &Value) -> String {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(v.as_str().expect("base64"))
+        .expect("base64");
+    String::from_utf8(bytes).expect("utf-8")
 }

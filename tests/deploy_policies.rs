@@ -70,16 +70,47 @@ fn chart_and_deploy_copies_equal_the_policy_library() {
             }
         }
     }
-    for name in library.keys() {
-        let component = root()
-            .join("deploy/policies")
-            .join(name)
-            .join("kustomization.yaml");
-        assert!(
-            component.is_file(),
-            "{} missing: run scripts/sync-policies",
-            component.display()
+    for (name, files) in &library {
+        let dir = root().join("deploy/policies").join(name);
+        for component in [
+            dir.join("kustomization.yaml"),
+            dir.join("warn/kustomization.yaml"),
+        ] {
+            assert!(
+                component.is_file(),
+                "{} missing: run scripts/sync-policies",
+                component.display()
+            );
+        }
+        // The warn variant: the same files, policy.yaml differing only in its mode line.
+        let warn = shipped(&dir.join("warn"));
+        assert_eq!(
+            warn.keys().collect::<Vec<_>>(),
+            files.keys().collect::<Vec<_>>(),
+            "{name}/warn"
         );
+        for (file, content) in files {
+            let expected = if file == "policy.yaml" {
+                content
+                    .lines()
+                    .map(|l| {
+                        if l.starts_with("mode:") {
+                            "mode: warn"
+                        } else {
+                            l
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    + "\n"
+            } else {
+                content.clone()
+            };
+            assert!(
+                warn[file] == expected,
+                "deploy/policies/{name}/warn/{file} is stale: run scripts/sync-policies"
+            );
+        }
     }
 }
 
@@ -127,13 +158,19 @@ fn chart_and_deploy_ship_the_same_policy_configmap() {
     );
     assert!(!chart_files.join("not-a-policy").exists());
     let kustomization = deploy.join("kustomization.yaml");
-    let mut text = std::fs::read_to_string(&kustomization).expect("read");
+    let text = std::fs::read_to_string(&kustomization).expect("read");
+    // Only the demo policy: the synced fake library replaced the real one.
+    let mut text = text[..text.rfind("\ncomponents:\n").expect("components") + 1].to_string();
     text.push_str("components:\n  - policies/demo\n");
     std::fs::write(&kustomization, text).expect("write");
     let from_deploy = kustomize(&deploy);
     let (ok, out) = check_k8s(&from_deploy);
     assert!(ok, "{out}");
-    let deploy_cm = one(&from_deploy, "ConfigMap").clone();
+    let deploy_cm = of_kind(&from_deploy, "ConfigMap")
+        .into_iter()
+        .find(|c| c["metadata"]["name"] == "demo")
+        .expect("the demo ConfigMap")
+        .clone();
 
     let mut chart = chart();
     for (name, content) in shipped(&chart_files.join("demo")) {
@@ -141,7 +178,7 @@ fn chart_and_deploy_ship_the_same_policy_configmap() {
             .files
             .insert(format!("files/policies/demo/{name}"), content);
     }
-    let values = chart.values(&json!({"policies": {"library": ["demo"]}}));
+    let values = chart.values(&json!({"policies": {"library": ["demo"], "settings": null}}));
     let rendered: Vec<Value> = chart
         .render("custody", "custody", &values, &BTreeMap::new())
         .expect("render")
@@ -245,7 +282,7 @@ fn every_library_policy_installs_identically_with_helm_and_kustomize() {
         .into_keys()
         .collect();
     let chart = chart();
-    let values = chart.values(&json!({"policies": {"library": names}}));
+    let values = chart.values(&json!({"policies": {"library": names, "settings": null}}));
     let rendered: Vec<Value> = chart
         .render("custody", "custody", &values, &BTreeMap::new())
         .expect("render")
@@ -257,12 +294,12 @@ fn every_library_policy_installs_identically_with_helm_and_kustomize() {
     let (deploy_tmp, _) = deploy_with_tls();
     let deploy = deploy_tmp.path().join("deploy");
     let kustomization = deploy.join("kustomization.yaml");
-    let mut text = std::fs::read_to_string(&kustomization).expect("read");
-    if !names.is_empty() {
-        text.push_str("components:\n");
-        for name in &names {
-            text.push_str(&format!("  - policies/{name}\n"));
-        }
+    let text = std::fs::read_to_string(&kustomization).expect("read");
+    // Replace the default components with every library policy in enforce mode.
+    let mut text = text[..text.rfind("\ncomponents:\n").expect("components") + 1].to_string();
+    text.push_str("components:\n");
+    for name in &names {
+        text.push_str(&format!("  - policies/{name}\n"));
     }
     std::fs::write(&kustomization, text).expect("write");
     let built = kustomize(&deploy);
@@ -383,15 +420,24 @@ fn settings_merge_into_a_library_policy() {
     let bundle = snapshot.bundles().into_iter().next().expect("bundle");
     assert_eq!(bundle.mode().as_str(), "warn");
 
-    // Settings for a policy that is not enabled, or a misspelt setting, are refused.
-    let values =
-        chart.values(&json!({"policies": {"library": [], "settings": {name: {"mode": "warn"}}}}));
-    let err = chart
+    // Settings for a policy that is not enabled change nothing; a misspelt one is refused.
+    let values = chart.values(
+        &json!({"policies": {"library": ["allowed-registries"], "settings": {name: {"mode": "warn"}}}}),
+    );
+    let rendered: Vec<Value> = chart
         .render("custody", "custody", &values, &BTreeMap::new())
-        .expect_err("settings for a disabled policy");
-    assert!(
-        err.contains("not a policy enabled in policies.library"),
-        "{err}"
+        .expect("render")
+        .into_iter()
+        .map(|(_, o)| o)
+        .collect();
+    assert_eq!(
+        inventory(
+            &of_kind(&rendered, "ConfigMap")
+                .into_iter()
+                .cloned()
+                .collect::<Vec<_>>()
+        ),
+        ["ConfigMap/allowed-registries"]
     );
     let (ok, _) =
         check_values(&chart.values(&json!({"policies": {"settings": {name: {"mod": "warn"}}}})));
@@ -405,4 +451,57 @@ fn settings_merge_into_a_library_policy() {
         err.contains("options.allowedBuilder: require-provenance has no such option"),
         "{err}"
     );
+}
+
+/// custody is not ready without a policy (and then, with failurePolicy Fail, blocks pod
+/// creation), so an installation without one is refused; the default has one, in warn mode.
+#[test]
+fn an_installation_without_policies_is_refused() {
+    let chart = chart();
+    let defaults = render(json!({}));
+    let cm = one(&defaults, "ConfigMap");
+    assert_eq!(cm["metadata"]["name"], "require-provenance");
+    let spec: Value =
+        yaml_serde::from_str(cm["data"]["policy.yaml"].as_str().expect("policy.yaml"))
+            .expect("YAML");
+    assert_eq!(spec["mode"], "warn");
+    let values = chart.values(&json!({"policies": {"library": []}}));
+    let err = chart
+        .render("custody", "custody", &values, &BTreeMap::new())
+        .expect_err("no policies");
+    assert!(err.contains("custody needs at least one policy"), "{err}");
+    // deploy/ ships the same default policy, in warn mode.
+    let (_dir, built) = deploy_with_tls();
+    let cms = of_kind(&built, "ConfigMap");
+    assert_eq!(cms.len(), 1);
+    let spec: Value =
+        yaml_serde::from_str(cms[0]["data"]["policy.yaml"].as_str().expect("policy.yaml"))
+            .expect("YAML");
+    assert_eq!(spec["mode"], "warn");
+}
+
+/// The names `policies.settings` accepts are exactly the library's policies.
+#[test]
+fn settings_accept_exactly_the_library_names() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("charts/custody/values.schema.json")).expect("schema"),
+    )
+    .expect("JSON");
+    let allowed: Vec<String> = schema
+        .pointer("/properties/policies/properties/settings/propertyNames/enum")
+        .and_then(Value::as_array)
+        .expect("settings names")
+        .iter()
+        .map(|v| v.as_str().expect("name").to_string())
+        .collect();
+    let library: Vec<String> = policy_dirs(&root().join("policies")).into_keys().collect();
+    assert_eq!(
+        allowed, library,
+        "update values.schema.json with the library's policy names"
+    );
+    let (ok, out) = check_values(
+        &chart()
+            .values(&json!({"policies": {"settings": {"require-provenence": {"mode": "warn"}}}})),
+    );
+    assert!(!ok && out.contains("require-provenence"), "{out}");
 }

@@ -373,3 +373,86 @@ async fn failures_have_clear_messages() {
         "{err}"
     );
 }
+
+/// The shipped `require-provenance` policy, trusting `public_pem` instead of the demo key.
+fn provenance_policy(dir: &Path, public_pem: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let src = root.join("policies/require-provenance");
+    let dst = dir.join("require-provenance");
+    std::fs::create_dir_all(&dst).unwrap();
+    for f in ["provenance.rego", "policy.yaml"] {
+        std::fs::copy(src.join(f), dst.join(f)).unwrap();
+    }
+    let yaml = std::fs::read_to_string(dst.join("policy.yaml")).unwrap();
+    let start = yaml.find("-----BEGIN PUBLIC KEY-----").unwrap();
+    let end = yaml.find("-----END PUBLIC KEY-----").unwrap() + "-----END PUBLIC KEY-----".len();
+    let indented = public_pem.trim_end().replace('\n', "\n          ");
+    std::fs::write(
+        dst.join("policy.yaml"),
+        format!("{}{}{}", &yaml[..start], indented, &yaml[end..]),
+    )
+    .unwrap();
+    dst
+}
+
+#[tokio::test]
+async fn attest_then_verify_admits_with_the_library_policy() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let predicate = root.join("demo/provenance.json");
+    for reg in TestRegistry::both() {
+        for (i, alg) in [
+            KeyAlgorithm::EcdsaP256,
+            KeyAlgorithm::EcdsaP384,
+            KeyAlgorithm::Ed25519,
+            KeyAlgorithm::Rsa,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let dir = tempfile::tempdir().unwrap();
+            let key = SigningKey::generate(alg).unwrap();
+            let key_path = write(dir.path(), "k.pem", &key.to_pkcs8_pem().unwrap());
+            let policies = provenance_policy(dir.path(), &key.public_key_pem());
+            let tag = format!("team/verify{i}:v1");
+            push_layout(&reg, &single_platform(&format!("verify {alg}")), &tag);
+            let name = format!("{}/{tag}", reg.host);
+            let verify = || {
+                custody(&[
+                    "verify",
+                    &name,
+                    "--policies",
+                    s(&policies),
+                    "--insecure-registry",
+                    &reg.host,
+                    "--namespace",
+                    "shop",
+                ])
+            };
+            let (code, out, err) = verify();
+            assert_eq!(
+                code, 1,
+                "{alg} on {:?}: unattested image must be denied: {out}{err}",
+                reg.kind
+            );
+            let (code, out, err) = custody(&[
+                "attest",
+                &name,
+                "--key",
+                s(&key_path),
+                "--type",
+                "slsaprovenance1",
+                "--predicate",
+                s(&predicate),
+                "--insecure-registry",
+                &reg.host,
+            ]);
+            assert_eq!(code, 0, "{out}{err}");
+            let (code, out, err) = verify();
+            assert_eq!(
+                code, 0,
+                "{alg} on {:?}: attested image must be admitted: {out}{err}",
+                reg.kind
+            );
+        }
+    }
+}

@@ -419,3 +419,36 @@ async fn unknown_artifacts_are_skipped_and_counted() {
         );
     }
 }
+
+#[tokio::test]
+async fn referrer_count_and_byte_budget_limits() {
+    let k = key();
+    let reg = TestRegistry::ferro();
+    let digest = push_layout(&reg, &single_platform("limits"), "team/limits:v1");
+    let image = reg.image("team/limits:v1");
+    let pusher = reg.client();
+    for p in [
+        "https://example.com/1",
+        "https://example.com/2",
+        "https://example.com/3",
+    ] {
+        attach_statement(&pusher, &image, &digest, &digest, &k, p).await;
+    }
+    let few = client_with(&reg, |c| c.max_referrers = 2);
+    let found = few.discover(&image, &digest, &reg.creds()).await.unwrap();
+    assert_eq!(found.evidence.len(), 2, "{found:?}");
+    assert!(
+        matches!(found.skipped.as_slice(), [s] if s.reason == SkipReason::TooManyReferrers { limit: 2 })
+    );
+    // A byte budget that holds the listing and the manifests but not every blob.
+    let tight = client_with(&reg, |c| c.max_total_bytes = 2_600);
+    let found = tight.discover(&image, &digest, &reg.creds()).await.unwrap();
+    assert!(found.evidence.len() < 3, "{found:?}");
+    assert!(
+        found
+            .skipped
+            .iter()
+            .any(|s| matches!(s.reason, SkipReason::TooLarge { .. })),
+        "{found:?}"
+    );
+}

@@ -154,3 +154,70 @@ async fn with_keys_says_whether_each_piece_verifies_and_why_not() {
         "untrusted-signer"
     );
 }
+
+#[tokio::test]
+async fn multi_platform_image_lists_index_and_platform_evidence() {
+    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+    for reg in TestRegistry::both() {
+        let layout = support::multi_platform("cli multi");
+        let index = push_layout(&reg, &layout, "team/multi:v1");
+        let image = reg.image("team/multi:v1");
+        let client = reg.client();
+        attach_statement(
+            &client,
+            &image,
+            &index,
+            &index,
+            &key,
+            "https://example.com/on-index",
+        )
+        .await;
+        let amd = &layout.platforms[0];
+        attach_statement(
+            &client,
+            &image,
+            amd,
+            amd,
+            &key,
+            "https://example.com/on-amd64",
+        )
+        .await;
+        for name in [
+            format!("{}/team/multi:v1", reg.host),
+            format!("{}/team/multi@{index}", reg.host),
+        ] {
+            let (code, out, err) = custody(&[
+                "attestations",
+                &name,
+                "--insecure-registry",
+                &reg.host,
+                "-o",
+                "json",
+            ]);
+            assert_eq!(code, 0, "{out}{err}");
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(
+                v["evidence"][0]["predicate_type"], "https://example.com/on-index",
+                "{v}"
+            );
+            assert_eq!(v["platforms"][0]["platform"], "linux/amd64");
+            assert_eq!(
+                v["platforms"][0]["evidence"][0]["predicate_type"],
+                "https://example.com/on-amd64"
+            );
+            assert_eq!(v["platforms"][1]["platform"], "linux/arm64/v8");
+            assert_eq!(v["platforms"][1]["evidence"].as_array().unwrap().len(), 0);
+        }
+        let (_, out, _) = custody(&[
+            "attestations",
+            &format!("{}/team/multi:v1", reg.host),
+            "--insecure-registry",
+            &reg.host,
+        ]);
+        assert!(
+            out.contains("platform linux/amd64")
+                && out.contains("https://example.com/on-amd64 via"),
+            "{out}"
+        );
+    }
+}

@@ -318,3 +318,275 @@ async fn unreachable_registry_is_registry_unreachable() {
         .unwrap_err();
     assert_eq!(err.category(), Category::RegistryUnreachable, "{err}");
 }
+
+#[tokio::test]
+async fn artifact_type_filter_is_sent_and_applied_on_the_client() {
+    // The server ignores the filter, as registries may: the client filters again.
+    let (srv, subject, _) = Fixture::new(None).serve(honest, no_override).await;
+    let found = client(&srv.host, |c| {
+        c.referrers_artifact_type = Some("application/example".into())
+    })
+    .discover(&image(&srv.host), &subject, &Credentials::anonymous())
+    .await
+    .unwrap();
+    assert!(found.evidence.is_empty(), "{found:?}");
+    assert_eq!(found.skipped.len(), 1);
+    assert_eq!(
+        srv.count("artifactType=application%2Fexample"),
+        1,
+        "{:?}",
+        srv.requests()
+    );
+    assert_eq!(
+        srv.count("/manifests/sha256:"),
+        0,
+        "filtered referrers are not fetched"
+    );
+}
+
+#[tokio::test]
+async fn redirect_to_blob_storage_drops_the_authorization_header() {
+    use std::sync::{Arc, Mutex};
+    let fx = Fixture::new(None);
+    let blob = fx.blob.clone();
+    let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let seen2 = seen.clone();
+    let storage = Hostile::start(move |req: &Request| {
+        seen2.lock().unwrap().push(req.header("authorization"));
+        Reply::ok("application/octet-stream", blob.clone())
+    })
+    .await;
+    let storage_host = storage.host.clone();
+    let (subject, manifest, referrer, referrer_digest, listing) = (
+        fx.subject.clone(),
+        fx.subject_manifest.clone(),
+        fx.referrer.clone(),
+        fx.referrer_digest.clone(),
+        fx.listing.clone(),
+    );
+    let registry = Hostile::start(move |req: &Request| {
+        let host = req.header("host").unwrap_or_default();
+        if req.path.starts_with("/token") {
+            return Reply::ok("application/json", br#"{"token":"secret-token"}"#.to_vec());
+        }
+        if req.header("authorization").as_deref() != Some("Bearer secret-token") {
+            let challenge = format!(r#"Bearer realm="http://{host}/token",service="t""#);
+            return Reply::status(401).header("WWW-Authenticate", &challenge);
+        }
+        let p = req.path.as_str();
+        if p.contains("/referrers/") {
+            Reply::ok("application/vnd.oci.image.index.v1+json", listing.clone())
+        } else if p.ends_with(&referrer_digest.to_string()) {
+            Reply::ok(
+                "application/vnd.oci.image.manifest.v1+json",
+                referrer.clone(),
+            )
+        } else if p.contains("/manifests/") {
+            Reply::ok(
+                "application/vnd.oci.image.manifest.v1+json",
+                manifest.clone(),
+            )
+            .header("Docker-Content-Digest", &subject.to_string())
+        } else if p.contains("/blobs/") {
+            Reply::status(307).header("Location", &format!("http://{storage_host}/bucket/blob"))
+        } else {
+            Reply::status(404)
+        }
+    })
+    .await;
+    let found = client(&registry.host, |c| {
+        c.insecure_registries.push(storage.host.clone())
+    })
+    .discover(
+        &image(&registry.host),
+        &fx.subject,
+        &Credentials::anonymous(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(found.evidence.len(), 1, "{found:?}");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![None],
+        "the registry token leaked to blob storage"
+    );
+}
+
+#[tokio::test]
+async fn buildkit_attestation_manifests_are_not_platforms() {
+    let amd = Digest::sha256(b"amd64 manifest");
+    let att = Digest::sha256(b"attestation manifest");
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": amd.to_string(), "size": 10,
+             "platform": {"os": "linux", "architecture": "amd64"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": att.to_string(), "size": 10,
+             "platform": {"os": "unknown", "architecture": "unknown"},
+             "annotations": {"vnd.docker.reference.type": "attestation-manifest",
+                             "vnd.docker.reference.digest": amd.to_string()}}
+        ]
+    }))
+    .unwrap();
+    let digest = Digest::sha256(&index);
+    let srv = Hostile::start(move |req: &Request| {
+        if req.path.contains("/manifests/") {
+            Reply::ok("application/vnd.oci.image.index.v1+json", index.clone())
+                .header("Docker-Content-Digest", &digest.to_string())
+        } else {
+            Reply::status(404)
+        }
+    })
+    .await;
+    let resolved = client(&srv.host, |_| {})
+        .resolve(&image(&srv.host), &Credentials::anonymous())
+        .await
+        .unwrap();
+    let platforms: Vec<_> = resolved
+        .platforms
+        .iter()
+        .map(|p| p.digest.clone())
+        .collect();
+    assert_eq!(platforms, vec![amd]);
+}
+
+#[tokio::test]
+async fn missing_digest_header_falls_back_to_get_and_hash() {
+    let fx = Fixture::new(None);
+    let (subject, manifest) = (fx.subject.clone(), fx.subject_manifest.clone());
+    let srv = Hostile::start(move |req: &Request| {
+        if req.path == "/v2/app/manifests/v1" {
+            // No Docker-Content-Digest: the client must hash what it gets.
+            Reply::ok(
+                "application/vnd.oci.image.manifest.v1+json",
+                manifest.clone(),
+            )
+        } else {
+            Reply::status(404)
+        }
+    })
+    .await;
+    let c = client(&srv.host, |_| {});
+    let resolved = c
+        .resolve(&image(&srv.host), &Credentials::anonymous())
+        .await
+        .unwrap();
+    assert_eq!(resolved.digest, subject);
+    assert_eq!(
+        srv.requests(),
+        ["HEAD /v2/app/manifests/v1", "GET /v2/app/manifests/v1"]
+    );
+}
+
+#[tokio::test]
+async fn referrers_listing_is_followed_across_pages() {
+    let fx = Fixture::new(None);
+    let empty_page = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#.to_vec();
+    let page2 = fx.listing.clone();
+    let (srv, subject, _) = fx
+        .serve(honest, move |n, _| {
+            (n == 0)
+                .then(|| {
+                    Reply::ok(
+                        "application/vnd.oci.image.index.v1+json",
+                        empty_page.clone(),
+                    )
+                    .header("Link", r#"</v2/app/referrers/next?page=2>; rel="next""#)
+                })
+                .or_else(|| {
+                    Some(Reply::ok(
+                        "application/vnd.oci.image.index.v1+json",
+                        page2.clone(),
+                    ))
+                })
+        })
+        .await;
+    let found = client(&srv.host, |_| {})
+        .discover(&image(&srv.host), &subject, &Credentials::anonymous())
+        .await
+        .unwrap();
+    assert_eq!(found.evidence.len(), 1, "{found:?}");
+    assert_eq!(
+        srv.count("/referrers/next?page=2"),
+        1,
+        "{:?}",
+        srv.requests()
+    );
+}
+
+#[tokio::test]
+async fn default_credentials_file_is_used_when_no_secret_matches() {
+    let fx = Fixture::new(None);
+    let (subject, manifest) = (fx.subject.clone(), fx.subject_manifest.clone());
+    let srv = Hostile::start(move |req: &Request| {
+        // HTTP Basic only, no token service.
+        if req.header("authorization").as_deref() != Some("Basic ZmlsZTpmcm9tLWRpc2s=") {
+            return Reply::status(401).header("WWW-Authenticate", r#"Basic realm="r""#);
+        }
+        Reply::ok(
+            "application/vnd.oci.image.manifest.v1+json",
+            manifest.clone(),
+        )
+        .header("Docker-Content-Digest", &subject.to_string())
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.json");
+    let json = format!(
+        r#"{{"auths":{{"http://{}":{{"auth":"ZmlsZTpmcm9tLWRpc2s="}}}}}}"#,
+        srv.host
+    );
+    std::fs::write(&file, json).unwrap();
+    let c = client(&srv.host, |c| c.docker_config = Some(file.clone()));
+    let resolved = c
+        .resolve(&image(&srv.host), &Credentials::anonymous())
+        .await
+        .unwrap();
+    assert_eq!(resolved.digest, fx.subject);
+    // Without the file: an auth error.
+    let err = client(&srv.host, |_| {})
+        .resolve(&image(&srv.host), &Credentials::anonymous())
+        .await
+        .unwrap_err();
+    assert_eq!(err.category(), Category::Auth);
+}
+
+#[tokio::test]
+async fn each_matching_credential_is_tried_in_kubelet_order() {
+    let fx = Fixture::new(None);
+    let (subject, manifest) = (fx.subject.clone(), fx.subject_manifest.clone());
+    // Accepts only good:pw (base64 Z29vZDpwdw==).
+    let srv = Hostile::start(move |req: &Request| {
+        if req.header("authorization").as_deref() != Some("Basic Z29vZDpwdw==") {
+            return Reply::status(401).header("WWW-Authenticate", r#"Basic realm="r""#);
+        }
+        Reply::ok(
+            "application/vnd.oci.image.manifest.v1+json",
+            manifest.clone(),
+        )
+        .header("Docker-Content-Digest", &subject.to_string())
+    })
+    .await;
+    let host = srv.host.clone();
+    // The most specific key (with the repository path) is stale; the host key works.
+    let mut creds = Credentials::basic(&format!("{host}/app"), "stale", "old");
+    creds.add(
+        &host,
+        custody::registry::Auth::Basic {
+            username: "good".into(),
+            password: "pw".into(),
+        },
+    );
+    let resolved = client(&host, |_| {})
+        .resolve(&image(&host), &creds)
+        .await
+        .unwrap();
+    assert_eq!(resolved.digest, fx.subject);
+    // Only stale credentials: an auth error, not a hang or a loop.
+    let err = client(&host, |_| {})
+        .resolve(&image(&host), &Credentials::basic(&host, "stale", "old"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.category(), Category::Auth);
+}

@@ -23,6 +23,9 @@ async fn the_binary_serves_and_stops_on_sigterm() {
         ])
         .arg("--self-signed-ca-out")
         .arg(&ca_path)
+        // /readyz needs loaded policies.
+        .arg("--policy-dir")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/policies"))
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .kill_on_drop(true)

@@ -121,6 +121,42 @@ pub fn decide(verdicts: &[ImageVerdict], uses: &[ImageUse], opts: &DecisionOptio
     d
 }
 
+/// Lines of one image's failures: policies that failed for the same reason with the same
+/// words (an unreachable registry fails every policy alike) share one line.
+fn grouped_lines(v: &ImageVerdict, results: &[&PolicyResult]) -> Vec<String> {
+    let mut groups: Vec<(Vec<&str>, Category, String)> = Vec::new();
+    for r in results {
+        let category = r.category.unwrap_or(Category::PolicyDenied);
+        let words = words(v, r);
+        match groups
+            .iter_mut()
+            .find(|(_, c, w)| *c == category && *w == words)
+        {
+            Some((names, _, _)) => names.push(&r.policy),
+            None => groups.push((vec![&r.policy], category, words)),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(names, category, words)| format!("{} [{}]: {}", names.join(", "), category, words))
+        .collect()
+}
+
+/// The policy's words, without a leading repetition of the image reference.
+fn words(v: &ImageVerdict, r: &PolicyResult) -> String {
+    if r.messages.is_empty() {
+        return "denied".to_owned();
+    }
+    let joined = r.messages.join("; ");
+    match joined
+        .strip_prefix(&v.image)
+        .and_then(|rest| rest.strip_prefix(": "))
+    {
+        Some(rest) => rest.to_owned(),
+        None => joined,
+    }
+}
+
 fn denial_message(
     total: usize,
     denied: &[(&ImageVerdict, Vec<&PolicyResult>)],
@@ -134,23 +170,24 @@ fn denial_message(
     )];
     let mut omitted = 0usize;
     for (v, results) in denied {
-        for (i, r) in results.iter().enumerate() {
+        let policy_lines = grouped_lines(v, results);
+        for (i, l) in policy_lines.iter().enumerate() {
             // Header plus at least one policy line per image, within the budget.
             let needed = if i == 0 { 2 } else { 1 };
             if lines.len() + needed > max.max(3) {
-                omitted += results.len() - i;
+                omitted += policy_lines.len() - i;
                 break;
             }
             if i == 0 {
                 lines.push(format!("- {}", image_label(v)));
             }
-            lines.push(format!("    {}", line(r)));
+            lines.push(format!("    {l}"));
         }
     }
     if omitted > 0 {
         lines.push(format!(
-            "… and {omitted} more failing polic{} (see custody's decision log)",
-            if omitted == 1 { "y" } else { "ies" }
+            "… and {omitted} more failure{} (see custody's decision log)",
+            if omitted == 1 { "" } else { "s" }
         ));
     }
     lines.join("\n")
@@ -312,7 +349,15 @@ mod tests {
     #[test]
     fn long_denials_are_summarised() {
         let results: Vec<PolicyResult> = (0..30)
-            .map(|i| result(&format!("p{i}"), Mode::Enforce, false, None, "x"))
+            .map(|i| {
+                result(
+                    &format!("p{i}"),
+                    Mode::Enforce,
+                    false,
+                    None,
+                    &format!("reason {i}"),
+                )
+            })
             .collect();
         let d = decide(
             &[verdict("app:1", results)],
@@ -322,7 +367,37 @@ mod tests {
         let m = d.message.unwrap();
         assert!(m.lines().count() <= 11, "{m}");
         assert!(m.ends_with("(see custody's decision log)"), "{m}");
-        assert!(m.contains("… and 22 more failing policies"), "{m}");
+        assert!(m.contains("… and 22 more failures"), "{m}");
+    }
+
+    #[test]
+    fn identical_failures_share_one_line_without_repeating_the_image() {
+        let unreachable = |p: &str| {
+            result(
+                p,
+                Mode::Enforce,
+                false,
+                Some(Category::RegistryUnreachable),
+                "app:1: resolve tag: connection refused",
+            )
+        };
+        let v = vec![verdict(
+            "app:1",
+            vec![
+                unreachable("a"),
+                unreachable("b"),
+                result("c", Mode::Enforce, false, None, "no SBOM"),
+            ],
+        )];
+        let m = decide(&v, &[], &DecisionOptions::default())
+            .message
+            .unwrap();
+        assert!(
+            m.contains("    a, b [registry-unreachable]: resolve tag: connection refused\n"),
+            "{m}"
+        );
+        assert!(m.contains("    c [policy-denied]: no SBOM"), "{m}");
+        assert_eq!(m.lines().count(), 4, "{m}");
     }
 
     #[test]

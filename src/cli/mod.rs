@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 mod attest;
 mod attestations;
+mod common;
 mod envelope;
 mod keygen;
 mod policy;

@@ -14,8 +14,6 @@ use std::sync::atomic::Ordering;
 use crate::admission::DecisionOptions;
 use crate::k8s::{self, NamespaceLabels, PolicyWatch, PullSecrets, StoreSink};
 use crate::policy::PolicyStore;
-use crate::engine::{Engine, EngineConfig};
-use crate::registry::{Credentials, OciRegistry};
 use crate::server::{ReadyCheck, Reviewer, Server};
 use crate::webhook::{EngineChecker, Namespaces, Webhook, WebhookOptions};
 
@@ -93,22 +91,8 @@ fn build_reviewer(
     store: PolicyStore,
     cluster: Cluster,
 ) -> anyhow::Result<Arc<dyn Reviewer>> {
-    let registry =
-        OciRegistry::new(settings.registry.clone()).context("configuring registry access")?;
-    let defaults = match &settings.registry.docker_config {
-        Some(path) => Credentials::from_file(path).with_context(|| {
-            format!("reading default registry credentials from {}", path.display())
-        })?,
-        None => Credentials::anonymous(),
-    };
-    let engine = Engine::new(
-        Arc::new(registry),
-        store,
-        EngineConfig {
-            require_all_platforms: settings.require_all_platforms,
-            ..EngineConfig::default()
-        },
-    );
+    let (engine, defaults) =
+        super::common::engine(&settings.registry, store, settings.require_all_platforms)?;
     let namespaces = match cluster.namespaces {
         Some(reflector) => Namespaces::Cluster(reflector),
         None => Namespaces::Fixed(Default::default()),

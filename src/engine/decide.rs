@@ -1,15 +1,16 @@
 //! The CPU half of one image's decision: verify evidence per policy, build each
 //! policy's input document, evaluate, and categorise failures.
 
+use super::input::InputBuilder;
 use super::verdict::{EvidenceSummary, PolicyResult, RejectedItem, SkippedItem, VerifiedItem};
 use super::verify::{self, PolicyEvidence, VerifyCache};
 use crate::category::Category;
 use crate::digest::Digest;
+use crate::policy::Bundle;
 use crate::policy::input::{
     ContainerInfo, EvaluationInfo, ImageInfo, NamespaceInfo, PlatformInfo, PolicyInput,
     RejectedEvidence, RequestInfo, WorkloadInfo,
 };
-use crate::policy::{Bundle, to_rego_value};
 use crate::registry::{Evidence, ImageRef, PlatformDigest, Skipped};
 
 /// Everything known about one image once the registry work is done.
@@ -129,21 +130,17 @@ fn all_categories() -> [Category; 11] {
 
 fn evaluate_one(
     bundle: &Bundle,
-    base: &PolicyInput,
+    inputs: &mut InputBuilder,
     ev: &PolicyEvidence,
     skipped: &[RejectedEvidence],
     facts: &ImageFacts,
     ctx: &Context,
 ) -> PolicyResult {
-    let mut input = base.clone();
-    input.evaluation.policy = bundle.name().to_owned();
-    input.evaluation.mode = bundle.mode().as_str().to_owned();
-    input.evaluation.options = bundle.spec().options.clone();
-    input.attestations = ev.attestations.clone();
-    input.rejected = ev.rejected.clone();
+    let mut rejected = ev.rejected.clone();
     if !bundle.attestors().is_empty() {
-        input.rejected.extend(skipped.iter().cloned());
+        rejected.extend(skipped.iter().cloned());
     }
+    let input = inputs.build(bundle, &ev.attestations, &rejected);
     let mut result = PolicyResult {
         policy: bundle.name().to_owned(),
         mode: bundle.mode(),
@@ -152,12 +149,12 @@ fn evaluate_one(
         messages: Vec::new(),
         warnings: Vec::new(),
     };
-    match bundle.evaluate(&to_rego_value(&input)) {
+    match bundle.evaluate(&input) {
         Ok(outcome) => {
             result.warnings = outcome.warn;
             if !outcome.deny.is_empty() {
                 result.allowed = false;
-                result.category = Some(deny_category(bundle, ev, &input.rejected));
+                result.category = Some(deny_category(bundle, ev, &rejected));
                 result.messages = outcome.deny;
             }
         }
@@ -204,7 +201,7 @@ pub(crate) fn decide(
     let mut digests = vec![facts.digest.clone()];
     digests.extend(facts.platforms.iter().map(|p| p.digest.clone()));
     let skipped = verify::skipped_as_rejected(&facts.skipped);
-    let base = base_input(facts, ctx);
+    let mut inputs = InputBuilder::new(&base_input(facts, ctx));
     let mut summary = EvidenceSummary {
         found: facts.evidence.len(),
         skipped: facts
@@ -222,7 +219,7 @@ pub(crate) fn decide(
     for bundle in bundles {
         let ev = verify::for_policy(bundle, &parsed, &digests, cache);
         summarise(&mut summary, bundle.name(), &ev);
-        results.push(evaluate_one(bundle, &base, &ev, &skipped, facts, ctx));
+        results.push(evaluate_one(bundle, &mut inputs, &ev, &skipped, facts, ctx));
     }
     (results, summary)
 }

@@ -25,6 +25,7 @@
 //! ```
 
 mod decide;
+mod input;
 mod request;
 mod verdict;
 mod verify;
@@ -118,6 +119,19 @@ impl Engine {
             cpu: Arc::new(Semaphore::new(permits)),
             verified: Arc::new(verify::VerifyCache::default()),
         }
+    }
+
+    /// Verifications/evaluations running right now (for the in-flight gauge).
+    pub fn evaluations_in_flight(&self) -> usize {
+        self.config
+            .cpu_workers
+            .max(1)
+            .saturating_sub(self.cpu.available_permits())
+    }
+
+    /// The engine's configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
     }
 
     /// The policy store the engine reads (one snapshot per request).

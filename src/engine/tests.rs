@@ -189,6 +189,11 @@ async fn an_unknown_key_is_untrusted_signer() {
     let v = check(&w, &["registry.test/app:1.0"]).await;
     assert_eq!(only(&v).category, Some(Category::UntrustedSigner));
     assert_eq!(v[0].evidence.rejected.len(), 1);
+    let short = &other.public_key().key_id()[..12];
+    assert_eq!(
+        v[0].evidence.rejected[0].reason,
+        format!("signed by key {short}, which no attestor of this policy trusts")
+    );
     assert_eq!(
         v[0].evidence.rejected[0].claimed_predicate_type.as_deref(),
         Some(PT)

@@ -159,9 +159,23 @@ fn refusal(errors: &[(&str, &VerifyError)]) -> (Category, String) {
         .find(|(_, e)| e.category() == Category::BadSignature)
         .or_else(|| errors.first());
     match pick {
-        Some((_, e)) if errors.len() == 1 => (e.category(), e.to_string()),
-        Some((name, e)) => (e.category(), format!("attestor {name}: {e}")),
+        Some((_, e)) if errors.len() == 1 => (e.category(), describe(e)),
+        Some((name, e)) => (e.category(), format!("attestor {name}: {}", describe(e))),
         None => (Category::UntrustedSigner, "no attestor".into()),
+    }
+}
+
+/// A refusal in words that fit on one line of `kubectl` output (short key ids).
+fn describe(e: &VerifyError) -> String {
+    match e {
+        VerifyError::UntrustedSigner { keyids } => {
+            let ids: Vec<&str> = keyids.iter().map(|k| &k[..k.len().min(12)]).collect();
+            format!(
+                "signed by key {}, which no attestor of this policy trusts",
+                ids.join(", ")
+            )
+        }
+        other => other.to_string(),
     }
 }
 

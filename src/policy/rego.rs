@@ -7,6 +7,13 @@ use std::time::Duration;
 /// Default evaluation time limit for one policy over one image.
 pub const DEFAULT_EVAL_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Work units between clock reads of the evaluation time limit (reading the clock at
+/// every step costs more than small policies do).
+const TIMER_CHECK_INTERVAL: NonZeroU32 = match NonZeroU32::new(64) {
+    Some(n) => n,
+    None => NonZeroU32::MIN,
+};
+
 /// What one evaluation said.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
@@ -80,7 +87,7 @@ impl CompiledRego {
         let mut engine = regorus::Engine::new();
         engine.set_execution_timer_config(ExecutionTimerConfig {
             limit: timeout,
-            check_interval: NonZeroU32::MIN,
+            check_interval: TIMER_CHECK_INTERVAL,
         });
         let wanted = format!("data.{package}");
         let mut in_package = Vec::new();
@@ -122,6 +129,22 @@ impl CompiledRego {
         if deny_rule.is_none() && warn_rule.is_none() {
             return Err(RegoError::NoRules(package.to_owned()));
         }
+        // One synthetic rule gathers both, so that rules shared by `deny` and `warn` are
+        // evaluated once per evaluation (each `eval_rule` starts from a clean state).
+        let fields: Vec<String> = [("deny", &deny_rule), ("warn", &warn_rule)]
+            .iter()
+            .filter_map(|(k, r)| r.as_ref().map(|r| format!("\"{k}\": {r}")))
+            .collect();
+        let gather = format!(
+            "package {EVAL_PACKAGE}\n\nresult := {{{}}}\n",
+            fields.join(", ")
+        );
+        engine
+            .add_policy("<custody>".to_owned(), gather)
+            .map_err(|e| RegoError::Parse {
+                file: "<custody>".to_owned(),
+                message: first_line(&e),
+            })?;
         let mut compiled = CompiledRego {
             engine,
             deny_rule,
@@ -143,25 +166,27 @@ impl CompiledRego {
     }
 
     fn run(&self, engine: &mut regorus::Engine) -> Result<Outcome, RegoError> {
-        let mut out = Outcome::default();
-        if let Some(rule) = &self.deny_rule {
-            out.deny = eval_messages(engine, rule)?;
-        }
-        if let Some(rule) = &self.warn_rule {
-            out.warn = eval_messages(engine, rule)?;
-        }
-        Ok(out)
+        let rule = format!("data.{EVAL_PACKAGE}.result");
+        let value = engine.eval_rule(rule).map_err(|e| RegoError::Eval {
+            rule: self
+                .deny_rule
+                .clone()
+                .or_else(|| self.warn_rule.clone())
+                .unwrap_or_default(),
+            message: first_line(&e),
+        })?;
+        Ok(Outcome {
+            deny: messages(&value["deny"]),
+            warn: messages(&value["warn"]),
+        })
     }
 }
 
-fn eval_messages(engine: &mut regorus::Engine, rule: &str) -> Result<Vec<String>, RegoError> {
-    let value = engine
-        .eval_rule(rule.to_owned())
-        .map_err(|e| RegoError::Eval {
-            rule: rule.to_owned(),
-            message: first_line(&e),
-        })?;
-    let items: Vec<regorus::Value> = match &value {
+/// The package of the synthetic rule that gathers `deny` and `warn`.
+const EVAL_PACKAGE: &str = "custody__eval";
+
+fn messages(value: &regorus::Value) -> Vec<String> {
+    let items: Vec<regorus::Value> = match value {
         regorus::Value::Undefined | regorus::Value::Null => Vec::new(),
         regorus::Value::Set(s) => s.iter().cloned().collect(),
         regorus::Value::Array(a) => a.iter().cloned().collect(),
@@ -177,7 +202,7 @@ fn eval_messages(engine: &mut regorus::Engine, rule: &str) -> Result<Vec<String>
         .collect();
     msgs.sort();
     msgs.dedup();
-    Ok(msgs)
+    msgs
 }
 
 #[cfg(test)]

@@ -253,6 +253,25 @@ impl Credentials {
             .map(|e| &e.auth)
     }
 
+    /// Every credential matching `image`, each as a one-entry set: this set's matches
+    /// (most specific first), then `fallback`'s. The kubelet tries them in this order
+    /// until one is accepted.
+    pub(crate) fn candidates(&self, fallback: &Credentials, image: &ImageRef) -> Vec<Credentials> {
+        let (host, port) = split_port(&image.registry.to_ascii_lowercase());
+        let host = normalise_host(&host);
+        let mut out: Vec<Credentials> = Vec::new();
+        for e in self.entries.iter().chain(&fallback.entries) {
+            if e.matches(&host, port.as_deref(), &image.repository)
+                && !out.iter().any(|c| c.entries[0].auth == e.auth)
+            {
+                out.push(Credentials {
+                    entries: vec![e.clone()],
+                });
+            }
+        }
+        out
+    }
+
     /// The credential for `image`: this set first, then `fallback`.
     pub fn lookup_or<'a>(
         &'a self,
@@ -409,6 +428,30 @@ mod tests {
         assert_eq!(c.lookup(&img("localhost:5001/app")), None);
         assert_eq!(c.lookup(&img("registry.example.com:443/app")), None);
         assert_eq!(c.lookup(&img("ghcr.io/app")), None);
+    }
+
+    #[test]
+    fn candidates_in_kubelet_order() {
+        let mut c = Credentials::basic("r.example/team", "specific", "p");
+        c.add(
+            "r.example",
+            Auth::Basic {
+                username: "host".into(),
+                password: "p".into(),
+            },
+        );
+        let fallback = Credentials::basic("r.example", "default", "p");
+        let names: Vec<_> = c
+            .candidates(&fallback, &img("r.example/team/app"))
+            .iter()
+            .map(|c| {
+                user(c.lookup(&img("r.example/team/app")))
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(names, ["specific", "host", "default"]);
+        assert!(c.candidates(&fallback, &img("other.example/a")).is_empty());
     }
 
     #[test]

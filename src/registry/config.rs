@@ -59,10 +59,18 @@ pub struct RegistryConfig {
     #[serde(with = "duration_text")]
     pub lookup_timeout: Duration,
     /// Redirects followed per request (blob downloads are often redirected to storage).
-    #[arg(long, env = "CUSTODY_REGISTRY_MAX_REDIRECTS", default_value_t = 5)]
+    #[arg(
+        long = "registry-max-redirects",
+        env = "CUSTODY_REGISTRY_MAX_REDIRECTS",
+        default_value_t = 5
+    )]
     pub max_redirects: usize,
     /// Retries after 429/502/503/504, honouring a short `Retry-After`.
-    #[arg(long, env = "CUSTODY_REGISTRY_RETRIES", default_value_t = 2)]
+    #[arg(
+        long = "registry-retries",
+        env = "CUSTODY_REGISTRY_RETRIES",
+        default_value_t = 2
+    )]
     pub retries: u32,
     /// How long a tag→digest answer is reused (tags move).
     #[arg(long, env = "CUSTODY_TAG_CACHE_TTL", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -83,6 +91,10 @@ pub struct RegistryConfig {
     /// Most bytes of evidence held in the cache.
     #[arg(long, env = "CUSTODY_REGISTRY_CACHE_BYTES", default_value_t = 128 * MIB)]
     pub cache_max_bytes: u64,
+    /// Ask the Referrers API only for this artifact type (`?artifactType=`); results are
+    /// filtered on the client as well, since registries may ignore the filter.
+    #[arg(long, env = "CUSTODY_REFERRERS_ARTIFACT_TYPE")]
+    pub referrers_artifact_type: Option<String>,
     /// When to look at cosign's legacy `sha256-<hex>.att` tag.
     #[arg(long, env = "CUSTODY_COSIGN_TAG", value_enum, default_value_t = CosignTagMode::Auto)]
     pub cosign_tag: CosignTagMode,
@@ -107,6 +119,7 @@ impl Default for RegistryConfig {
             failure_cache_ttl: Duration::from_secs(5),
             cache_max_entries: 10_000,
             cache_max_bytes: 128 * MIB,
+            referrers_artifact_type: None,
             cosign_tag: CosignTagMode::Auto,
         }
     }

@@ -119,6 +119,9 @@ async fn referrers_api(
     let mut url = f
         .http
         .url(f.target.image, &format!("referrers/{subject}"))?;
+    if let Some(t) = &f.cfg.referrers_artifact_type {
+        url.query_pairs_mut().append_pair("artifactType", t);
+    }
     let mut all = Vec::new();
     let mut pages = 0;
     while pages < MAX_PAGES {
@@ -203,7 +206,14 @@ async fn from_referrers(
     let mut skipped = Vec::new();
     let mut wanted = Vec::new();
     for d in listing {
-        if !artifact_type_may_carry_evidence(d.artifact_type.as_deref()) || is_index(&d.media_type)
+        let filtered_out = f
+            .cfg
+            .referrers_artifact_type
+            .as_ref()
+            .is_some_and(|want| d.artifact_type.as_ref() != Some(want));
+        if filtered_out
+            || !artifact_type_may_carry_evidence(d.artifact_type.as_deref())
+            || is_index(&d.media_type)
         {
             skipped.push(Skipped {
                 source,

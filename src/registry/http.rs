@@ -80,7 +80,9 @@ impl Transport {
             .redirect(reqwest::redirect::Policy::limited(cfg.max_redirects))
             .timeout(cfg.request_timeout)
             .connect_timeout(cfg.request_timeout.min(Duration::from_secs(5)))
-            .pool_idle_timeout(Duration::from_secs(60));
+            .pool_idle_timeout(Duration::from_secs(60))
+            // No plain HTTP at all (not even via a redirect) unless a host was named insecure.
+            .https_only(cfg.insecure_registries.is_empty());
         if let Some(path) = &cfg.ca_file {
             let pem = std::fs::read(path).map_err(|e| {
                 RegistryError::Config(format!(

@@ -121,6 +121,32 @@ impl OciRegistry {
         }
     }
 
+    /// Runs `attempt` with each credential matching `image` in kubelet order (pull
+    /// secrets, most specific first, then the default file) until one is not refused.
+    async fn with_each_credential<T, F, Fut>(
+        &self,
+        image: &ImageRef,
+        creds: &Credentials,
+        mut attempt: F,
+    ) -> Result<T, RegistryError>
+    where
+        F: FnMut(Credentials) -> Fut,
+        Fut: Future<Output = Result<T, RegistryError>>,
+    {
+        let mut candidates = creds.candidates(&self.inner.default_creds, image);
+        if candidates.len() <= 1 {
+            return attempt(candidates.pop().unwrap_or_else(|| creds.clone())).await;
+        }
+        let mut refused = None;
+        for c in candidates {
+            match attempt(c).await {
+                Err(e @ RegistryError::Auth { .. }) => refused = Some(e),
+                other => return other,
+            }
+        }
+        Err(refused.unwrap_or_else(|| RegistryError::Config("no credential was tried".into())))
+    }
+
     /// HEAD the tag; GET-and-hash only when the registry sends no digest header.
     async fn resolve_uncached(
         &self,
@@ -216,6 +242,14 @@ impl OciRegistry {
                 index
                     .manifests
                     .iter()
+                    // BuildKit files its (unsigned) attestation manifests in the index
+                    // as platform `unknown/unknown`: they are not a platform to run.
+                    .filter(|d| {
+                        d.annotations
+                            .get("vnd.docker.reference.type")
+                            .map(String::as_str)
+                            != Some("attestation-manifest")
+                    })
                     .map(|d| PlatformDigest {
                         platform: d.platform(),
                         digest: d.digest.clone(),
@@ -242,7 +276,8 @@ impl Registry for OciRegistry {
             });
         }
         let key = format!("{}:{}", image.name(), image.reference());
-        let work = in_phase("resolve", self.resolve_uncached(image, creds));
+        let attempt = |c: Credentials| async move { self.resolve_uncached(image, &c).await };
+        let work = in_phase("resolve", self.with_each_credential(image, creds, attempt));
         let init = self.with_deadline(image, "resolve tag", work);
         self.inner.caches.tag(key, init).await
     }
@@ -254,16 +289,18 @@ impl Registry for OciRegistry {
         creds: &Credentials,
     ) -> Result<Discovery, RegistryError> {
         let key = format!("{}@{digest}", image.name());
-        let init = self.with_deadline(image, "discover attestations", async {
+        let attempt = |c: Credentials| async move {
             let f = Fetcher::new(
                 &self.inner.http,
                 &self.inner.cfg,
-                self.target(image, creds, false),
+                self.target(image, &c, false),
             );
             in_phase("discover", discover(&f, digest))
                 .await
                 .map(Arc::new)
-        });
+        };
+        let work = self.with_each_credential(image, creds, attempt);
+        let init = self.with_deadline(image, "discover attestations", work);
         let found = self.inner.caches.discovery(key, init).await?;
         Ok((*found).clone())
     }

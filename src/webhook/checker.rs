@@ -33,23 +33,40 @@ pub struct EngineChecker {
 impl EngineChecker {
     /// A checker over `engine`; `pull_secrets` enables the pod's registry credentials,
     /// `defaults` apply when no pull secret matches a registry.
-    pub fn new(engine: Engine, namespaces: Namespaces, pull_secrets: Option<PullSecrets>, defaults: Credentials) -> Self {
-        EngineChecker { engine, namespaces, pull_secrets, defaults }
+    pub fn new(
+        engine: Engine,
+        namespaces: Namespaces,
+        pull_secrets: Option<PullSecrets>,
+        defaults: Credentials,
+    ) -> Self {
+        EngineChecker {
+            engine,
+            namespaces,
+            pull_secrets,
+            defaults,
+        }
     }
 
     async fn credentials(&self, req: &AdmissionRequest, template: &PodTemplate) -> Credentials {
         let mut creds = Credentials::anonymous();
         if let Some(reader) = &self.pull_secrets {
             let account = Some(template.service_account.as_str());
-            for secret in reader.for_pod(&req.namespace, &template.pull_secrets, account).await {
+            for secret in reader
+                .for_pod(&req.namespace, &template.pull_secrets, account)
+                .await
+            {
                 let parsed = match secret.kind {
-                    PullSecretKind::DockerConfigJson => Credentials::from_dockerconfigjson(&secret.payload),
+                    PullSecretKind::DockerConfigJson => {
+                        Credentials::from_dockerconfigjson(&secret.payload)
+                    }
                     PullSecretKind::DockerCfg => Credentials::from_dockercfg(&secret.payload),
                 };
                 match parsed {
                     Ok(c) => creds.extend(&c),
                     // The error names the secret, never its content.
-                    Err(e) => tracing::warn!(secret = %secret.name, error = %e, "unusable pull secret"),
+                    Err(e) => {
+                        tracing::warn!(secret = %secret.name, error = %e, "unusable pull secret")
+                    }
                 }
             }
         }

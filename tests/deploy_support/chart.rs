@@ -52,11 +52,16 @@ pub fn yaml_docs(text: &str) -> Result<Vec<Value>, Error> {
     Ok(docs)
 }
 
-/// Deep merge as Helm does for `--values`: maps merge, everything else replaces.
+/// Deep merge as Helm does for `--values`: maps merge, everything else replaces, and a
+/// null removes the key (Helm's way to drop a default).
 pub fn merge(base: &mut Value, over: &Value) {
     match (base, over) {
         (Value::Object(b), Value::Object(o)) => {
             for (k, v) in o {
+                if v.is_null() {
+                    b.remove(k);
+                    continue;
+                }
                 match b.get_mut(k) {
                     Some(slot) if slot.is_object() && v.is_object() => merge(slot, v),
                     _ => {

@@ -3,6 +3,7 @@
 //! `decision-deadline`, ...). Precedence: flag or environment, then the file, then the
 //! built-in default.
 
+use crate::registry::RegistryConfig;
 use anyhow::{Context as _, bail};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -128,9 +129,12 @@ pub struct Args {
     /// Require verified evidence for every platform manifest of a multi-platform image.
     #[arg(long, env = "CUSTODY_REQUIRE_ALL_PLATFORMS", num_args = 0..=1, default_missing_value = "true")]
     pub require_all_platforms: Option<bool>,
-    /// Registry access (config file section `registry:`, keys as the flags). Flags and
-    /// environment win when any of them differs from the defaults.
+    /// Registry access (limits, timeouts, caches, insecure hosts, default credentials):
+    /// the registry flags, or the config file's `registry:` section (whose keys are
+    /// those flags' field names, e.g. `max-blob-bytes`). When any registry flag or
+    /// environment variable is set, the flags are used and the file's section ignored.
     #[command(flatten)]
+    #[serde(default)]
     pub registry: RegistryConfig,
 }
 
@@ -168,7 +172,6 @@ pub struct KubeSettings {
     pub pull_secrets: Option<Duration>,
 }
 
-use crate::registry::RegistryConfig;
 
 // A local alias so this file reads the same whether or not server types move.
 use crate::server as custody_server;
@@ -393,6 +396,33 @@ mod tests {
             Some(("custody".into(), "custody.dev/policy".into()))
         );
         assert_eq!(s.mutate_kinds, vec!["Pod"]);
+    }
+
+    #[test]
+    fn registry_settings_come_from_flags_or_the_file_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("custody.yaml");
+        std::fs::write(
+            &path,
+            "self-signed: true\nregistry:\n  insecure-registries: [\"127.0.0.1:5000\"]\n  max-referrers: 7\n",
+        )
+        .unwrap();
+        let from_file = parse(&["--config", path.to_str().unwrap()])
+            .resolve()
+            .unwrap();
+        assert_eq!(from_file.registry.max_referrers, 7);
+        assert!(from_file.registry.is_insecure("127.0.0.1:5000"));
+        let from_flags = parse(&[
+            "--config",
+            path.to_str().unwrap(),
+            "--insecure-registry",
+            "localhost:5001",
+        ])
+        .resolve()
+        .unwrap();
+        assert!(from_flags.registry.is_insecure("localhost:5001"));
+        assert!(!from_flags.registry.is_insecure("127.0.0.1:5000"));
+        assert_eq!(from_flags.registry.max_referrers, 64);
     }
 
     #[test]

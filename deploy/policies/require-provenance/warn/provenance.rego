@@ -1,0 +1,103 @@
+# Require SLSA provenance (v1 or v0.2) from an allowed builder and source repository.
+package custody.require_provenance
+
+slsa_v1 := "https://slsa.dev/provenance/v1"
+
+slsa_v02 := "https://slsa.dev/provenance/v0.2"
+
+provenance_types := {slsa_v1, slsa_v02}
+
+opts := input.evaluation.options
+
+provenance contains att if {
+	some att in input.attestations
+	att.predicateType in provenance_types
+}
+
+builder_id(att) := att.predicate.runDetails.builder.id if att.predicateType == slsa_v1
+
+builder_id(att) := att.predicate.builder.id if att.predicateType == slsa_v02
+
+# Source repositories named by a provenance statement, normalised to plain URLs.
+raw_sources(att) := {uri |
+	att.predicateType == slsa_v1
+	uri := att.predicate.buildDefinition.externalParameters.workflow.repository
+} | {uri |
+	att.predicateType == slsa_v1
+	uri := att.predicate.buildDefinition.externalParameters.source.uri
+} | {uri |
+	att.predicateType == slsa_v1
+	some dep in att.predicate.buildDefinition.resolvedDependencies
+	uri := dep.uri
+} | {uri |
+	att.predicateType == slsa_v02
+	uri := att.predicate.invocation.configSource.uri
+} | {uri |
+	att.predicateType == slsa_v02
+	some m in att.predicate.materials
+	uri := m.uri
+}
+
+normalise(uri) := repo if {
+	plain := trim_prefix(uri, "git+")
+	repo := trim_suffix(split(plain, "@")[0], ".git")
+}
+
+sources(att) := {normalise(u) | some u in raw_sources(att)}
+
+pattern_matches(pattern, value) if pattern == value
+
+pattern_matches(pattern, value) if {
+	endswith(pattern, "*")
+	startswith(value, trim_suffix(pattern, "*"))
+}
+
+builder_allowed(att) if {
+	some pattern in opts.allowedBuilders
+	pattern_matches(pattern, builder_id(att))
+}
+
+source_allowed(att) if count(object.get(opts, "allowedSourceRepos", [])) == 0
+
+source_allowed(att) if {
+	some pattern in opts.allowedSourceRepos
+	some repo in sources(att)
+	pattern_matches(pattern, repo)
+}
+
+acceptable contains att if {
+	some att in provenance
+	builder_allowed(att)
+	source_allowed(att)
+}
+
+rejected_hint := msg if {
+	bad := [sprintf("%s (%s)", [r.category, r.reason]) |
+		some r in input.rejected
+		r.claimedPredicateType in provenance_types
+	]
+	count(bad) > 0
+	msg := sprintf("; provenance was found but not accepted: %s", [concat(", ", bad)])
+} else := ""
+
+deny contains msg if {
+	count(provenance) == 0
+	msg := sprintf("no verified SLSA provenance (v1 or v0.2) for %s%s", [input.image.digest, rejected_hint])
+}
+
+deny contains msg if {
+	count(provenance) > 0
+	count(acceptable) == 0
+	some att in provenance
+	not builder_allowed(att)
+	msg := sprintf("provenance builder %q is not an allowed builder", [object.get(att, ["predicate", "runDetails", "builder", "id"], object.get(att, ["predicate", "builder", "id"], "<none>"))])
+}
+
+deny contains msg if {
+	count(provenance) > 0
+	count(acceptable) == 0
+	some att in provenance
+	builder_allowed(att)
+	not source_allowed(att)
+	msg := sprintf("provenance source %v is not an allowed source repository", [sort(sources(att))])
+}

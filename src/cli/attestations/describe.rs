@@ -1,0 +1,124 @@
+//! What `custody attestations` says about one piece of evidence: read without judging
+//! it (payload type, predicate type, key ids) and, with keys, whether it verifies.
+
+use crate::attest::bundle::{Bundle, verify_bundle};
+use crate::attest::{Envelope, Statement, TrustedKey, verify_envelope};
+use crate::category::Category;
+use crate::digest::Digest;
+use crate::registry::{Evidence, EvidenceFormat};
+use base64::Engine as _;
+use serde::Serialize;
+
+/// What the command prints for one piece of evidence.
+#[derive(Debug, Serialize)]
+pub(super) struct Item<'a> {
+    #[serde(flatten)]
+    pub(super) evidence: &'a Evidence,
+    pub(super) size: usize,
+    pub(super) payload_type: Option<String>,
+    pub(super) predicate_type: Option<String>,
+    pub(super) key_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) verification: Option<Verification>,
+}
+
+/// Whether one piece of evidence verifies with the given keys.
+#[derive(Debug, Serialize)]
+pub(super) struct Verification {
+    pub(super) verified: bool,
+    pub(super) signers: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) category: Option<Category>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) reason: Option<String>,
+}
+
+/// Verifies one piece of evidence with `keys` and checks its statement's subject.
+pub(super) fn check(e: &Evidence, keys: &[TrustedKey], digest: &Digest) -> Verification {
+    let fail = |category, reason: String| Verification {
+        verified: false,
+        signers: Vec::new(),
+        category: Some(category),
+        reason: Some(reason),
+    };
+    let verified = match e.format {
+        EvidenceFormat::DsseEnvelope => match Envelope::from_json(&e.bytes) {
+            Ok(env) => verify_envelope(&env, keys, 1),
+            Err(err) => return fail(err.category(), err.to_string()),
+        },
+        EvidenceFormat::SigstoreBundle => match Bundle::from_json(&e.bytes) {
+            Ok(b) => verify_bundle(&b, keys, 1),
+            Err(err) => return fail(err.category(), err.to_string()),
+        },
+    };
+    let verified = match verified {
+        Ok(v) => v,
+        Err(err) => return fail(err.category(), err.to_string()),
+    };
+    let signers: Vec<String> = verified.signers.iter().map(|s| s.display_name()).collect();
+    match Statement::parse(&verified.payload) {
+        Ok(st) if st.matches_digest(digest) => Verification {
+            verified: true,
+            signers,
+            category: None,
+            reason: None,
+        },
+        Ok(_) => Verification {
+            signers,
+            ..fail(
+                Category::SubjectMismatch,
+                format!("the signed statement is not about {digest}"),
+            )
+        },
+        Err(err) => Verification {
+            signers,
+            ..fail(
+                Category::BadSignature,
+                format!("signed payload is not an in-toto statement: {err}"),
+            )
+        },
+    }
+}
+
+/// Reads (without verifying) the payload type, predicate type and key ids.
+pub(super) fn describe(e: &Evidence) -> Item<'_> {
+    let json: Option<serde_json::Value> = serde_json::from_slice(&e.bytes).ok();
+    let envelope = json.as_ref().and_then(|v| match e.format {
+        EvidenceFormat::DsseEnvelope => Some(v),
+        EvidenceFormat::SigstoreBundle => v.get("dsseEnvelope"),
+    });
+    let payload_type = envelope
+        .and_then(|v| v.get("payloadType"))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    let statement: Option<serde_json::Value> = envelope
+        .and_then(|v| v.get("payload"))
+        .and_then(|v| v.as_str())
+        .and_then(|p| base64::engine::general_purpose::STANDARD.decode(p).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let predicate_type = statement
+        .as_ref()
+        .and_then(|s| s.get("predicateType"))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .or_else(|| e.annotations.get("in-toto.io/predicate-type").cloned());
+    let key_ids = envelope
+        .and_then(|v| v.get("signatures"))
+        .and_then(|v| v.as_array())
+        .map(|sigs| {
+            sigs.iter()
+                .filter_map(|s| s.get("keyid").and_then(|k| k.as_str()))
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    Item {
+        evidence: e,
+        size: e.bytes.len(),
+        payload_type,
+        predicate_type,
+        key_ids,
+        verification: None,
+    }
+}

@@ -1,0 +1,61 @@
+//! Pieces every deciding subcommand shares, so `verify`, `review` and `serve` build the
+//! engine the same way.
+
+use anyhow::Context as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::engine::{Engine, EngineConfig};
+use crate::policy::PolicyStore;
+use crate::registry::{Credentials, OciRegistry, RegistryConfig};
+
+/// `key=value` for `--namespace-label`.
+pub(crate) fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("{s:?} is not key=value")),
+    }
+}
+
+/// Loads every bundle under `dir`; any bundle that fails, or none at all, is an error.
+pub(crate) fn load_policies(dir: &Path) -> anyhow::Result<PolicyStore> {
+    let store = PolicyStore::new();
+    let report = store
+        .load_dir(dir)
+        .with_context(|| format!("loading policies from {}", dir.display()))?;
+    if let Some((key, err)) = report.failed.first() {
+        anyhow::bail!("policy bundle {key} does not load: {err}");
+    }
+    if store.snapshot().is_empty() {
+        anyhow::bail!("no policy bundle found under {}", dir.display());
+    }
+    Ok(store)
+}
+
+/// The engine over an OCI registry client, and the default credentials
+/// (`--docker-config`) that apply when no pull secret matches.
+pub(crate) fn engine(
+    registry: &RegistryConfig,
+    store: PolicyStore,
+    require_all_platforms: bool,
+) -> anyhow::Result<(Engine, Credentials)> {
+    let client = OciRegistry::new(registry.clone()).context("configuring registry access")?;
+    let defaults = match &registry.docker_config {
+        Some(path) => Credentials::from_file(path).with_context(|| {
+            format!(
+                "reading default registry credentials from {}",
+                path.display()
+            )
+        })?,
+        None => Credentials::anonymous(),
+    };
+    let engine = Engine::new(
+        Arc::new(client),
+        store,
+        EngineConfig {
+            require_all_platforms,
+            ..EngineConfig::default()
+        },
+    );
+    Ok((engine, defaults))
+}

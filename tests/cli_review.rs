@@ -1,0 +1,91 @@
+//! `custody review`: the webhook's answer for a file, without a cluster or a server.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn custody(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_custody"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("running custody")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn a_bare_object_from_kubectl_is_reviewed_as_a_create() {
+    // 127.0.0.1:9 refuses connections: a bounded, explained denial, exit 1.
+    let dir = tempfile::tempdir().unwrap();
+    let obj =
+        std::fs::read_to_string("tests/data/admission-review/objects/deployment.json").unwrap();
+    let obj = obj.replace("registry.example/shop/app:1.0", "127.0.0.1:9/shop/app:1.0");
+    let path = dir.path().join("deployment.json");
+    std::fs::write(&path, obj).unwrap();
+    let out = custody(&[
+        "review",
+        path.to_str().unwrap(),
+        "--policies",
+        "policies",
+        "--insecure-registry",
+        "127.0.0.1:9",
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("denied: custody denied 1 of 1 image:"), "{t}");
+    assert!(t.contains("- 127.0.0.1:9/shop/app:1.0"), "{t}");
+    assert!(t.contains("[registry-unreachable]"), "{t}");
+
+    let json = custody(&[
+        "review",
+        path.to_str().unwrap(),
+        "--policies",
+        "policies",
+        "--insecure-registry",
+        "127.0.0.1:9",
+        "-o",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON answer");
+    assert_eq!(v["kind"], "AdmissionReview");
+    assert_eq!(v["response"]["allowed"], false);
+    assert_eq!(v["response"]["status"]["code"], 403);
+}
+
+#[test]
+fn kinds_without_pods_are_admitted_and_unreadable_input_is_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cm = dir.path().join("cm.json");
+    std::fs::write(
+        &cm,
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}"#,
+    )
+    .unwrap();
+    let out = custody(&["review", cm.to_str().unwrap(), "--policies", "policies"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("admitted"));
+
+    let junk = dir.path().join("junk.json");
+    std::fs::write(&junk, "this is not a review").unwrap();
+    let out = custody(&["review", junk.to_str().unwrap(), "--policies", "policies"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("could not read the request"),
+        "{}",
+        text(&out)
+    );
+
+    let out = custody(&[
+        "review",
+        cm.to_str().unwrap(),
+        "--policies",
+        Path::new("no/such/dir").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
