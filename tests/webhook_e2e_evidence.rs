@@ -123,7 +123,8 @@ async fn a_long_denial_is_summarised_in_a_few_lines() {
         &[
             "custody denied 6 of 6 images:",
             &format!("- {} ({})", bare[0].image, bare[0].short()),
-            "more failing policies (see custody's decision log)",
+            "require-e2e-too",
+            "more failures (see custody's decision log)",
         ],
     );
     let message = r["status"]["message"].as_str().unwrap();
