@@ -123,6 +123,7 @@ async fn a_long_denial_is_summarised_in_a_few_lines() {
         &[
             "custody denied 6 of 6 images:",
             &format!("- {} ({})", bare[0].image, bare[0].short()),
+            "require-e2e-too",
             "more failures (see custody's decision log)",
         ],
     );

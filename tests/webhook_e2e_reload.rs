@@ -218,6 +218,19 @@ async fn readyz_follows_the_policy_dir_and_metrics_count_decisions() {
         "{m}"
     );
     assert_eq!(sample(&m, "custody_reviews_in_flight"), 0.0, "{m}");
+    assert_eq!(sample(&m, "custody_evaluations_in_flight"), 0.0, "{m}");
+    // Registry requests and cache lookups: the second review of the good image was
+    // answered from the tag and discovery caches.
+    assert!(
+        sample(&m, "custody_registry_requests_total{result=\"ok\"}") >= 3.0,
+        "{m}"
+    );
+    for cache in ["tag", "discover"] {
+        let hits = format!("custody_cache_requests_total{{cache=\"{cache}\",result=\"hit\"}}");
+        let misses = format!("custody_cache_requests_total{{cache=\"{cache}\",result=\"miss\"}}");
+        assert!(sample(&m, &hits) >= 1.0, "{cache} hits: {m}");
+        assert!(sample(&m, &misses) >= 2.0, "{cache} misses: {m}");
+    }
 
     // Every bundle removed: not ready again.
     std::fs::remove_dir_all(policies.bundle("require-e2e")).unwrap();

@@ -56,7 +56,19 @@ impl Caches {
         if let Some(err) = self.failures.get(&key).await {
             return Err(err);
         }
-        match cache.try_get_with(key.clone(), init).await {
+        // A miss is a call whose own `init` ran; a coalesced waiter counts as a hit.
+        let missed = std::sync::atomic::AtomicBool::new(false);
+        // Boxed: the lookup future is large in debug builds and nests deeply.
+        let init = Box::pin(async {
+            missed.store(true, std::sync::atomic::Ordering::Relaxed);
+            init.await
+        });
+        let answer = cache.try_get_with(key.clone(), init).await;
+        // The key's prefix names the cache (`tag|…`, `discover|…`, `platforms|…`).
+        let name = key.split('|').next().unwrap_or("other");
+        let hit = !missed.load(std::sync::atomic::Ordering::Relaxed);
+        crate::metrics::metrics().cache_request(name, if hit { "hit" } else { "miss" });
+        match answer {
             Ok(v) => Ok(v),
             Err(err) => {
                 let err = (*err).clone();

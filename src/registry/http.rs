@@ -232,6 +232,7 @@ impl Transport {
             phase: current_phase(),
             round: current_round(),
         });
+        crate::metrics::metrics().registry_request(request_result(&result));
         result.map_err(|e| map_reqwest(e, &t.label(), req.step))
     }
 
@@ -420,4 +421,16 @@ fn error_detail(body: &[u8]) -> Option<String> {
     let mut text: String = format!("{code} {msg}").trim().chars().take(200).collect();
     text.retain(|c| !c.is_control());
     (!text.is_empty()).then_some(text)
+}
+
+/// The `result` label of `custody_registry_requests_total` for one HTTP exchange.
+fn request_result(result: &Result<reqwest::Response, reqwest::Error>) -> &'static str {
+    match result {
+        Ok(r) if r.status().is_success() || r.status().is_redirection() => "ok",
+        Ok(r) if r.status() == StatusCode::NOT_FOUND => "not-found",
+        Ok(r) if matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => "auth",
+        Ok(_) => "error",
+        Err(e) if e.is_timeout() => "timeout",
+        Err(_) => "unreachable",
+    }
 }
