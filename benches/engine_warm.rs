@@ -175,7 +175,9 @@ fn bench(c: &mut Criterion) {
     let bundle = snapshot.bundles()[0].clone();
     let text = std::fs::read_to_string(root.join("docs/policy-input.example.json"))
         .expect("example input");
-    let input: custody::policy::PolicyInput = serde_json::from_str(&text).expect("parses");
+    let mut input: custody::policy::PolicyInput = serde_json::from_str(&text).expect("parses");
+    input.evaluation.policy = bundle.name().to_owned();
+    input.evaluation.options = bundle.spec().options.clone();
     let value = custody::policy::to_rego_value(&input);
     c.bench_function("bundle_require_provenance_eval", |b| {
         b.iter(|| black_box(bundle.evaluate(black_box(&value)).expect("evaluates")))
