@@ -56,6 +56,18 @@ pub struct PodTemplate {
     pub pull_secrets: Vec<String>,
 }
 
+/// The kinds whose objects make pods (and so are judged at apply time).
+pub const POD_KINDS: &[&str] = &[
+    "Pod",
+    "Deployment",
+    "ReplicaSet",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+    "ReplicationController",
+];
+
 /// Where the pod spec sits in an object of this kind, or `None` if the kind makes no pods.
 pub fn pod_spec_pointer(group: &str, kind: &str) -> Option<&'static str> {
     match (group, kind) {

@@ -9,6 +9,16 @@ use crate::engine::{Engine, EngineConfig};
 use crate::policy::PolicyStore;
 use crate::registry::{Credentials, OciRegistry, RegistryConfig};
 
+/// Output format of the deciding subcommands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// For people: CI log lines (`verify`), what `kubectl apply` prints (`review`).
+    Text,
+    /// For machines: a stable JSON document (`verify`: `kind: VerifyResult`; `review`:
+    /// the AdmissionReview response).
+    Json,
+}
+
 /// `key=value` for `--namespace-label`.
 pub(crate) fn parse_label(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {

@@ -16,14 +16,7 @@ use crate::registry::RegistryConfig;
 use crate::server::Outcome;
 use crate::webhook::{EngineChecker, Namespaces, Webhook, WebhookOptions};
 
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Output {
-    /// What `kubectl apply` would print.
-    Text,
-    /// The AdmissionReview response, as the webhook sends it.
-    Json,
-}
+pub use super::common::Output;
 
 /// Arguments of `custody review`.
 #[derive(Debug, clap::Args)]

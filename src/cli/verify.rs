@@ -2,26 +2,17 @@
 //! cluster (a CI gate). Exit 0 when every image is admitted, 1 when any is denied, 2 when
 //! the input is unusable (bad reference, policies that do not load).
 
-use crate::engine::{CheckRequest, Engine, EngineConfig, ImageUse, ImageVerdict};
-use crate::policy::PolicyStore;
+use crate::engine::{CheckRequest, ImageUse, ImageVerdict};
 use crate::policy::input::{NamespaceInfo, RequestInfo};
-use crate::registry::{Credentials, ImageRef, OciRegistry, RegistryConfig};
+use crate::registry::{ImageRef, RegistryConfig};
 use anyhow::Context as _;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Output {
-    /// Lines for a CI log.
-    Text,
-    /// One stable JSON document (`kind: VerifyResult`).
-    Json,
-}
+pub use super::common::Output;
 
 /// Arguments of `custody verify`.
 #[derive(Debug, clap::Args)]
@@ -36,7 +27,7 @@ pub struct Args {
     #[arg(long, env = "CUSTODY_NAMESPACE", default_value = "default")]
     pub namespace: String,
     /// A label of that namespace (`key=value`); repeat for several.
-    #[arg(long = "namespace-label", env = "CUSTODY_NAMESPACE_LABELS", value_delimiter = ',', value_parser = parse_label)]
+    #[arg(long = "namespace-label", env = "CUSTODY_NAMESPACE_LABELS", value_delimiter = ',', value_parser = super::common::parse_label)]
     pub namespace_labels: Vec<(String, String)>,
     /// Output format.
     #[arg(short = 'o', long = "output", env = "CUSTODY_OUTPUT", value_enum, default_value_t = Output::Text)]
@@ -53,13 +44,6 @@ pub struct Args {
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryConfig,
-}
-
-fn parse_label(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-        _ => Err(format!("{s:?} is not key=value")),
-    }
 }
 
 /// The JSON document `-o json` prints.
@@ -86,25 +70,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for image in &args.images {
         ImageRef::parse(image).with_context(|| format!("image {image:?}"))?;
     }
-    let store = PolicyStore::new();
-    let report = store
-        .load_dir(&args.policies)
-        .with_context(|| format!("loading policies from {}", args.policies.display()))?;
-    if let Some((key, err)) = report.failed.first() {
-        anyhow::bail!("policy bundle {key} does not load: {err}");
-    }
-    if store.snapshot().is_empty() {
-        anyhow::bail!("no policy bundle found under {}", args.policies.display());
-    }
-    let registry = OciRegistry::new(args.registry.clone()).context("registry configuration")?;
-    let engine = Engine::new(
-        Arc::new(registry),
-        store.clone(),
-        EngineConfig {
-            require_all_platforms: args.require_all_platforms,
-            ..EngineConfig::default()
-        },
-    );
+    let store = super::common::load_policies(&args.policies)?;
+    let (engine, defaults) =
+        super::common::engine(&args.registry, store.clone(), args.require_all_platforms)?;
     let req = CheckRequest {
         images: args
             .images
@@ -125,7 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             user: "custody-verify".into(),
             ..RequestInfo::default()
         },
-        credentials: Credentials::anonymous(),
+        credentials: defaults,
         time: args.time,
         ..CheckRequest::default()
     };

@@ -53,19 +53,10 @@ impl Default for WebhookOptions {
         WebhookOptions {
             decision: DecisionOptions::default(),
             deadline: Duration::from_secs(8),
-            pin_kinds: [
-                "Pod",
-                "Deployment",
-                "ReplicaSet",
-                "StatefulSet",
-                "DaemonSet",
-                "Job",
-                "CronJob",
-                "ReplicationController",
-            ]
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
+            pin_kinds: admission::workload::POD_KINDS
+                .iter()
+                .map(|k| (*k).to_owned())
+                .collect(),
             decision_log: true,
         }
     }

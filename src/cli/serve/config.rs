@@ -29,16 +29,7 @@ impl<'de> serde::Deserialize<'de> for DurationArg {
 }
 
 /// The workload kinds `/mutate` pins by default.
-pub const DEFAULT_MUTATE_KINDS: &[&str] = &[
-    "Pod",
-    "Deployment",
-    "ReplicaSet",
-    "StatefulSet",
-    "DaemonSet",
-    "Job",
-    "CronJob",
-    "ReplicationController",
-];
+pub const DEFAULT_MUTATE_KINDS: &[&str] = crate::admission::workload::POD_KINDS;
 
 /// Flags of `custody serve`. Every field is optional so that a flag, the environment and
 /// the config file can be told apart; defaults are applied in [`Args::resolve`].
