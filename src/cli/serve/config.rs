@@ -172,7 +172,6 @@ pub struct KubeSettings {
     pub pull_secrets: Option<Duration>,
 }
 
-
 // A local alias so this file reads the same whether or not server types move.
 use crate::server as custody_server;
 
