@@ -1,4 +1,4 @@
-//! `custody serve` as a process: self-signed certificate, probes, a malformed review
+//! `custody serve` as a process: self-signed certificate, a policy directory, probes, a malformed review
 //! answered with a 200 AdmissionReview denial, and a clean exit on SIGTERM.
 
 mod server_common;
@@ -23,6 +23,11 @@ async fn the_binary_serves_and_stops_on_sigterm() {
         ])
         .arg("--self-signed-ca-out")
         .arg(&ca_path)
+        .arg("--policy-dir")
+        .arg(format!(
+            "{}/policies/require-provenance",
+            env!("CARGO_MANIFEST_DIR")
+        ))
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .kill_on_drop(true)
