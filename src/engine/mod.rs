@@ -332,6 +332,7 @@ impl Engine {
         let cache = self.verified.clone();
         let (results, summary) = tokio::task::spawn_blocking(move || {
             let _permit = permit;
+            let _in_flight = crate::metrics::metrics().evaluation_in_flight();
             decide::decide(&facts, &bundles, &ctx, &cache)
         })
         .await

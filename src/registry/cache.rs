@@ -56,6 +56,14 @@ impl Caches {
         if let Some(err) = self.failures.get(&key).await {
             return Err(err);
         }
+        // The cache's name is the key's prefix (`tag`, `discover`, `platforms`).
+        let name = key.split('|').next().unwrap_or("registry");
+        let hit = if cache.contains_key(&key) {
+            "hit"
+        } else {
+            "miss"
+        };
+        crate::metrics::metrics().cache_request(name, hit);
         match cache.try_get_with(key.clone(), init).await {
             Ok(v) => Ok(v),
             Err(err) => {
