@@ -1,4 +1,4 @@
-//! `custody serve` as a process: self-signed certificate, probes, a malformed review
+//! `custody serve` as a process: self-signed certificate, a policy directory, probes, a malformed review
 //! answered with a 200 AdmissionReview denial, and a clean exit on SIGTERM.
 
 mod server_common;

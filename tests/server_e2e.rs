@@ -224,6 +224,21 @@ async fn serve_admits_attested_images_and_denies_the_rest() {
         "{metrics}"
     );
 
+    // Registry and cache metrics are fed by the registry client: the second review of
+    // the good image found its tag in the cache.
+    assert!(
+        metrics.contains(r#"custody_registry_requests_total{result="ok"}"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"custody_cache_requests_total{cache="tag",result="hit"}"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"custody_cache_requests_total{cache="tag",result="miss"}"#),
+        "{metrics}"
+    );
+
     let pid = s.child.id().unwrap().to_string();
     assert!(
         std::process::Command::new("kill")
