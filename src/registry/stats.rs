@@ -76,14 +76,6 @@ impl Recorder {
     }
 
     pub(crate) fn record(&self, r: RequestRecord) {
-        crate::metrics::metrics().registry_request(match r.status {
-            Some(200..=399) => "ok",
-            Some(401 | 403) => "auth",
-            Some(404) => "not-found",
-            Some(429) => "throttled",
-            Some(_) => "error",
-            None => "failed",
-        });
         if let Ok(mut q) = self.records.lock() {
             if q.len() >= MAX_RECORDS {
                 q.pop_front();
