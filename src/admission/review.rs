@@ -127,15 +127,22 @@ pub fn synthesize(object: &Value, operation: &str, namespace: &str, user: &str) 
     })
 }
 
-/// Best-effort uid extraction for answering a review that failed to parse.
+/// The `request.uid` of a body that may not parse as a review, or `""` when it cannot be
+/// read: the best answer to a review that failed to parse. Reads only that field.
 pub fn salvage_uid(body: &[u8]) -> String {
-    serde_json::from_slice::<Value>(body)
+    #[derive(serde::Deserialize)]
+    struct Review {
+        request: Option<Request>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Request {
+        uid: Option<Value>,
+    }
+    serde_json::from_slice::<Review>(body)
         .ok()
-        .and_then(|v| {
-            v.pointer("/request/uid")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        })
+        .and_then(|r| r.request)
+        .and_then(|r| r.uid)
+        .and_then(|u| u.as_str().map(str::to_owned))
         .unwrap_or_default()
 }
 

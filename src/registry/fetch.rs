@@ -49,22 +49,8 @@ impl<'a> Fetcher<'a> {
         accept: &'static str,
         step: &'static str,
     ) -> Result<Fetched, RegistryError> {
-        let url = self
-            .http
-            .url(self.target.image, &format!("manifests/{reference}"))?;
         let resp = self
-            .http
-            .send(
-                &self.target,
-                Req {
-                    method: Method::GET,
-                    url,
-                    accept: Some(accept),
-                    content_type: None,
-                    body: None,
-                    step,
-                },
-            )
+            .get(&format!("manifests/{reference}"), Some(accept), step)
             .await?;
         let media_type = header_str(&resp, header::CONTENT_TYPE);
         let declared =
@@ -85,6 +71,29 @@ impl<'a> Fetcher<'a> {
             media_type,
             digest,
         })
+    }
+
+    /// A GET of `path` under the repository (`manifests/…`, `blobs/…`).
+    async fn get(
+        &self,
+        path: &str,
+        accept: Option<&'static str>,
+        step: &'static str,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let url = self.http.url(self.target.image, path)?;
+        self.http
+            .send(
+                &self.target,
+                Req {
+                    method: Method::GET,
+                    url,
+                    accept,
+                    content_type: None,
+                    body: None,
+                    step,
+                },
+            )
+            .await
     }
 
     /// GET a manifest by tag, the default `Accept`.
@@ -112,23 +121,7 @@ impl<'a> Fetcher<'a> {
                 limit,
             });
         }
-        let url = self
-            .http
-            .url(self.target.image, &format!("blobs/{digest}"))?;
-        let resp = self
-            .http
-            .send(
-                &self.target,
-                Req {
-                    method: Method::GET,
-                    url,
-                    accept: None,
-                    content_type: None,
-                    body: None,
-                    step,
-                },
-            )
-            .await?;
+        let resp = self.get(&format!("blobs/{digest}"), None, step).await?;
         // The descriptor's size is binding: a longer answer is refused as it streams.
         read_body(
             resp,

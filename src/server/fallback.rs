@@ -12,20 +12,7 @@ use serde_json::{Value, json};
 
 /// The `request.uid` of an AdmissionReview body, or `""` when it cannot be read.
 pub fn request_uid(body: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct Review {
-        request: Option<Request>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Request {
-        uid: Option<Value>,
-    }
-    serde_json::from_slice::<Review>(body)
-        .ok()
-        .and_then(|r| r.request)
-        .and_then(|r| r.uid)
-        .and_then(|u| u.as_str().map(str::to_owned))
-        .unwrap_or_default()
+    crate::admission::review::salvage_uid(body)
 }
 
 fn envelope(response: Value) -> Bytes {
