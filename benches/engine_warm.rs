@@ -180,7 +180,7 @@ fn bench(c: &mut Criterion) {
     input.evaluation.options = bundle.spec().options.clone();
     let value = custody::policy::to_rego_value(&input);
     c.bench_function("bundle_require_provenance_eval", |b| {
-        b.iter(|| black_box(bundle.evaluate(black_box(&value)).expect("evaluates")))
+        b.iter(|| black_box(bundle.evaluate_fresh(black_box(&value)).expect("evaluates")))
     });
 }
 

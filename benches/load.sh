@@ -16,6 +16,8 @@
 #                        with policies/require-provenance, measure the cold path
 #                        (COLD_IMAGES fresh attested images, one review each, p50/p99),
 #                        then load /validate with warm caches.
+#   MEMOIZE=0            with WITH_REGISTRY: serve a copy of the policy with
+#                        `memoize: false`, so every review evaluates the Rego.
 # Needs: wrk (apt-get install wrk); with WITH_REGISTRY also ferro-oci-server, skopeo,
 # python3 and curl (scripts/setup). Extra arguments go to `custody serve`.
 set -euo pipefail
@@ -63,7 +65,13 @@ if [[ -n "${WITH_REGISTRY:-}" ]]; then
   for image in shop/migrate:1.4.2 shop/web:1.4.2 shop/proxy:2.0.1; do push_attested "$image"; done
   sed "s/@REG@/$REG/g" benches/data/pod-review-registry.json.in >"$work/review.json"
   export CUSTODY_BENCH_BODY=$work/review.json
-  serve_args=(--policy-dir policies/require-provenance --insecure-registry "$REG")
+  policy_dir=policies/require-provenance
+  if [[ "${MEMOIZE:-1}" == 0 ]]; then
+    cp -r policies/require-provenance "$work/policy"
+    printf 'memoize: false\n' >>"$work/policy/policy.yaml"
+    policy_dir=$work/policy
+  fi
+  serve_args=(--policy-dir "$policy_dir" --insecure-registry "$REG")
 fi
 
 pin() { local cpus=$1; shift; if [[ -n "$cpus" ]]; then taskset -c "$cpus" "$@"; else "$@"; fi; }

@@ -17,6 +17,13 @@
 )]
 #![warn(missing_docs)]
 
+/// mimalloc instead of the system allocator: regorus' evaluator makes and drops many
+/// small values per evaluation, and with glibc's malloc a quarter of an evaluation was
+/// spent in malloc/free (docs/benchmarks.md). Set here so that the binary, the tests
+/// and the benchmarks all run with the allocator the server uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod admission;
 pub mod attest;
 pub mod category;

@@ -197,11 +197,11 @@ pub(crate) fn decide(
     ctx: &Context,
     cache: &VerifyCache,
 ) -> (Vec<PolicyResult>, EvidenceSummary) {
-    let parsed = verify::parse_all(&facts.evidence);
+    let parsed = verify::parse_all(&facts.evidence, cache);
     let mut digests = vec![facts.digest.clone()];
     digests.extend(facts.platforms.iter().map(|p| p.digest.clone()));
     let skipped = verify::skipped_as_rejected(&facts.skipped);
-    let mut inputs = InputBuilder::new(&base_input(facts, ctx));
+    let mut inputs = InputBuilder::new(&base_input(facts, ctx)).with_shared(cache);
     let mut summary = EvidenceSummary {
         found: facts.evidence.len(),
         skipped: facts

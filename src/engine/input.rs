@@ -3,6 +3,7 @@
 //! image, each verified predicate once per image, and only the small per-policy parts
 //! (evaluation, the attestation list, rejections) per policy.
 
+use super::verify::VerifyCache;
 use crate::policy::Bundle;
 use crate::policy::input::{
     EvaluationInfo, PolicyInput, RejectedEvidence, SignerInfo, SourceInfo, SubjectInfo,
@@ -32,28 +33,44 @@ struct Head<'a> {
 }
 
 /// Builds per-policy input values over one image's shared base.
-pub(crate) struct InputBuilder {
+pub(crate) struct InputBuilder<'c> {
     base: regorus::Value,
     evaluation: EvaluationInfo,
     predicates: HashMap<(Option<String>, String), regorus::Value>,
+    /// Predicates already converted by earlier requests, by blob digest.
+    shared: Option<&'c VerifyCache>,
 }
 
-impl InputBuilder {
+impl<'c> InputBuilder<'c> {
     /// `base` has everything but `evaluation`'s policy fields, `attestations` and `rejected`.
-    pub(crate) fn new(base: &PolicyInput) -> InputBuilder {
+    pub(crate) fn new(base: &PolicyInput) -> InputBuilder<'c> {
         InputBuilder {
             base: rv(base),
             evaluation: base.evaluation.clone(),
             predicates: HashMap::new(),
+            shared: None,
         }
+    }
+
+    /// Takes converted predicates from, and gives them to, the engine's shared cache.
+    pub(crate) fn with_shared(mut self, cache: &'c VerifyCache) -> InputBuilder<'c> {
+        self.shared = Some(cache);
+        self
     }
 
     fn attestation(&mut self, a: &VerifiedAttestation) -> regorus::Value {
         let key = (a.source.blob_digest.clone(), a.subject_digest.clone());
+        let shared = self.shared;
         let predicate = self
             .predicates
             .entry(key)
-            .or_insert_with(|| rv(&a.predicate))
+            .or_insert_with(|| match (shared, &a.source.blob_digest) {
+                // The blob's bytes fix the statement, and so its predicate.
+                (Some(cache), Some(blob)) => {
+                    cache.predicate_value(&a.source.format, blob, || rv(&a.predicate))
+                }
+                _ => rv(&a.predicate),
+            })
             .clone();
         let mut v = rv(&Head {
             statement_type: &a.statement_type,

@@ -147,6 +147,9 @@ async fn good_evidence_admits() {
         .await;
     assert_eq!(again, v);
     assert_eq!(engine.verified.len(), 1);
+    // The envelope was parsed, and its predicate converted, once for both requests.
+    assert_eq!(engine.verified.parsed_len(), 1);
+    assert_eq!(engine.verified.predicates_len(), 1);
     assert_eq!(v[0].evidence.verified.len(), 1);
     assert_eq!(
         v[0].evidence.verified[0].signers,

@@ -13,12 +13,19 @@ use crate::registry::{Evidence, EvidenceFormat, SkipReason, Skipped};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// One piece of evidence, parsed once for all policies.
+/// One piece of evidence, parsed once: for all policies of a request, and for every
+/// later request that meets the same blob (see [`VerifyCache::parsed`]).
 pub(crate) struct Parsed<'a> {
     pub(crate) evidence: &'a Evidence,
-    pub(crate) envelope: Result<Envelope, String>,
+    parsed: Arc<ParsedBlob>,
+}
+
+/// What a blob's bytes say, worked out once. Everything here follows from the bytes
+/// and the format alone, so it is shared by blob digest.
+struct ParsedBlob {
+    envelope: Result<Envelope, String>,
     /// The predicate type the unverified payload claims (for messages only).
-    pub(crate) claimed_type: Option<String>,
+    claimed_type: Option<String>,
     statement: std::sync::OnceLock<Result<Statement, String>>,
 }
 
@@ -43,31 +50,45 @@ fn envelope_of(ev: &Evidence) -> Result<Envelope, String> {
     }
 }
 
-/// Parses every piece of evidence once.
-pub(crate) fn parse_all(evidence: &[Evidence]) -> Vec<Parsed<'_>> {
+fn parse_blob(ev: &Evidence) -> ParsedBlob {
+    let envelope = envelope_of(ev);
+    let claimed_type = envelope.as_ref().ok().and_then(|e| {
+        (e.payload_type == INTOTO_PAYLOAD_TYPE)
+            .then(|| serde_json::from_slice::<Claim>(&e.payload).ok())
+            .flatten()
+            .and_then(|c| c.predicate_type)
+    });
+    ParsedBlob {
+        envelope,
+        claimed_type,
+        statement: std::sync::OnceLock::new(),
+    }
+}
+
+/// Parses every piece of evidence, or takes the parse from `cache`.
+pub(crate) fn parse_all<'a>(evidence: &'a [Evidence], cache: &VerifyCache) -> Vec<Parsed<'a>> {
     evidence
         .iter()
-        .map(|ev| {
-            let envelope = envelope_of(ev);
-            let claimed_type = envelope.as_ref().ok().and_then(|e| {
-                (e.payload_type == INTOTO_PAYLOAD_TYPE)
-                    .then(|| serde_json::from_slice::<Claim>(&e.payload).ok())
-                    .flatten()
-                    .and_then(|c| c.predicate_type)
-            });
-            Parsed {
-                evidence: ev,
-                envelope,
-                claimed_type,
-                statement: std::sync::OnceLock::new(),
-            }
+        .map(|ev| Parsed {
+            evidence: ev,
+            parsed: cache.parsed(ev),
         })
         .collect()
 }
 
 impl Parsed<'_> {
+    pub(crate) fn envelope(&self) -> &Result<Envelope, String> {
+        &self.parsed.envelope
+    }
+
+    pub(crate) fn claimed_type(&self) -> Option<&str> {
+        self.parsed.claimed_type.as_deref()
+    }
+
+    /// The statement of the verified payload. `verified` came from this very envelope,
+    /// so its payload is the envelope's and the parse can be shared.
     fn statement(&self, verified: &Verified) -> &Result<Statement, String> {
-        self.statement.get_or_init(|| {
+        self.parsed.statement.get_or_init(|| {
             if verified.payload_type != INTOTO_PAYLOAD_TYPE {
                 return Err(format!(
                     "signed payload type {:?} is not an in-toto statement",
@@ -93,12 +114,31 @@ pub(crate) fn source_info(ev: &Evidence) -> SourceInfo {
     }
 }
 
-/// Verification outcomes shared across requests, keyed by the evidence blob digest (the
-/// registry checked the bytes against it) and the attestor's keys and threshold. Both are
-/// immutable, so an outcome never goes stale. Bounded: cleared when full.
-#[derive(Debug, Default)]
+/// What is shared across requests, all keyed by the evidence blob digest (the registry
+/// checked the bytes against it) and the format it is read as, so nothing can go stale:
+/// verification outcomes (with the attestor's keys and threshold), parsed envelopes and
+/// statements, and predicates converted for Rego. Each map is bounded: cleared when full.
+#[derive(Default)]
 pub(crate) struct VerifyCache {
-    results: Mutex<HashMap<(Digest, String), Outcome>>,
+    results: Mutex<HashMap<(Digest, &'static str, String), Outcome>>,
+    parsed: Mutex<HashMap<(Digest, &'static str), Arc<ParsedBlob>>>,
+    predicates: Mutex<HashMap<String, regorus::Value>>,
+}
+
+impl std::fmt::Debug for VerifyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyCache").finish_non_exhaustive()
+    }
+}
+
+/// Inserts into a bounded map, emptying it first when full.
+fn bounded_insert<K: std::hash::Hash + Eq, V>(map: &Mutex<HashMap<K, V>>, key: K, value: V) {
+    if let Ok(mut m) = map.lock() {
+        if m.len() >= VERIFY_CACHE_ENTRIES {
+            m.clear();
+        }
+        m.insert(key, value);
+    }
 }
 
 /// One attestor's verdict on one envelope.
@@ -114,25 +154,70 @@ fn attestor_identity(a: &Attestor) -> String {
 }
 
 impl VerifyCache {
-    fn verify(&self, a: &Attestor, blob: &Digest, env: &Envelope) -> Outcome {
-        let key = (blob.clone(), attestor_identity(a));
+    /// The outcome of `a` over the envelope of `ev` (one format's reading of the blob:
+    /// the same bytes read as another format are another envelope).
+    fn verify(&self, a: &Attestor, ev: &Evidence, env: &Envelope) -> Outcome {
+        let key = (
+            ev.blob_digest.clone(),
+            ev.format.as_str(),
+            attestor_identity(a),
+        );
         if let Some(hit) = self.results.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return hit;
         }
         let outcome = Arc::new(a.verify(env));
-        if let Ok(mut m) = self.results.lock() {
-            if m.len() >= VERIFY_CACHE_ENTRIES {
-                m.clear();
-            }
-            m.insert(key, outcome.clone());
-        }
+        bounded_insert(&self.results, key, outcome.clone());
         outcome
+    }
+
+    fn parsed(&self, ev: &Evidence) -> Arc<ParsedBlob> {
+        let key = (ev.blob_digest.clone(), ev.format.as_str());
+        if let Some(hit) = self.parsed.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return hit;
+        }
+        let parsed = Arc::new(parse_blob(ev));
+        bounded_insert(&self.parsed, key, parsed.clone());
+        parsed
+    }
+
+    /// The Rego value of the predicate in blob `blob` read as `format`, converted by
+    /// `convert` once.
+    pub(crate) fn predicate_value(
+        &self,
+        format: &str,
+        blob: &str,
+        convert: impl FnOnce() -> regorus::Value,
+    ) -> regorus::Value {
+        let key = format!("{format} {blob}");
+        if let Some(hit) = self
+            .predicates
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
+            return hit;
+        }
+        let value = convert();
+        bounded_insert(&self.predicates, key, value.clone());
+        value
     }
 
     /// How many outcomes are cached.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.results.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// How many parsed blobs are cached.
+    #[cfg(test)]
+    pub(crate) fn parsed_len(&self) -> usize {
+        self.parsed.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// How many converted predicates are cached.
+    #[cfg(test)]
+    pub(crate) fn predicates_len(&self) -> usize {
+        self.predicates.lock().map(|m| m.len()).unwrap_or(0)
     }
 }
 
@@ -147,7 +232,7 @@ fn reject(p: &Parsed<'_>, category: Category, reason: String) -> RejectedEvidenc
     RejectedEvidence {
         category: category.as_str().to_owned(),
         reason,
-        claimed_predicate_type: p.claimed_type.clone(),
+        claimed_predicate_type: p.claimed_type().map(str::to_owned),
         source: p.source(),
     }
 }
@@ -194,13 +279,10 @@ pub(crate) fn for_policy(
     for p in parsed {
         // The claim is read from the very bytes the signature covers, so a statement of a
         // type this policy does not read is skipped before verification (not rejected).
-        if p.claimed_type
-            .as_deref()
-            .is_some_and(|t| !bundle.wants_predicate(t))
-        {
+        if p.claimed_type().is_some_and(|t| !bundle.wants_predicate(t)) {
             continue;
         }
-        let env = match &p.envelope {
+        let env = match p.envelope() {
             Ok(env) => env,
             Err(e) => {
                 out.rejected
@@ -213,7 +295,7 @@ pub(crate) fn for_policy(
         let mut errors: Vec<(&str, VerifyError)> = Vec::new();
         let mut verified: Option<Verified> = None;
         for a in bundle.attestors() {
-            match cache.verify(a, &p.evidence.blob_digest, env).as_ref() {
+            match cache.verify(a, p.evidence, env).as_ref() {
                 Ok(v) => {
                     accepted.push(&a.name);
                     signers.extend(v.signers.iter().map(|s| SignerInfo {

@@ -3,6 +3,7 @@
 
 use super::attestors::Attestor;
 use super::matcher::Matcher;
+use super::memo::Memo;
 use super::rego::{CompiledRego, DEFAULT_EVAL_TIMEOUT, Outcome, RegoError};
 use super::spec::{Mode, PolicySpec};
 use super::warm_input;
@@ -134,6 +135,7 @@ impl Bundle {
             &rego_files,
             files.get(DATA_FILE).map(String::as_str),
             timeout,
+            spec.memoize,
             &warm,
         )
         .map_err(|error| BundleError::Rego {
@@ -210,9 +212,20 @@ impl Bundle {
         &self.inner.files
     }
 
-    /// Evaluates the Rego half over an input document (already converted).
+    /// Evaluates the Rego half over an input document (already converted), or answers
+    /// from the memo when the parts of the input the policy reads were seen before.
     pub fn evaluate(&self, input: &regorus::Value) -> Result<Outcome, RegoError> {
         self.inner.rego.evaluate(input)
+    }
+
+    /// Evaluates without consulting or filling the memo.
+    pub fn evaluate_fresh(&self, input: &regorus::Value) -> Result<Outcome, RegoError> {
+        self.inner.rego.evaluate_fresh(input)
+    }
+
+    /// The bundle's memo, when its answers are remembered.
+    pub fn memo(&self) -> Option<&Memo> {
+        self.inner.rego.memo()
     }
 }
 

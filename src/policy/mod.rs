@@ -8,6 +8,7 @@ pub mod attestors;
 pub mod bundle;
 pub mod input;
 pub mod matcher;
+pub mod memo;
 pub mod rego;
 pub mod spec;
 pub mod store;

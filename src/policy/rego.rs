@@ -1,5 +1,6 @@
 //! The Rego half of a bundle: compiled once, warmed once, cloned per evaluation.
 
+use super::memo::{self, Memo};
 use regorus::utils::limits::ExecutionTimerConfig;
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -24,11 +25,13 @@ pub struct Outcome {
 }
 
 /// A compiled, warmed Rego policy.
-#[derive(Clone)]
 pub struct CompiledRego {
     engine: regorus::Engine,
     deny_rule: Option<String>,
     warn_rule: Option<String>,
+    /// Remembered answers; `None` when the policy depends on the world or its
+    /// `policy.yaml` turns memoising off.
+    memo: Option<Memo>,
 }
 
 impl std::fmt::Debug for CompiledRego {
@@ -76,12 +79,14 @@ fn first_line(e: &anyhow::Error) -> String {
 
 impl CompiledRego {
     /// Parses the files, merges `data`, finds `deny`/`warn` in `package` and warms the
-    /// engine with `warm_input`.
+    /// engine with `warm_input`. With `memoise`, answers are remembered by the parts of
+    /// the input the policy reads (see [`super::memo`]).
     pub fn compile(
         package: &str,
         files: &[(String, String)],
         data: Option<&str>,
         timeout: Duration,
+        memoise: bool,
         warm_input: &regorus::Value,
     ) -> Result<CompiledRego, RegoError> {
         let mut engine = regorus::Engine::new();
@@ -145,10 +150,16 @@ impl CompiledRego {
                 file: "<custody>".to_owned(),
                 message: first_line(&e),
             })?;
+        let memo = (memoise
+            && files
+                .iter()
+                .all(|(_, text)| memo::world_dependent(text).is_none()))
+        .then(|| Memo::new(memo::input_reads(files.iter().map(|(_, t)| t.as_str()))));
         let mut compiled = CompiledRego {
             engine,
             deny_rule,
             warn_rule,
+            memo,
         };
         // Warm: prepares the interpreter once so that clones start ready.
         let mut warm = compiled.engine.clone();
@@ -158,8 +169,27 @@ impl CompiledRego {
         Ok(compiled)
     }
 
-    /// Evaluates over `input` on a clone of the warmed engine.
+    /// The answer for `input`: remembered, or evaluated (and then remembered).
     pub fn evaluate(&self, input: &regorus::Value) -> Result<Outcome, RegoError> {
+        let Some(memo) = &self.memo else {
+            return self.evaluate_fresh(input);
+        };
+        let key = memo.key(input);
+        if let Some(known) = memo.get(&key) {
+            return Ok(known);
+        }
+        let outcome = self.evaluate_fresh(input)?;
+        memo.put(key, &outcome);
+        Ok(outcome)
+    }
+
+    /// The memo, if answers are remembered.
+    pub fn memo(&self) -> Option<&Memo> {
+        self.memo.as_ref()
+    }
+
+    /// Evaluates over `input` on a clone of the warmed engine, never from the memo.
+    pub fn evaluate_fresh(&self, input: &regorus::Value) -> Result<Outcome, RegoError> {
         let mut engine = self.engine.clone();
         engine.set_input(input.clone());
         self.run(&mut engine)
@@ -215,6 +245,7 @@ mod tests {
             &[("t.rego".into(), text.into())],
             Some(r#"{"limits": {"max": 2}}"#),
             DEFAULT_EVAL_TIMEOUT,
+            true,
             &regorus::Value::new_object(),
         )
     }
@@ -287,6 +318,7 @@ mod tests {
             )],
             None,
             Duration::from_millis(20),
+            true,
             &regorus::Value::new_object(),
         )
         .unwrap();

@@ -72,6 +72,14 @@ pub struct PolicySpec {
     /// Rego evaluation time limit (humantime, e.g. `250ms`); default 1s.
     #[serde(default)]
     pub evaluation_timeout: Option<String>,
+    /// Remember answers by the parts of the input the Rego reads (default true); see
+    /// `docs/policies.md`.
+    #[serde(default = "yes")]
+    pub memoize: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn empty_object() -> serde_json::Value {
