@@ -1,10 +1,6 @@
 # Require SLSA provenance (v1 or v0.2) from an allowed builder and source repository.
 package custody.require_provenance
 
-# Per-attestation facts are rules keyed by the attestation's index, computed once per
-# evaluation, rather than functions called per attestation: in regorus a function call
-# costs several times a rule lookup (docs/benchmarks.md).
-
 slsa_v1 := "https://slsa.dev/provenance/v1"
 
 slsa_v02 := "https://slsa.dev/provenance/v0.2"
@@ -13,101 +9,66 @@ provenance_types := {slsa_v1, slsa_v02}
 
 opts := input.evaluation.options
 
-# Index -> provenance attestation.
-provenance[i] := att if {
-	some i, att in input.attestations
+provenance contains att if {
+	some att in input.attestations
 	att.predicateType in provenance_types
 }
 
-# Index -> builder id.
-builder[i] := att.predicate.runDetails.builder.id if {
-	some i, att in provenance
-	att.predicateType == slsa_v1
-}
+builder_id(att) := att.predicate.runDetails.builder.id if att.predicateType == slsa_v1
 
-builder[i] := att.predicate.builder.id if {
-	some i, att in provenance
-	att.predicateType == slsa_v02
-}
+builder_id(att) := att.predicate.builder.id if att.predicateType == slsa_v02
 
-# [index, source URI as written] for every source a statement names.
-raw_source contains [i, uri] if {
-	some i, att in provenance
+# Source repositories named by a provenance statement, normalised to plain URLs.
+raw_sources(att) := {uri |
 	att.predicateType == slsa_v1
 	uri := att.predicate.buildDefinition.externalParameters.workflow.repository
-}
-
-raw_source contains [i, uri] if {
-	some i, att in provenance
+} | {uri |
 	att.predicateType == slsa_v1
 	uri := att.predicate.buildDefinition.externalParameters.source.uri
-}
-
-raw_source contains [i, dep.uri] if {
-	some i, att in provenance
+} | {uri |
 	att.predicateType == slsa_v1
 	some dep in att.predicate.buildDefinition.resolvedDependencies
-}
-
-raw_source contains [i, uri] if {
-	some i, att in provenance
+	uri := dep.uri
+} | {uri |
 	att.predicateType == slsa_v02
 	uri := att.predicate.invocation.configSource.uri
-}
-
-raw_source contains [i, m.uri] if {
-	some i, att in provenance
+} | {uri |
 	att.predicateType == slsa_v02
 	some m in att.predicate.materials
+	uri := m.uri
 }
 
-# [index, repository] with git+ and @ref and .git removed.
-source contains [i, repo] if {
-	some [i, uri] in raw_source
-	repo := trim_suffix(split(trim_prefix(uri, "git+"), "@")[0], ".git")
+normalise(uri) := repo if {
+	plain := trim_prefix(uri, "git+")
+	repo := trim_suffix(split(plain, "@")[0], ".git")
 }
 
-# Patterns: exact values, or prefixes written with a trailing *.
-exact_builders := {p | some p in opts.allowedBuilders; not endswith(p, "*")}
+sources(att) := {normalise(u) | some u in raw_sources(att)}
 
-builder_prefixes := {trim_suffix(p, "*") | some p in opts.allowedBuilders; endswith(p, "*")}
+# Whether value equals one of patterns, or starts with one ending in * (minus the *).
+# One call per value rather than one per pattern: user-function calls are the costly
+# part of an evaluation.
+matches_any(patterns, value) if value in patterns
 
-source_patterns := object.get(opts, "allowedSourceRepos", [])
-
-exact_sources := {p | some p in source_patterns; not endswith(p, "*")}
-
-source_prefixes := {trim_suffix(p, "*") | some p in source_patterns; endswith(p, "*")}
-
-builder_ok contains i if {
-	some i, id in builder
-	id in exact_builders
+matches_any(patterns, value) if {
+	some pattern in patterns
+	endswith(pattern, "*")
+	startswith(value, trim_suffix(pattern, "*"))
 }
 
-builder_ok contains i if {
-	some i, id in builder
-	some prefix in builder_prefixes
-	startswith(id, prefix)
+builder_allowed(att) if matches_any(opts.allowedBuilders, builder_id(att))
+
+source_allowed(att) if count(object.get(opts, "allowedSourceRepos", [])) == 0
+
+source_allowed(att) if {
+	some repo in sources(att)
+	matches_any(opts.allowedSourceRepos, repo)
 }
 
-source_ok contains i if {
-	count(source_patterns) == 0
-	some i, _ in provenance
-}
-
-source_ok contains i if {
-	some [i, repo] in source
-	repo in exact_sources
-}
-
-source_ok contains i if {
-	some [i, repo] in source
-	some prefix in source_prefixes
-	startswith(repo, prefix)
-}
-
-acceptable contains i if {
-	some i in builder_ok
-	i in source_ok
+acceptable contains att if {
+	some att in provenance
+	builder_allowed(att)
+	source_allowed(att)
 }
 
 rejected_hint := msg if {
@@ -127,15 +88,16 @@ deny contains msg if {
 deny contains msg if {
 	count(provenance) > 0
 	count(acceptable) == 0
-	some i, _ in provenance
-	not i in builder_ok
-	msg := sprintf("provenance builder %q is not an allowed builder", [object.get(builder, i, "<none>")])
+	some att in provenance
+	not builder_allowed(att)
+	msg := sprintf("provenance builder %q is not an allowed builder", [object.get(att, ["predicate", "runDetails", "builder", "id"], object.get(att, ["predicate", "builder", "id"], "<none>"))])
 }
 
 deny contains msg if {
 	count(provenance) > 0
 	count(acceptable) == 0
-	some i in builder_ok
-	not i in source_ok
-	msg := sprintf("provenance source %v is not an allowed source repository", [sort({pair[1] | some pair in source; pair[0] == i})])
+	some att in provenance
+	builder_allowed(att)
+	not source_allowed(att)
+	msg := sprintf("provenance source %v is not an allowed source repository", [sort(sources(att))])
 }

@@ -309,6 +309,62 @@ mod tests {
     }
 
     #[test]
+    fn remembered_answers_follow_what_the_policy_reads() {
+        let p = compile(
+            "package custody.t\n\ndeny contains sprintf(\"%s may not\", [input.request.user]) if input.request.user != \"ok\"\n",
+        )
+        .unwrap();
+        let memo = p.memo().expect("memoised");
+        let as_user = |u: &str| {
+            input(&format!(
+                r#"{{"request": {{"user": "{u}", "uid": "{u}-1"}}, "evaluation": {{"timeNs": 1}}}}"#
+            ))
+        };
+        assert_eq!(
+            p.evaluate(&as_user("eve")).unwrap().deny,
+            vec!["eve may not"]
+        );
+        assert!(p.evaluate(&as_user("ok")).unwrap().deny.is_empty());
+        assert_eq!(
+            p.evaluate(&as_user("eve")).unwrap().deny,
+            vec!["eve may not"]
+        );
+        assert_eq!(
+            p.evaluate(&as_user("bob")).unwrap().deny,
+            vec!["bob may not"]
+        );
+        assert_eq!(memo.len(), 3);
+    }
+
+    #[test]
+    fn world_dependent_policies_and_failures_are_not_remembered() {
+        let p = compile(
+            "package custody.t\n\ndeny contains \"late\" if time.now_ns() > input.deadline\n",
+        )
+        .unwrap();
+        assert!(p.memo().is_none());
+        let p = compile(
+            "package custody.t\n\ndeny contains msg if {\n\tmsg := concat(\",\", input.n)\n}\n",
+        )
+        .unwrap();
+        assert!(p.evaluate(&input(r#"{"n": 1}"#)).is_err());
+        assert!(p.memo().expect("memoised").is_empty());
+        let off = CompiledRego::compile(
+            "custody.t",
+            &[(
+                "t.rego".into(),
+                "package custody.t\n\ndeny contains \"x\" if input.n\n".into(),
+            )],
+            None,
+            DEFAULT_EVAL_TIMEOUT,
+            false,
+            &regorus::Value::new_object(),
+        )
+        .unwrap();
+        assert!(off.memo().is_none());
+    }
+
+    #[test]
     fn the_time_limit_stops_runaway_policies() {
         let p = CompiledRego::compile(
             "custody.t",

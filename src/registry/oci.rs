@@ -207,7 +207,7 @@ impl OciRegistry {
         creds: &Credentials,
     ) -> Result<Arc<Vec<PlatformDigest>>, RegistryError> {
         let key = format!("{}@{digest}", image.name());
-        let init = async {
+        let init = || async {
             let f = Fetcher::new(
                 &self.inner.http,
                 &self.inner.cfg,
@@ -276,9 +276,11 @@ impl Registry for OciRegistry {
             });
         }
         let key = format!("{}:{}", image.name(), image.reference());
-        let attempt = |c: Credentials| async move { self.resolve_uncached(image, &c).await };
-        let work = in_phase("resolve", self.with_each_credential(image, creds, attempt));
-        let init = self.with_deadline(image, "resolve tag", work);
+        let init = || {
+            let attempt = |c: Credentials| async move { self.resolve_uncached(image, &c).await };
+            let work = in_phase("resolve", self.with_each_credential(image, creds, attempt));
+            self.with_deadline(image, "resolve tag", work)
+        };
         self.inner.caches.tag(key, init).await
     }
 
@@ -289,18 +291,20 @@ impl Registry for OciRegistry {
         creds: &Credentials,
     ) -> Result<Discovery, RegistryError> {
         let key = format!("{}@{digest}", image.name());
-        let attempt = |c: Credentials| async move {
-            let f = Fetcher::new(
-                &self.inner.http,
-                &self.inner.cfg,
-                self.target(image, &c, false),
-            );
-            in_phase("discover", discover(&f, digest))
-                .await
-                .map(Arc::new)
+        let init = || {
+            let attempt = |c: Credentials| async move {
+                let f = Fetcher::new(
+                    &self.inner.http,
+                    &self.inner.cfg,
+                    self.target(image, &c, false),
+                );
+                in_phase("discover", discover(&f, digest))
+                    .await
+                    .map(Arc::new)
+            };
+            let work = self.with_each_credential(image, creds, attempt);
+            self.with_deadline(image, "discover attestations", work)
         };
-        let work = self.with_each_credential(image, creds, attempt);
-        let init = self.with_deadline(image, "discover attestations", work);
         let found = self.inner.caches.discovery(key, init).await?;
         Ok((*found).clone())
     }
