@@ -1,4 +1,5 @@
-//! The Rego half of a bundle: compiled once, warmed once, cloned per evaluation.
+//! The Rego half of a bundle: compiled once, warmed once, cloned per evaluation, and
+//! its answers remembered by what it reads of the input (see [`super::memo`]).
 
 use super::memo::{self, Memo};
 use regorus::utils::limits::ExecutionTimerConfig;
