@@ -177,8 +177,10 @@ impl CompiledRego {
         };
         let key = memo.key(input);
         if let Some(known) = memo.get(&key) {
+            crate::metrics::metrics().cache_request(MEMO_CACHE, "hit");
             return Ok(known);
         }
+        crate::metrics::metrics().cache_request(MEMO_CACHE, "miss");
         let outcome = self.evaluate_fresh(input)?;
         memo.put(key, &outcome);
         Ok(outcome)
@@ -212,6 +214,9 @@ impl CompiledRego {
         })
     }
 }
+
+/// The `cache` label of memo lookups in `custody_cache_requests_total`.
+pub const MEMO_CACHE: &str = "policy-memo";
 
 /// The package of the synthetic rule that gathers `deny` and `warn`.
 const EVAL_PACKAGE: &str = "custody__eval";
@@ -335,6 +340,11 @@ mod tests {
             vec!["bob may not"]
         );
         assert_eq!(memo.len(), 3);
+        let text = crate::metrics::metrics().render();
+        assert!(
+            text.contains(&format!("cache=\"{MEMO_CACHE}\",result=\"hit\"")),
+            "{text}"
+        );
     }
 
     #[test]

@@ -14,28 +14,24 @@ provenance contains att if {
 	att.predicateType in provenance_types
 }
 
-builder_id(att) := att.predicate.runDetails.builder.id if att.predicateType == slsa_v1
-
-builder_id(att) := att.predicate.builder.id if att.predicateType == slsa_v02
-
-# Source repositories named by a provenance statement, normalised to plain URLs.
-raw_sources(att) := {uri |
+builder_id(att) := id if {
 	att.predicateType == slsa_v1
-	uri := att.predicate.buildDefinition.externalParameters.workflow.repository
-} | {uri |
-	att.predicateType == slsa_v1
-	uri := att.predicate.buildDefinition.externalParameters.source.uri
-} | {uri |
-	att.predicateType == slsa_v1
-	some dep in att.predicate.buildDefinition.resolvedDependencies
-	uri := dep.uri
-} | {uri |
+	id := att.predicate.runDetails.builder.id
+} else := id if {
 	att.predicateType == slsa_v02
-	uri := att.predicate.invocation.configSource.uri
-} | {uri |
+	id := att.predicate.builder.id
+}
+
+# Source repositories named by a provenance statement, normalised to plain URLs. Each
+# chain of `else` stops at the first body that holds (cheaper than separate bodies,
+# which are all evaluated).
+raw_sources(att) := uris if {
+	att.predicateType == slsa_v1
+	def := att.predicate.buildDefinition
+	uris := ({uri | uri := def.externalParameters.workflow.repository} | {uri | uri := def.externalParameters.source.uri}) | {dep.uri | some dep in def.resolvedDependencies}
+} else := uris if {
 	att.predicateType == slsa_v02
-	some m in att.predicate.materials
-	uri := m.uri
+	uris := {uri | uri := att.predicate.invocation.configSource.uri} | {m.uri | some m in att.predicate.materials}
 }
 
 normalise(uri) := repo if {
