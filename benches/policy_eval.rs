@@ -23,9 +23,7 @@ use std::path::Path;
 /// What the webhook gives `bundle` of this image's evidence.
 fn own_input(whole: &PolicyInput, bundle: &Bundle) -> regorus::Value {
     let mut input = whole.clone();
-    input.evaluation.policy = bundle.name().to_owned();
-    input.evaluation.mode = bundle.mode().as_str().to_owned();
-    input.evaluation.options = bundle.spec().options.clone();
+    input.evaluation.set_policy(bundle.spec());
     input
         .attestations
         .retain(|a| bundle.wants_predicate(&a.predicate_type));

@@ -95,9 +95,7 @@ impl<'c> InputBuilder<'c> {
         rejected: &[RejectedEvidence],
     ) -> regorus::Value {
         let mut evaluation = self.evaluation.clone();
-        evaluation.policy = bundle.name().to_owned();
-        evaluation.mode = bundle.mode().as_str().to_owned();
-        evaluation.options = bundle.spec().options.clone();
+        evaluation.set_policy(bundle.spec());
         let atts: Vec<regorus::Value> = attestations.iter().map(|a| self.attestation(a)).collect();
         let mut v = self.base.clone();
         if let Ok(obj) = v.as_object_mut() {

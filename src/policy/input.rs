@@ -226,6 +226,13 @@ impl EvaluationInfo {
             options: serde_json::Value::Object(serde_json::Map::new()),
         }
     }
+
+    /// Fills the policy fields (name, mode, options) from the policy being evaluated.
+    pub fn set_policy(&mut self, spec: &super::PolicySpec) {
+        self.policy = spec.name.clone();
+        self.mode = spec.mode.as_str().to_owned();
+        self.options = spec.options.clone();
+    }
 }
 
 impl PolicyInput {

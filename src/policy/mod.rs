@@ -34,8 +34,6 @@ pub fn to_rego_value(input: &PolicyInput) -> regorus::Value {
 /// The input a bundle is warmed with: a complete document with no evidence.
 pub(crate) fn warm_input(spec: &PolicySpec) -> regorus::Value {
     let mut input = input::PolicyInput::empty(chrono::Utc::now());
-    input.evaluation.policy = spec.name.clone();
-    input.evaluation.mode = spec.mode.as_str().to_owned();
-    input.evaluation.options = spec.options.clone();
+    input.evaluation.set_policy(spec);
     to_rego_value(&input)
 }

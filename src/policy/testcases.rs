@@ -87,9 +87,7 @@ pub fn case_input(bundle: &Bundle, case: &TestCase, dir: Option<&Path>) -> Resul
         .map_err(|e| e.to_string())?
         .with_timezone(&chrono::Utc);
     let mut base = PolicyInput::empty(time);
-    base.evaluation.policy = bundle.name().to_owned();
-    base.evaluation.mode = bundle.mode().as_str().to_owned();
-    base.evaluation.options = bundle.spec().options.clone();
+    base.evaluation.set_policy(bundle.spec());
     if let Some(o) = &case.options {
         merge(&mut base.evaluation.options, o);
     }

@@ -28,7 +28,7 @@ builder_id(att) := id if {
 raw_sources(att) := uris if {
 	att.predicateType == slsa_v1
 	def := att.predicate.buildDefinition
-	uris := ({uri | uri := def.externalParameters.workflow.repository} | {uri | uri := def.externalParameters.source.uri}) | {dep.uri | some dep in def.resolvedDependencies}
+	uris := {uri | uri := def.externalParameters.workflow.repository} | {uri | uri := def.externalParameters.source.uri} | {dep.uri | some dep in def.resolvedDependencies}
 } else := uris if {
 	att.predicateType == slsa_v02
 	uris := {uri | uri := att.predicate.invocation.configSource.uri} | {m.uri | some m in att.predicate.materials}
