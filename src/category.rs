@@ -29,6 +29,8 @@ pub enum Category {
     PolicyDenied,
     /// The request itself could not be understood.
     BadRequest,
+    /// No policy applies to the image (reported per `--no-policy-action`).
+    NoPolicy,
 }
 
 impl Category {
@@ -46,6 +48,7 @@ impl Category {
             Category::Timeout => "timeout",
             Category::PolicyDenied => "policy-denied",
             Category::BadRequest => "bad-request",
+            Category::NoPolicy => "no-policy",
         }
     }
 }

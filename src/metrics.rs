@@ -15,6 +15,8 @@
 //! | `custody_reviews_in_flight` | gauge | |
 //! | `custody_policy_reload_failures_total` | counter | |
 //! | `custody_tls_reloads_total` | counter | `result` |
+//! | `custody_images_without_policy_total` | counter | `action` |
+//! | `custody_policy_bundles_unenforced` | gauge | |
 //!
 //! No crate dependency: the text format is small and this keeps the hot path to a mutex
 //! on a short map per family.
@@ -83,7 +85,9 @@ pub struct Metrics {
     registry_requests: CounterFamily,
     cache_requests: CounterFamily,
     tls_reloads: CounterFamily,
+    without_policy: CounterFamily,
     policy_reload_failures: AtomicU64,
+    unenforced_bundles: AtomicI64,
     evaluations_in_flight: AtomicI64,
     reviews_in_flight: AtomicI64,
     review_duration: Mutex<BTreeMap<String, HistogramData>>,
@@ -161,6 +165,19 @@ impl Metrics {
         self.tls_reloads.inc(&[result]);
     }
 
+    /// Counts an image that no policy applies to, by the `--no-policy-action` taken
+    /// (`allow`, `warn`, `deny`).
+    pub fn image_without_policy(&self, action: &str) {
+        self.without_policy.inc(&[action]);
+    }
+
+    /// Sets how many policy sources failed to load and have no earlier version in force
+    /// (custody is not ready while this is above zero).
+    pub fn set_unenforced_bundles(&self, n: usize) {
+        self.unenforced_bundles
+            .store(i64::try_from(n).unwrap_or(i64::MAX), Ordering::Relaxed);
+    }
+
     /// Marks one policy evaluation (verification + Rego) as running until the guard drops.
     pub fn evaluation_in_flight(&self) -> InFlightGuard<'_> {
         self.evaluations_in_flight.fetch_add(1, Ordering::Relaxed);
@@ -215,6 +232,20 @@ impl Metrics {
             "Attempts to load a changed serving certificate, by result.",
             &["result"],
             &self.tls_reloads,
+        );
+        counter(
+            &mut out,
+            "custody_images_without_policy_total",
+            "Images no policy applies to, by the action taken (allow, warn, deny).",
+            &["action"],
+            &self.without_policy,
+        );
+        scalar(
+            &mut out,
+            "custody_policy_bundles_unenforced",
+            "gauge",
+            "Policy sources that failed to load with no earlier version in force.",
+            self.unenforced_bundles.load(Ordering::Relaxed) as f64,
         );
         scalar(
             &mut out,

@@ -89,3 +89,30 @@ fn kinds_without_pods_are_admitted_and_unreadable_input_is_exit_2() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+#[test]
+fn an_image_volume_is_checked_like_a_container() {
+    // A Pod whose only unverifiable image is mounted as an image volume: it must be
+    // judged (and here denied), not admitted as "1 of 1 image".
+    let dir = tempfile::tempdir().unwrap();
+    let obj = std::fs::read_to_string("tests/data/admission-review/objects/pod.json").unwrap();
+    let mut pod: serde_json::Value = serde_json::from_str(&obj).unwrap();
+    pod["spec"]["containers"][0]["image"] = "127.0.0.1:9/shop/app:1.0".into();
+    pod["spec"]["volumes"] = serde_json::json!([
+        {"name": "models", "image": {"reference": "127.0.0.1:9/shop/models:7"}}
+    ]);
+    let path = dir.path().join("pod.json");
+    std::fs::write(&path, pod.to_string()).unwrap();
+    let out = custody(&[
+        "review",
+        path.to_str().unwrap(),
+        "--policies",
+        "policies",
+        "--insecure-registry",
+        "127.0.0.1:9",
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("custody denied 2 of 2 images"), "{t}");
+    assert!(t.contains("127.0.0.1:9/shop/models:7"), "{t}");
+}

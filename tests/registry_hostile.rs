@@ -194,6 +194,27 @@ async fn redirect_loop_is_an_error() {
 }
 
 #[tokio::test]
+async fn a_redirect_to_plain_http_goes_only_to_insecure_hosts() {
+    // One registry is named insecure; it redirects a blob to another plain-HTTP address,
+    // which nobody named: the redirect is refused and that address is never contacted.
+    let fx_blob = Fixture::new(None).blob.clone();
+    let elsewhere =
+        Hostile::start(move |_: &Request| Reply::ok("application/octet-stream", fx_blob.clone()))
+            .await;
+    let target = format!("http://{}/bucket/blob", elsewhere.host);
+    let redirect = move |_: usize, _: &Fixture| Reply::status(307).header("Location", &target);
+    let (srv, subject, _) = Fixture::new(None).serve(redirect, no_override).await;
+    let reason = only_skip(&srv.host, &subject, |_| {}).await;
+    assert!(
+        matches!(&reason, SkipReason::FetchFailed { message, .. }
+            if message.contains("plain HTTP only to hosts named with --insecure-registry")
+                && message.contains(&elsewhere.host)),
+        "{reason:?}"
+    );
+    assert_eq!(elsewhere.count("/bucket/"), 0, "the redirect was followed");
+}
+
+#[tokio::test]
 async fn rate_limit_then_success_is_retried() {
     let limited =
         |n: usize, _: &Fixture| (n == 0).then(|| Reply::status(429).header("Retry-After", "0"));

@@ -150,12 +150,22 @@ async fn a_policy_reload_under_load_gives_old_or_new_answers_never_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_follows_the_policy_dir_and_metrics_count_decisions() {
     let reg = TestRegistry::ferro();
+    // A bundle broken at startup has no earlier version to keep: not ready, and the
+    // reason names it.
     let policies = PolicyDir::empty();
+    policies.write_files(
+        "require-e2e",
+        "enforce",
+        "package custody.require_e2e\n\ndeny[msg] if {\n",
+    );
     let serve = Serve::start(policies.path(), &["--insecure-registry", &reg.host]).await;
     assert_eq!(serve.get("/healthz").await.0, 200);
     let (status, text) = serve.get("/readyz").await;
     assert_eq!(status, 503, "{text}");
-    assert!(text.contains("no policy bundle is loaded"), "{text}");
+    assert!(text.contains("failed to load at startup"), "{text}");
+    assert!(text.contains("require-e2e"), "{text}");
+    let m = serve.get("/metrics").await.1;
+    assert_eq!(sample(&m, "custody_policy_bundles_unenforced"), 1.0, "{m}");
 
     policies.write("require-e2e", "enforce");
     policies.write("advise-e2e", "warn");
@@ -232,16 +242,42 @@ async fn readyz_follows_the_policy_dir_and_metrics_count_decisions() {
         assert!(sample(&m, &misses) >= 2.0, "{cache} misses: {m}");
     }
 
-    // Every bundle removed: not ready again.
+    // A bundle's policy.yaml deleted: a failed reload, the policy stays in force.
+    std::fs::remove_file(policies.bundle("require-e2e").join("policy.yaml")).unwrap();
+    serve
+        .metrics_until("a counted reload failure", |m| {
+            sample(m, "custody_policy_reload_failures_total") >= 2.0
+        })
+        .await;
+    let r = serve.validate(&create(&object("job", &bare.image))).await;
+    assert_eq!(r["allowed"], false, "{r}");
+    assert_eq!(serve.get("/readyz").await.0, 200);
+
+    // Every bundle removed: still ready, and every image gets the no-policy action
+    // (default warn: admitted with a warning naming the image).
     std::fs::remove_dir_all(policies.bundle("require-e2e")).unwrap();
     std::fs::remove_dir_all(policies.bundle("advise-e2e")).unwrap();
     let until = Instant::now() + Duration::from_secs(30);
     loop {
-        let (status, _) = serve.get("/readyz").await;
-        if status == 503 {
+        let r = serve.validate(&create(&object("job", &bare.image))).await;
+        if r["allowed"] == true {
+            let w = webhook_support::warnings(&r);
+            assert!(
+                w.contains("no policy applies to") && w.contains(&bare.image),
+                "{r}"
+            );
             break;
         }
-        assert!(Instant::now() < until, "still ready with no bundle");
+        assert!(
+            Instant::now() < until,
+            "the removed policies still apply: {r}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert_eq!(serve.get("/readyz").await.0, 200);
+    let m = serve.get("/metrics").await.1;
+    assert!(
+        sample(&m, "custody_images_without_policy_total{action=\"warn\"}") >= 1.0,
+        "{m}"
+    );
 }

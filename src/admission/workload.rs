@@ -14,6 +14,9 @@ pub enum ContainerKind {
     InitContainer,
     /// `spec.ephemeralContainers`.
     EphemeralContainer,
+    /// `spec.volumes[].image` (a Kubernetes image volume: its image is pulled and
+    /// mounted, so it is checked like a container's).
+    ImageVolume,
 }
 
 impl ContainerKind {
@@ -24,7 +27,7 @@ impl ContainerKind {
     ];
 }
 
-/// One container that runs an image.
+/// One container that runs an image (or an image volume that mounts one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ContainerRef {
     /// The container's name.
@@ -41,14 +44,14 @@ pub struct ContainerRef {
 pub struct ImageUse {
     /// The image reference exactly as written in the spec.
     pub image: String,
-    /// The containers that use it.
+    /// The containers (and image volumes) that use it.
     pub containers: Vec<ContainerRef>,
 }
 
 /// The pod-bearing part of an admitted object.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PodTemplate {
-    /// The images, in spec order (init containers first), folded.
+    /// The images, in spec order (init containers first, image volumes last), folded.
     pub images: Vec<ImageUse>,
     /// `serviceAccountName` (empty when unset: the namespace's `default`).
     pub service_account: String,
@@ -100,21 +103,30 @@ pub fn pod_template(object: &Value, pointer: &str) -> PodTemplate {
                 continue;
             };
             let container = ContainerRef {
-                name: c
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
+                name: name_of(c),
                 kind,
                 pointer: format!("{pointer}/{list}/{i}/image"),
             };
-            match images.iter_mut().find(|u| u.image == image) {
-                Some(u) => u.containers.push(container),
-                None => images.push(ImageUse {
-                    image: image.to_owned(),
-                    containers: vec![container],
-                }),
-            }
+            add_use(&mut images, image, container);
+        }
+    }
+    // Image volumes (`volumes[].image.reference`): the kubelet pulls and mounts them, so
+    // an unchecked one would be a way around every policy.
+    if let Some(volumes) = spec.get("volumes").and_then(Value::as_array) {
+        for (i, v) in volumes.iter().enumerate() {
+            let Some(image) = v
+                .pointer("/image/reference")
+                .and_then(Value::as_str)
+                .filter(|s| !s.trim().is_empty())
+            else {
+                continue;
+            };
+            let volume = ContainerRef {
+                name: name_of(v),
+                kind: ContainerKind::ImageVolume,
+                pointer: format!("{pointer}/volumes/{i}/image/reference"),
+            };
+            add_use(&mut images, image, volume);
         }
     }
     let str_at = |k: &str| spec.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
@@ -133,6 +145,23 @@ pub fn pod_template(object: &Value, pointer: &str) -> PodTemplate {
         images,
         service_account: str_at("serviceAccountName"),
         pull_secrets,
+    }
+}
+
+fn name_of(item: &Value) -> String {
+    item.get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn add_use(images: &mut Vec<ImageUse>, image: &str, user: ContainerRef) {
+    match images.iter_mut().find(|u| u.image == image) {
+        Some(u) => u.containers.push(user),
+        None => images.push(ImageUse {
+            image: image.to_owned(),
+            containers: vec![user],
+        }),
     }
 }
 
@@ -194,6 +223,32 @@ mod tests {
         );
         assert_eq!(t.service_account, "builder");
         assert_eq!(t.pull_secrets, vec!["regcred"]);
+    }
+
+    #[test]
+    fn image_volumes_are_images() {
+        let pod = json!({"spec": {
+            "containers": [{"name": "a", "image": "app:1"}],
+            "volumes": [
+                {"name": "cfg", "configMap": {"name": "x"}},
+                {"name": "models", "image": {"reference": "models:7", "pullPolicy": "IfNotPresent"}},
+                {"name": "same", "image": {"reference": "app:1"}},
+                {"name": "blank", "image": {"reference": " "}}
+            ]
+        }});
+        let t = pod_template(&pod, "/spec");
+        let imgs: Vec<&str> = t.images.iter().map(|u| u.image.as_str()).collect();
+        assert_eq!(imgs, ["app:1", "models:7"]);
+        let vol = &t.images[1].containers[0];
+        assert_eq!(vol.kind, ContainerKind::ImageVolume);
+        assert_eq!(vol.name, "models");
+        assert_eq!(vol.pointer, "/spec/volumes/1/image/reference");
+        assert_eq!(t.images[0].containers[1].kind, ContainerKind::ImageVolume);
+        // In a workload template too.
+        let dep = json!({"spec": {"template": {"spec": {"containers": [],
+            "volumes": [{"name": "v", "image": {"reference": "data:1"}}]}}}});
+        let t = pod_template(&dep, "/spec/template/spec");
+        assert_eq!(t.images[0].image, "data:1");
     }
 
     #[test]

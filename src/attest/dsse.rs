@@ -6,6 +6,8 @@ use super::b64;
 use super::keys::KeyError;
 use super::sign::SigningKey;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
+use std::collections::BTreeMap;
 
 /// A DSSE envelope with its payload and signatures decoded from base64.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +59,9 @@ struct RawEnvelope {
     #[serde(rename = "payloadType")]
     payload_type: String,
     signatures: Vec<RawSignature>,
+    /// Every other key, kept only to be checked by [`refuse_case_variants`].
+    #[serde(flatten)]
+    other: BTreeMap<String, IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -64,15 +69,44 @@ struct RawSignature {
     #[serde(default)]
     keyid: Option<String>,
     sig: String,
+    #[serde(flatten)]
+    other: BTreeMap<String, IgnoredAny>,
+}
+
+/// Refuses a key that names one of `fields` in another case (`Payload` beside
+/// `payload`): readers that match keys case-insensitively, as Go's encoding/json does,
+/// would take that one, and two verifiers would see two payloads.
+fn refuse_case_variants(
+    other: &BTreeMap<String, IgnoredAny>,
+    fields: &[&str],
+    at: &str,
+) -> Result<(), EnvelopeError> {
+    for key in other.keys() {
+        if let Some(field) = fields.iter().find(|f| f.eq_ignore_ascii_case(key)) {
+            return Err(EnvelopeError::Json(format!(
+                "{at} has key {key:?} as well as or instead of {field:?}: keys must match exactly once"
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl Envelope {
-    /// Parses the JSON form. Unknown fields are ignored; a field given twice is an
-    /// error (so two readers can never see different payloads); `payload` and `sig`
-    /// may be standard or URL-safe base64, padded or not.
+    /// Parses the JSON form. Unknown fields are ignored; a field given twice, or also
+    /// under another case (`Payload`), is an error (so two readers can never see
+    /// different payloads); `payload` and `sig` may be standard or URL-safe base64,
+    /// padded or not.
     pub fn from_json(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
         let raw: RawEnvelope =
             serde_json::from_slice(bytes).map_err(|e| EnvelopeError::Json(e.to_string()))?;
+        refuse_case_variants(
+            &raw.other,
+            &["payload", "payloadType", "signatures"],
+            "the envelope",
+        )?;
+        for (i, s) in raw.signatures.iter().enumerate() {
+            refuse_case_variants(&s.other, &["keyid", "sig"], &format!("signature {i}"))?;
+        }
         let payload = b64::decode(&raw.payload).map_err(|_| EnvelopeError::PayloadBase64)?;
         let signatures = raw
             .signatures
@@ -178,6 +212,17 @@ mod tests {
             Envelope::from_json(dup),
             Err(EnvelopeError::Json(_))
         ));
+        for case in [
+            &br#"{"payload":"YQ==","Payload":"Yg==","payloadType":"t","signatures":[]}"#[..],
+            br#"{"PAYLOAD":"Yg==","payload":"YQ==","payloadType":"t","signatures":[]}"#,
+            br#"{"payload":"YQ==","payloadType":"t","PayloadType":"u","signatures":[]}"#,
+            br#"{"payload":"YQ==","payloadType":"t","signatures":[],"Signatures":[]}"#,
+            br#"{"payload":"YQ==","payloadType":"t","signatures":[{"sig":"YQ","Sig":"Yg"}]}"#,
+            br#"{"payload":"YQ==","payloadType":"t","signatures":[{"sig":"YQ","keyid":"a","KeyID":"b"}]}"#,
+        ] {
+            let err = Envelope::from_json(case).unwrap_err();
+            assert!(err.to_string().contains("match exactly once"), "{err}");
+        }
         let missing = br#"{"payload":"YQ==","signatures":[]}"#;
         assert!(matches!(
             Envelope::from_json(missing),

@@ -47,7 +47,7 @@ pub(crate) fn load_policies(dir: &Path) -> anyhow::Result<PolicyStore> {
 pub(crate) fn engine(
     registry: &RegistryConfig,
     store: PolicyStore,
-    require_all_platforms: bool,
+    config: EngineConfig,
 ) -> anyhow::Result<(Engine, Credentials)> {
     let client = OciRegistry::new(registry.clone()).context("configuring registry access")?;
     let defaults = match &registry.docker_config {
@@ -59,13 +59,6 @@ pub(crate) fn engine(
         })?,
         None => Credentials::anonymous(),
     };
-    let engine = Engine::new(
-        Arc::new(client),
-        store,
-        EngineConfig {
-            require_all_platforms,
-            ..EngineConfig::default()
-        },
-    );
+    let engine = Engine::new(Arc::new(client), store, config);
     Ok((engine, defaults))
 }

@@ -48,6 +48,10 @@ pub struct Args {
     /// Require verified evidence for every platform of a multi-platform image.
     #[arg(long, env = "CUSTODY_REQUIRE_ALL_PLATFORMS")]
     pub require_all_platforms: bool,
+    /// What to do with an image no policy applies to: allow, warn (admit with a warning)
+    /// or deny.
+    #[arg(long, env = "CUSTODY_NO_POLICY_ACTION", default_value = "warn")]
+    pub no_policy_action: crate::engine::NoPolicyAction,
     /// Output format.
     #[arg(short = 'o', long = "output", env = "CUSTODY_OUTPUT", value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -60,7 +64,15 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let body = read_review(&args)?;
     let store = common::load_policies(&args.policies)?;
-    let (engine, defaults) = common::engine(&args.registry, store, args.require_all_platforms)?;
+    let (engine, defaults) = common::engine(
+        &args.registry,
+        store,
+        crate::engine::EngineConfig {
+            require_all_platforms: args.require_all_platforms,
+            no_policy: args.no_policy_action,
+            ..Default::default()
+        },
+    )?;
     let labels: BTreeMap<String, String> = args.namespace_labels.iter().cloned().collect();
     let checker = EngineChecker::new(engine, Namespaces::Fixed(labels), None, defaults);
     let options = WebhookOptions {

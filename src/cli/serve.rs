@@ -44,6 +44,7 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     };
 
     let mut cluster = Cluster::default();
+    let mut configmaps_synced = None;
     if let Some(kube) = &settings.kube {
         let client = k8s::client().await?;
         let namespaces = NamespaceLabels::start(client.clone());
@@ -62,6 +63,7 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
             let sink = Arc::new(StoreSink::new(store.clone(), namespace.clone()));
             let watch = PolicyWatch::new(client.clone(), namespace, selector, sink);
             let synced = watch.synced();
+            configmaps_synced = Some(synced.clone());
             checks.push(Arc::new(move || {
                 synced
                     .load(Ordering::Relaxed)
@@ -72,6 +74,20 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
         }
     }
 
+    // The startup window ends once the first directory load and ConfigMap listing are
+    // done: a bundle that failed before then keeps custody unready (see PolicyStore).
+    match configmaps_synced {
+        None => store.mark_started(),
+        Some(synced) => {
+            let store = store.clone();
+            tokio::spawn(async move {
+                while !synced.load(Ordering::Relaxed) {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                store.mark_started();
+            });
+        }
+    }
     let reviewer = build_reviewer(&settings, store, cluster)?;
     let server = Server::bind(settings.server.clone(), reviewer, checks).await?;
     if let (Some(path), Some(pem)) = (&settings.self_signed_ca_out, server.self_signed_ca_pem()) {
@@ -91,18 +107,20 @@ fn build_reviewer(
     store: PolicyStore,
     cluster: Cluster,
 ) -> anyhow::Result<Arc<dyn Reviewer>> {
-    let (engine, defaults) =
-        super::common::engine(&settings.registry, store, settings.require_all_platforms)?;
+    let (engine, defaults) = super::common::engine(
+        &settings.registry,
+        store,
+        crate::engine::EngineConfig {
+            require_all_platforms: settings.require_all_platforms,
+            no_policy: settings.no_policy_action,
+            ..Default::default()
+        },
+    )?;
     let namespaces = match cluster.namespaces {
         Some(reflector) => Namespaces::Cluster(reflector),
         None => Namespaces::Fixed(Default::default()),
     };
-    let from_configmaps = settings
-        .kube
-        .as_ref()
-        .is_some_and(|k| k.policy_configmaps.is_some());
-    let checker = EngineChecker::new(engine, namespaces, cluster.pull_secrets, defaults)
-        .ready_without_policies(from_configmaps);
+    let checker = EngineChecker::new(engine, namespaces, cluster.pull_secrets, defaults);
     Ok(Arc::new(Webhook::new(
         Arc::new(checker),
         webhook_options(settings),

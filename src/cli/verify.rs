@@ -38,6 +38,10 @@ pub struct Args {
     /// Require verified evidence for every platform of a multi-platform image.
     #[arg(long, env = "CUSTODY_REQUIRE_ALL_PLATFORMS")]
     pub require_all_platforms: bool,
+    /// What to do with an image no policy applies to: allow, warn (admit with a warning)
+    /// or deny.
+    #[arg(long, env = "CUSTODY_NO_POLICY_ACTION", default_value = "warn")]
+    pub no_policy_action: crate::engine::NoPolicyAction,
     /// Evaluation time given to policies (RFC 3339); default now.
     #[arg(long, env = "CUSTODY_EVALUATION_TIME")]
     pub time: Option<chrono::DateTime<chrono::Utc>>,
@@ -71,8 +75,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ImageRef::parse(image).with_context(|| format!("image {image:?}"))?;
     }
     let store = super::common::load_policies(&args.policies)?;
-    let (engine, defaults) =
-        super::common::engine(&args.registry, store.clone(), args.require_all_platforms)?;
+    let (engine, defaults) = super::common::engine(
+        &args.registry,
+        store.clone(),
+        crate::engine::EngineConfig {
+            require_all_platforms: args.require_all_platforms,
+            no_policy: args.no_policy_action,
+            ..Default::default()
+        },
+    )?;
     let req = CheckRequest {
         images: args
             .images

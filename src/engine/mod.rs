@@ -43,7 +43,7 @@ pub use verdict::{
 use crate::category::Category;
 use crate::digest::Digest;
 use crate::policy::input::{ContainerInfo, WorkloadInfo};
-use crate::policy::{Bundle, MatchTarget, PolicyStore};
+use crate::policy::{Bundle, MatchTarget, Mode, PolicyStore};
 use crate::registry::{Discovery, ImageRef, Registry, RegistryError};
 use decide::{Context, ImageFacts};
 use std::sync::{Arc, Mutex};
@@ -58,13 +58,77 @@ pub struct EngineConfig {
     /// Require verified evidence for every platform manifest of a multi-platform image
     /// (each platform digest is also searched for attestations).
     pub require_all_platforms: bool,
+    /// What happens to an image that no policy applies to (and to every image when no
+    /// bundle is loaded).
+    pub no_policy: NoPolicyAction,
 }
+
+/// What custody does with an image that no policy applies to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoPolicyAction {
+    /// Admit silently.
+    Allow,
+    /// Admit, with a warning naming the image (shown by kubectl).
+    #[default]
+    Warn,
+    /// Refuse, with category `no-policy`.
+    Deny,
+}
+
+impl NoPolicyAction {
+    /// `allow`, `warn` or `deny`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoPolicyAction::Allow => "allow",
+            NoPolicyAction::Warn => "warn",
+            NoPolicyAction::Deny => "deny",
+        }
+    }
+
+    /// The result reported for an image no policy applies to (none when allowed).
+    pub(crate) fn result(self, image: &str) -> Option<PolicyResult> {
+        crate::metrics::metrics().image_without_policy(self.as_str());
+        let mode = match self {
+            NoPolicyAction::Allow => return None,
+            NoPolicyAction::Warn => Mode::Warn,
+            NoPolicyAction::Deny => Mode::Enforce,
+        };
+        Some(PolicyResult {
+            policy: NO_POLICY.to_owned(),
+            mode,
+            allowed: false,
+            category: Some(Category::NoPolicy),
+            messages: vec![format!(
+                "no policy applies to {image} (no-policy-action: {})",
+                self.as_str()
+            )],
+            warnings: Vec::new(),
+        })
+    }
+}
+
+impl std::str::FromStr for NoPolicyAction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "allow" => Ok(NoPolicyAction::Allow),
+            "warn" => Ok(NoPolicyAction::Warn),
+            "deny" => Ok(NoPolicyAction::Deny),
+            other => Err(format!("{other:?}: expected allow, warn or deny")),
+        }
+    }
+}
+
+/// The policy name results about images without any policy are filed under.
+pub const NO_POLICY: &str = "no-policy";
 
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             cpu_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             require_all_platforms: false,
+            no_policy: NoPolicyAction::default(),
         }
     }
 }
@@ -207,6 +271,7 @@ impl Engine {
             evidence: EvidenceSummary::default(),
         };
         if applicable.is_empty() {
+            verdict.results = self.config.no_policy.result(&image).into_iter().collect();
             return verdict;
         }
         let r = match parsed {

@@ -29,7 +29,7 @@ pub struct ImageUse {
     pub image: String,
     /// The container's name.
     pub container: String,
-    /// `container`, `initContainer` or `ephemeralContainer`.
+    /// `container`, `initContainer`, `ephemeralContainer` or `imageVolume`.
     pub container_kind: String,
 }
 

@@ -2,6 +2,7 @@
 //! directory or a ConfigMap's data map, compiled and warmed once.
 
 use super::attestors::Attestor;
+use super::dialect::RegoVersion;
 use super::matcher::Matcher;
 use super::memo::Memo;
 use super::rego::{CompiledRego, DEFAULT_EVAL_TIMEOUT, Outcome, RegoError};
@@ -130,10 +131,14 @@ impl Bundle {
             return Err(BundleError::NoRego(source_name.to_owned()));
         }
         let warm = warm_input(&spec);
+        let version = spec
+            .rego_version
+            .unwrap_or_else(|| RegoVersion::detect(rego_files.iter().map(|(_, t)| t.as_str())));
         let rego = CompiledRego::compile(
             &spec.rego_package(),
             &rego_files,
             files.get(DATA_FILE).map(String::as_str),
+            version,
             timeout,
             spec.memoize,
             &warm,

@@ -187,7 +187,7 @@ pub struct WorkloadInfo {
 pub struct ContainerInfo {
     /// The container's name.
     pub name: String,
-    /// `container`, `initContainer` or `ephemeralContainer`.
+    /// `container`, `initContainer`, `ephemeralContainer` or `imageVolume`.
     pub kind: String,
 }
 

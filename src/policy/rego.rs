@@ -1,6 +1,7 @@
 //! The Rego half of a bundle: compiled once, warmed once, cloned per evaluation, and
 //! its answers remembered by what it reads of the input (see [`super::memo`]).
 
+use super::dialect::{self, RegoVersion};
 use super::memo::{self, Memo};
 use regorus::utils::limits::ExecutionTimerConfig;
 use std::num::NonZeroU32;
@@ -58,6 +59,9 @@ pub enum RegoError {
     /// `data.json` is not valid JSON or could not be merged.
     #[error("data.json: {0}")]
     Data(String),
+    /// `deny`/`warn` would not be a set of messages, or data shadows the rules.
+    #[error("{0}")]
+    Shape(String),
     /// No file declares `deny` or `warn` in the policy's package.
     #[error(
         "no rule `deny` or `warn` in package {0} (set `package:` in policy.yaml or rename the package)"
@@ -79,25 +83,37 @@ fn first_line(e: &anyhow::Error) -> String {
 }
 
 impl CompiledRego {
-    /// Parses the files, merges `data`, finds `deny`/`warn` in `package` and warms the
-    /// engine with `warm_input`. With `memoise`, answers are remembered by the parts of
-    /// the input the policy reads (see [`super::memo`]).
+    /// Parses the files in `version`'s dialect, merges `data`, finds `deny`/`warn` in
+    /// `package` and warms the engine with `warm_input`. With `memoise`, answers are
+    /// remembered by the parts of the input the policy reads (see [`super::memo`]).
+    ///
+    /// Refused: a `deny`/`warn` that would be an object (see [`super::dialect`]), data
+    /// that defines a path of one of the files' packages, and a warm evaluation that
+    /// fails or gives `deny`/`warn` of another shape than a set of strings.
     pub fn compile(
         package: &str,
         files: &[(String, String)],
         data: Option<&str>,
+        version: RegoVersion,
         timeout: Duration,
         memoise: bool,
         warm_input: &regorus::Value,
     ) -> Result<CompiledRego, RegoError> {
         let mut engine = regorus::Engine::new();
+        engine.set_rego_v0(version == RegoVersion::V0);
         engine.set_execution_timer_config(ExecutionTimerConfig {
             limit: timeout,
             check_interval: TIMER_CHECK_INTERVAL,
         });
         let wanted = format!("data.{package}");
         let mut in_package = Vec::new();
+        let mut packages = vec![format!("data.{EVAL_PACKAGE}")];
         for (name, text) in files {
+            let text = match version {
+                RegoVersion::V0 => dialect::normalise_v0(text),
+                RegoVersion::V1 => text.clone(),
+            };
+            let text = &text;
             let pkg =
                 engine
                     .add_policy(name.clone(), text.clone())
@@ -106,14 +122,17 @@ impl CompiledRego {
                         message: first_line(&e),
                     })?;
             if pkg == wanted {
+                dialect::check_rule_shapes(name, text, version).map_err(RegoError::Shape)?;
                 in_package.push(name.clone());
             }
+            packages.push(pkg);
         }
         if let Some(data) = data {
-            let value =
-                regorus::Value::from_json_str(data).map_err(|e| RegoError::Data(first_line(&e)))?;
+            let json: serde_json::Value =
+                serde_json::from_str(data).map_err(|e| RegoError::Data(e.to_string()))?;
+            dialect::check_data_paths(&json, &packages).map_err(RegoError::Data)?;
             engine
-                .add_data(value)
+                .add_data(regorus::Value::from(json))
                 .map_err(|e| RegoError::Data(first_line(&e)))?;
         }
         let declares = |rule: &str| -> Result<bool, RegoError> {
@@ -208,9 +227,19 @@ impl CompiledRego {
                 .unwrap_or_default(),
             message: first_line(&e),
         })?;
+        let rule_name = |field: &str| match field {
+            "deny" => self.deny_rule.clone().unwrap_or_default(),
+            _ => self.warn_rule.clone().unwrap_or_default(),
+        };
+        let field = |name: &str| {
+            messages(&value[name]).map_err(|message| RegoError::Eval {
+                rule: rule_name(name),
+                message,
+            })
+        };
         Ok(Outcome {
-            deny: messages(&value["deny"]),
-            warn: messages(&value["warn"]),
+            deny: field("deny")?,
+            warn: field("warn")?,
         })
     }
 }
@@ -221,24 +250,54 @@ pub const MEMO_CACHE: &str = "policy-memo";
 /// The package of the synthetic rule that gathers `deny` and `warn`.
 const EVAL_PACKAGE: &str = "custody__eval";
 
-fn messages(value: &regorus::Value) -> Vec<String> {
-    let items: Vec<regorus::Value> = match value {
-        regorus::Value::Undefined | regorus::Value::Null => Vec::new(),
-        regorus::Value::Set(s) => s.iter().cloned().collect(),
-        regorus::Value::Array(a) => a.iter().cloned().collect(),
-        regorus::Value::Bool(false) => Vec::new(),
-        other => vec![other.clone()],
+/// The messages of a `deny`/`warn` value: undefined (no rule fired) or a set (or array)
+/// of strings. Anything else is an error, never a message: an object printed as JSON
+/// (or `{}` from an empty partial object) would deny with a message nobody wrote, and a
+/// `false` would admit what a broken policy never judged.
+fn messages(value: &regorus::Value) -> Result<Vec<String>, String> {
+    let items: Vec<&regorus::Value> = match value {
+        regorus::Value::Undefined => Vec::new(),
+        regorus::Value::Set(s) => s.iter().collect(),
+        regorus::Value::Array(a) => a.iter().collect(),
+        other => {
+            return Err(format!("must be a set of strings, got {}", kind_of(other)));
+        }
     };
-    let mut msgs: Vec<String> = items
-        .into_iter()
-        .map(|v| match v.as_string() {
-            Ok(s) => s.to_string(),
-            Err(_) => v.to_json_str().unwrap_or_else(|_| format!("{v:?}")),
-        })
-        .collect();
+    let mut msgs = Vec::with_capacity(items.len());
+    for v in items {
+        match v.as_string() {
+            Ok(s) => msgs.push(s.to_string()),
+            Err(_) => {
+                return Err(format!(
+                    "must be a set of strings, but holds {}",
+                    kind_of(v)
+                ));
+            }
+        }
+    }
     msgs.sort();
     msgs.dedup();
-    msgs
+    Ok(msgs)
+}
+
+fn kind_of(v: &regorus::Value) -> String {
+    let kind = match v {
+        regorus::Value::Null => "null",
+        regorus::Value::Bool(_) => "a boolean",
+        regorus::Value::Number(_) => "a number",
+        regorus::Value::String(_) => "a string",
+        regorus::Value::Array(_) => "an array",
+        regorus::Value::Set(_) => "a set",
+        regorus::Value::Object(_) => "an object",
+        regorus::Value::Undefined => "undefined",
+    };
+    let json = v.to_json_str().unwrap_or_default();
+    let shown = if json.chars().count() > 60 {
+        format!("{}…", json.chars().take(60).collect::<String>())
+    } else {
+        json
+    };
+    format!("{kind} ({shown})")
 }
 
 #[cfg(test)]
@@ -250,6 +309,7 @@ mod tests {
             "custody.t",
             &[("t.rego".into(), text.into())],
             Some(r#"{"limits": {"max": 2}}"#),
+            RegoVersion::V1,
             DEFAULT_EVAL_TIMEOUT,
             true,
             &regorus::Value::new_object(),
@@ -300,8 +360,94 @@ mod tests {
     }
 
     #[test]
-    fn v0_syntax_is_rejected() {
+    fn v0_syntax_is_rejected_as_v1() {
         assert!(compile("package custody.t\n\ndeny[msg] { msg := \"x\" }\n").is_err());
+    }
+
+    fn compile_as(
+        text: &str,
+        version: RegoVersion,
+        data: Option<&str>,
+    ) -> Result<CompiledRego, RegoError> {
+        CompiledRego::compile(
+            "custody.t",
+            &[("t.rego".into(), text.into())],
+            data,
+            version,
+            DEFAULT_EVAL_TIMEOUT,
+            true,
+            &regorus::Value::new_object(),
+        )
+    }
+
+    #[test]
+    fn v0_policies_deny_exactly_what_they_say() {
+        let texts = [
+            "package custody.t\n\ndeny[msg] {\n\tinput.n > 2\n\tmsg := sprintf(\"n=%d\", [input.n])\n}\n",
+            "package custody.t\n\nimport future.keywords.if\n\ndeny[msg] if {\n\tinput.n > 2\n\tmsg := sprintf(\"n=%d\", [input.n])\n}\n",
+            "package custody.t\n\nimport future.keywords\n\ndeny contains msg if {\n\tinput.n > 2\n\tmsg := sprintf(\"n=%d\", [input.n])\n}\n",
+        ];
+        for text in texts {
+            assert_eq!(RegoVersion::detect([text]), RegoVersion::V0, "{text}");
+            let p =
+                compile_as(text, RegoVersion::V0, None).unwrap_or_else(|e| panic!("{e}: {text}"));
+            assert!(
+                p.evaluate(&input(r#"{"n": 1}"#)).unwrap().deny.is_empty(),
+                "{text}"
+            );
+            assert_eq!(
+                p.evaluate(&input(r#"{"n": 3}"#)).unwrap().deny,
+                vec!["n=3"],
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_deny_that_is_not_a_set_of_strings_is_refused() {
+        // v0 style compiled as v1: `deny[msg] if` is an object.
+        let err =
+            compile("package custody.t\n\ndeny[msg] if {\n\tinput.n > 2\n\tmsg := \"x\"\n}\n")
+                .err()
+                .expect("refused");
+        assert!(err.to_string().contains("deny contains msg if"), "{err}");
+        // Shapes the text check cannot see are refused when warming...
+        let err = compile("package custody.t\n\ndeny := {\"a\": 1}\n")
+            .err()
+            .expect("refused");
+        assert!(
+            err.to_string().contains("must be a set of strings"),
+            "{err}"
+        );
+        let err = compile("package custody.t\n\nwarn contains 7 if true\n")
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("holds a number"), "{err}");
+        // ...and, when they depend on the input, at evaluation: an error, never a message.
+        let p = compile("package custody.t\n\ndeny := true if input.n > 2\n").unwrap();
+        assert!(p.evaluate(&input(r#"{"n": 1}"#)).unwrap().deny.is_empty());
+        let err = p.evaluate(&input(r#"{"n": 3}"#)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("must be a set of strings, got a boolean"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn data_cannot_replace_the_rules() {
+        let text = "package custody.t\n\ndeny contains \"always\" if true\n";
+        let err = compile_as(
+            text,
+            RegoVersion::V1,
+            Some(r#"{"custody": {"t": {"deny": []}}}"#),
+        )
+        .err()
+        .expect("refused");
+        assert!(matches!(err, RegoError::Data(_)), "{err}");
+        assert!(err.to_string().contains("data.custody.t"), "{err}");
+        let ok = compile_as(text, RegoVersion::V1, Some(r#"{"custody": {"config": 1}}"#)).unwrap();
+        assert_eq!(ok.evaluate(&input("{}")).unwrap().deny, vec!["always"]);
     }
 
     #[test]
@@ -367,6 +513,7 @@ mod tests {
                 "package custody.t\n\ndeny contains \"x\" if input.n\n".into(),
             )],
             None,
+            RegoVersion::V1,
             DEFAULT_EVAL_TIMEOUT,
             false,
             &regorus::Value::new_object(),
@@ -384,6 +531,7 @@ mod tests {
                 "package custody.t\n\ndeny contains \"x\" if {\n\tinput.go\n\tcount([n | some n in numbers.range(1, 5000000)]) > 0\n}\n".into(),
             )],
             None,
+            RegoVersion::V1,
             Duration::from_millis(20),
             true,
             &regorus::Value::new_object(),

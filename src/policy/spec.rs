@@ -76,6 +76,10 @@ pub struct PolicySpec {
     /// `docs/policies.md`.
     #[serde(default = "yes")]
     pub memoize: bool,
+    /// The Rego dialect of the `.rego` files, `v0` or `v1`; detected when unset (see
+    /// [`super::dialect::RegoVersion::detect`]).
+    #[serde(default)]
+    pub rego_version: Option<super::dialect::RegoVersion>,
 }
 
 fn yes() -> bool {

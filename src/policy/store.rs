@@ -3,11 +3,19 @@
 //! A request takes one [`Snapshot`] (an `Arc`) and sees either the old set or the new one,
 //! never a mixture. A bundle that fails to load never replaces a working one: the previous
 //! version stays in force and the failure is recorded.
+//!
+//! A source that fails before the store is marked started ([`PolicyStore::mark_started`],
+//! once the initial directory load and ConfigMap listing are done) has no previous
+//! version to keep: it is *broken at startup* and custody is not ready until it loads or
+//! is removed ([`PolicyStore::broken_at_startup`]). A bundle directory that loses its
+//! `policy.yaml` (or all its files) is a failed reload, not a removal: only deleting the
+//! directory removes a policy.
 
 use super::bundle::{Bundle, BundleError, POLICY_FILE};
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// The key prefix of bundles loaded from a directory.
@@ -98,6 +106,8 @@ pub struct PolicyStore {
     write: Arc<Mutex<()>>,
     failures: Arc<AtomicU64>,
     last_errors: Arc<Mutex<BTreeMap<String, String>>>,
+    started: Arc<AtomicBool>,
+    broken_at_startup: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl PolicyStore {
@@ -117,6 +127,30 @@ impl PolicyStore {
     /// How many bundle loads have failed since start (for metrics).
     pub fn failure_count(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Ends the startup window: later failures keep the previous version (or, for a new
+    /// source, leave it unloaded) without affecting readiness.
+    pub fn mark_started(&self) {
+        self.started.store(true, Ordering::Relaxed);
+    }
+
+    /// Sources that failed to load during startup and have loaded no version since, with
+    /// their latest error. custody must not be ready while any exist: nothing of theirs
+    /// is enforced.
+    pub fn broken_at_startup(&self) -> BTreeMap<String, String> {
+        let keys = self
+            .broken_at_startup
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_default();
+        let errors = self.last_errors();
+        keys.into_iter()
+            .map(|k| {
+                let e = errors.get(&k).cloned().unwrap_or_default();
+                (k, e)
+            })
+            .collect()
     }
 
     /// The latest error per source key, for sources whose newest version failed.
@@ -155,6 +189,19 @@ impl PolicyStore {
                     m.remove(key);
                 }
             }
+        }
+        if let Ok(mut broken) = self.broken_at_startup.lock() {
+            let in_force = self.snapshot().bundles.contains_key(key);
+            match err {
+                Some(_) if !self.started.load(Ordering::Relaxed) && !in_force => {
+                    broken.insert(key.to_owned());
+                }
+                Some(_) => {}
+                None => {
+                    broken.remove(key);
+                }
+            }
+            crate::metrics::metrics().set_unenforced_bundles(broken.len());
         }
     }
 
@@ -224,9 +271,20 @@ impl PolicyStore {
     /// first; failures keep the previous version; vanished ones are removed. All changes
     /// become visible in one swap.
     pub fn load_dir(&self, dir: &Path) -> Result<LoadReport, StoreError> {
-        let dirs = bundle_dirs(dir)?;
+        let mut dirs = bundle_dirs(dir)?;
         let mut report = LoadReport::default();
         let snap = self.snapshot();
+        // A bundle in force whose directory still exists is reloaded (and fails) even
+        // when it no longer looks like a bundle: a deleted policy.yaml is not a removal.
+        for key in snap.bundles.keys() {
+            if let Some(path) = key.strip_prefix(DIR_PREFIX) {
+                let path = PathBuf::from(path);
+                if path.is_dir() && !dirs.contains(&path) {
+                    dirs.push(path);
+                }
+            }
+        }
+        dirs.sort();
         let mut fresh: BTreeMap<String, Bundle> = BTreeMap::new();
         let mut keep: Vec<String> = Vec::new();
         for d in &dirs {
@@ -280,11 +338,28 @@ impl PolicyStore {
             }
             changed
         });
+        // A directory that failed at startup and is now gone is no longer a bundle.
+        let stale: Vec<String> = self
+            .broken_at_startup
+            .lock()
+            .map(|b| {
+                b.iter()
+                    .filter(|k| k.starts_with(DIR_PREFIX) && !keep.contains(k))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for key in stale {
+            self.record(&key, None);
+        }
         Ok(report)
     }
 }
 
-/// The bundle directories under `dir` (itself, or its immediate subdirectories).
+/// The bundle directories under `dir`: itself when it holds a `policy.yaml`, else each
+/// immediate subdirectory holding a `policy.yaml` or a `.rego` file (one with Rego but
+/// no `policy.yaml` is a broken bundle, not "no bundle"). Hidden entries (a mounted
+/// ConfigMap's `..data`) are skipped.
 pub(crate) fn bundle_dirs(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     let dir_err = |e: std::io::Error| StoreError::Dir {
         path: dir.display().to_string(),
@@ -296,10 +371,22 @@ pub(crate) fn bundle_dirs(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(dir_err)? {
         let path = entry.map_err(dir_err)?.path();
-        if path.is_dir() && path.join(POLICY_FILE).is_file() {
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if !hidden && path.is_dir() && (path.join(POLICY_FILE).is_file() || has_rego(&path)) {
             out.push(path);
         }
     }
     out.sort();
     Ok(out)
+}
+
+fn has_rego(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .any(|e| e.path().extension().is_some_and(|x| x == "rego"))
+    })
 }

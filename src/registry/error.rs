@@ -84,13 +84,16 @@ pub enum RegistryError {
         /// The step.
         step: &'static str,
     },
-    /// Redirect loop or too many redirects.
-    #[error("{image}: {step}: too many redirects")]
+    /// A redirect was refused: a loop, too many, or to plain HTTP on a host not named
+    /// insecure.
+    #[error("{image}: {step}: {reason}")]
     Redirects {
         /// The image.
         image: String,
         /// The step.
         step: &'static str,
+        /// Why the redirect was not followed.
+        reason: String,
     },
     /// The registry's answer could not be understood.
     #[error("{image}: {step}: unexpected answer from the registry: {reason}")]

@@ -77,7 +77,7 @@ impl Transport {
     pub(crate) fn new(cfg: Arc<RegistryConfig>) -> Result<Transport, RegistryError> {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("custody/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::limited(cfg.max_redirects))
+            .redirect(redirect_policy(cfg.clone()))
             .timeout(cfg.request_timeout)
             .connect_timeout(cfg.request_timeout.min(Duration::from_secs(5)))
             .pool_idle_timeout(Duration::from_secs(60))
@@ -361,13 +361,60 @@ pub(crate) async fn read_body(
     Ok(buf.freeze())
 }
 
+/// Why a redirect was not followed (carried through reqwest's error to [`map_reqwest`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct RedirectRefused(String);
+
+/// Follows at most `max_redirects` redirects, and a redirect to plain HTTP only to a host
+/// named in `insecure_registries` (the client allows `http` at all once any host is
+/// named, so without this check one insecure registry would let every registry send
+/// custody to any plain-HTTP address).
+fn redirect_policy(cfg: Arc<RegistryConfig>) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > cfg.max_redirects {
+            let msg = format!("too many redirects (more than {})", cfg.max_redirects);
+            return attempt.error(RedirectRefused(msg));
+        }
+        let url = attempt.url();
+        if url.scheme() != "https" {
+            let host = match (url.host_str(), url.port()) {
+                (Some(h), Some(p)) => format!("{h}:{p}"),
+                (Some(h), None) => h.to_owned(),
+                (None, _) => String::new(),
+            };
+            if url.scheme() != "http" || !cfg.is_insecure(&host) {
+                let msg = format!(
+                    "redirect to {}://{host} refused: plain HTTP only to hosts named with --insecure-registry",
+                    url.scheme()
+                );
+                return attempt.error(RedirectRefused(msg));
+            }
+        }
+        attempt.follow()
+    })
+}
+
 pub(super) fn map_reqwest(e: reqwest::Error, image: &str, step: &'static str) -> RegistryError {
     let image = image.to_owned();
     if e.is_timeout() {
         return RegistryError::Timeout { image, step };
     }
     if e.is_redirect() {
-        return RegistryError::Redirects { image, step };
+        let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
+        let mut reason = "too many redirects".to_owned();
+        while let Some(s) = source {
+            if let Some(r) = s.downcast_ref::<RedirectRefused>() {
+                reason = r.0.clone();
+                break;
+            }
+            source = s.source();
+        }
+        return RegistryError::Redirects {
+            image,
+            step,
+            reason,
+        };
     }
     let kind = if e.is_connect() {
         "connection failed"

@@ -28,7 +28,6 @@ pub struct EngineChecker {
     namespaces: Namespaces,
     pull_secrets: Option<PullSecrets>,
     defaults: Credentials,
-    ready_without_policies: bool,
 }
 
 impl EngineChecker {
@@ -45,17 +44,7 @@ impl EngineChecker {
             namespaces,
             pull_secrets,
             defaults,
-            ready_without_policies: false,
         }
-    }
-
-    /// Reports ready even with no bundle loaded. For policies from ConfigMaps: once they
-    /// are listed, an empty set is the operator's choice, and an unready webhook with
-    /// `failurePolicy: Fail` would block every pod in the namespaces it matches. A policy
-    /// directory with no bundle stays unready (a misconfiguration to surface).
-    pub fn ready_without_policies(mut self, yes: bool) -> Self {
-        self.ready_without_policies = yes;
-        self
     }
 
     async fn credentials(&self, req: &AdmissionRequest, template: &PodTemplate) -> Credentials {
@@ -98,6 +87,7 @@ fn container_kind(kind: ContainerKind) -> &'static str {
         ContainerKind::Container => "container",
         ContainerKind::InitContainer => "initContainer",
         ContainerKind::EphemeralContainer => "ephemeralContainer",
+        ContainerKind::ImageVolume => "imageVolume",
     }
 }
 
@@ -149,10 +139,21 @@ impl Checker for EngineChecker {
         self.engine.check(&check, deadline.into()).await
     }
 
+    /// Not ready while a bundle that failed to load at startup has no version in force:
+    /// that policy would silently not be enforced. With no bundle at all custody is
+    /// ready, and `--no-policy-action` decides what happens to every image.
     fn ready(&self) -> Result<(), String> {
-        if !self.ready_without_policies && self.engine.store().snapshot().bundles().is_empty() {
-            return Err("no policy bundle is loaded".to_owned());
+        let broken = self.engine.store().broken_at_startup();
+        if broken.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let list: Vec<String> = broken
+            .iter()
+            .map(|(key, err)| format!("{key}: {err}"))
+            .collect();
+        Err(format!(
+            "policy bundle(s) failed to load at startup and are not enforced: {}",
+            list.join("; ")
+        ))
     }
 }

@@ -120,6 +120,11 @@ pub struct Args {
     /// Require verified evidence for every platform manifest of a multi-platform image.
     #[arg(long, env = "CUSTODY_REQUIRE_ALL_PLATFORMS", num_args = 0..=1, default_missing_value = "true")]
     pub require_all_platforms: Option<bool>,
+    /// What to do with an image no policy applies to (and with every image while no
+    /// bundle is loaded): allow, warn (admit with a kubectl warning naming the image) or
+    /// deny [default: warn].
+    #[arg(long, env = "CUSTODY_NO_POLICY_ACTION")]
+    pub no_policy_action: Option<crate::engine::NoPolicyAction>,
     /// Registry access (limits, timeouts, caches, insecure hosts, default credentials):
     /// the registry flags, or the config file's `registry:` section (whose keys are
     /// those flags' field names, e.g. `max-blob-bytes`). When any registry flag or
@@ -148,6 +153,8 @@ pub struct Settings {
     pub mutate_kinds: Vec<String>,
     /// Require evidence for every platform of a multi-platform image.
     pub require_all_platforms: bool,
+    /// What happens to images no policy applies to.
+    pub no_policy_action: crate::engine::NoPolicyAction,
     /// Registry access.
     pub registry: RegistryConfig,
 }
@@ -217,6 +224,7 @@ impl Args {
             shutdown_grace: self.shutdown_grace.or(file.shutdown_grace),
             bench_allow_route: self.bench_allow_route.or(file.bench_allow_route),
             require_all_platforms: self.require_all_platforms.or(file.require_all_platforms),
+            no_policy_action: self.no_policy_action.or(file.no_policy_action),
             registry: if self.registry == RegistryConfig::default() {
                 file.registry
             } else {
@@ -319,6 +327,7 @@ impl Args {
             kube,
             mutate_kinds,
             require_all_platforms: self.require_all_platforms.unwrap_or(false),
+            no_policy_action: self.no_policy_action.unwrap_or_default(),
             registry: self.registry,
         })
     }
