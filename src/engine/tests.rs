@@ -295,10 +295,46 @@ async fn match_rules_pick_the_policies() {
     let d = digest(1);
     w.registry.tag("registry.test/app:1.0", &d, vec![]);
     let v = check(&w, &["registry.test/app:1.0"]).await;
-    assert!(v[0].results.is_empty());
+    // No policy applies: the default no-policy action warns, and nothing is asked of
+    // the registry, not even the digest.
+    assert_eq!(v[0].results.len(), 1);
+    let r = &v[0].results[0];
+    assert_eq!(
+        (r.policy.as_str(), r.mode, r.category),
+        (
+            "no-policy",
+            crate::policy::Mode::Warn,
+            Some(Category::NoPolicy)
+        )
+    );
+    assert!(r.messages[0].contains("registry.test/app:1.0"), "{r:?}");
     assert!(v[0].admitted());
-    // No policy applies: nothing is asked of the registry, not even the digest.
     assert_eq!(v[0].digest, None);
+}
+
+#[tokio::test]
+async fn the_no_policy_action_is_the_operators_choice() {
+    use crate::engine::NoPolicyAction;
+    for (action, results, admitted) in [
+        (NoPolicyAction::Allow, 0, true),
+        (NoPolicyAction::Warn, 1, true),
+        (NoPolicyAction::Deny, 1, false),
+    ] {
+        let w = world_with("enforce", "match:\n  images: ['registry.test/only/*']\n");
+        let config = EngineConfig {
+            no_policy: action,
+            ..EngineConfig::default()
+        };
+        let v = check_with(
+            &w,
+            &["registry.test/app:1.0"],
+            config,
+            Duration::from_secs(10),
+        )
+        .await;
+        assert_eq!(v[0].results.len(), results, "{action:?}");
+        assert_eq!(v[0].admitted(), admitted, "{action:?}");
+    }
 }
 
 #[tokio::test]
