@@ -222,12 +222,15 @@ async fn multi_platform_image_records_index_and_platforms() {
             .map(|p| p.platform.as_ref().unwrap().to_string())
             .collect();
         assert_eq!(names, ["linux/amd64", "linux/arm64/v8"]);
-        // Pinned references resolve without a request; platforms are one call away.
+        // Pinned references are checked to exist with one HEAD (cached), which also
+        // tells the index's platforms (already cached from the tag's resolution).
         let pinned = image.with_digest(index.clone());
         client.reset_stats();
         let r = client.resolve(&pinned, &reg.creds()).await.unwrap();
-        assert_eq!((r.digest.clone(), r.platforms.len()), (index.clone(), 0));
-        assert_eq!(client.request_stats().total, 0);
+        assert_eq!((r.digest.clone(), r.platforms.len()), (index.clone(), 2));
+        assert_eq!(client.request_stats().total, 1);
+        client.resolve(&pinned, &reg.creds()).await.unwrap();
+        assert_eq!(client.request_stats().total, 1);
         assert_eq!(
             client
                 .platforms(&pinned, &index, &reg.creds())
@@ -292,8 +295,22 @@ async fn not_found_image_is_a_not_found_error() {
             );
             assert!(err.to_string().contains(missing), "{err}");
         }
-        // An unknown digest has nothing attached (and is not an error to look up).
+        // A pinned digest the registry does not hold is not-found as well (one HEAD),
+        // never "no attestation".
         let ghost = Digest::sha256(b"ghost");
+        let pinned = format!("team/exists@{ghost}");
+        let err = client
+            .resolve(&reg.image(&pinned), &reg.creds())
+            .await
+            .unwrap_err();
+        assert_eq!(err.category(), Category::NotFound, "{:?}: {err}", reg.kind);
+        let exists = push_layout(&reg, &single_platform("exists"), "team/exists:v1");
+        let resolved = client
+            .resolve(&reg.image(&format!("team/exists@{exists}")), &reg.creds())
+            .await
+            .unwrap();
+        assert_eq!(resolved.digest, exists);
+        // An unknown digest has nothing attached (and is not an error to look up).
         let found = client
             .discover(&reg.image("team/exists:v1"), &ghost, &reg.creds())
             .await

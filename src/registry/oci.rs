@@ -147,7 +147,8 @@ impl OciRegistry {
         Err(refused.unwrap_or_else(|| RegistryError::Config("no credential was tried".into())))
     }
 
-    /// HEAD the tag; GET-and-hash only when the registry sends no digest header.
+    /// HEAD the tag (or the pinned digest); GET-and-hash only when the registry sends no
+    /// digest header.
     async fn resolve_uncached(
         &self,
         image: &ImageRef,
@@ -173,6 +174,18 @@ impl OciRegistry {
         let media_type = header_str(&resp, header::CONTENT_TYPE);
         let declared = header_str(&resp, "docker-content-digest");
         let (digest, media_type) = match declared.map(|d| d.parse::<Digest>()) {
+            // For a pinned reference the digest is the one asked for, whatever a header
+            // says: the kubelet pulls by that digest.
+            Some(Ok(d)) if image.digest.as_ref().is_some_and(|want| *want != d) => {
+                return Err(RegistryError::Protocol {
+                    image: image.to_string(),
+                    step,
+                    reason: format!(
+                        "asked for manifest {} but Docker-Content-Digest says {d}",
+                        image.reference()
+                    ),
+                });
+            }
             Some(Ok(d)) => (d, media_type),
             Some(Err(e)) => {
                 return Err(RegistryError::Protocol {
@@ -183,7 +196,9 @@ impl OciRegistry {
             }
             None => {
                 let f = Fetcher::new(http, &self.inner.cfg, self.target(image, creds, false));
-                let fetched = in_round(2, f.manifest_any(&image.reference(), step)).await?;
+                let reference = image.reference();
+                let fetch = f.manifest(&reference, image.digest.as_ref(), MANIFEST_ACCEPT, step);
+                let fetched = in_round(2, fetch).await?;
                 (fetched.digest, fetched.media_type)
             }
         };
@@ -268,14 +283,13 @@ impl Registry for OciRegistry {
         image: &ImageRef,
         creds: &Credentials,
     ) -> Result<Resolved, RegistryError> {
-        if let Some(d) = &image.digest {
-            return Ok(Resolved {
-                digest: d.clone(),
-                media_type: None,
-                platforms: Vec::new(),
-            });
-        }
-        let key = format!("{}:{}", image.name(), image.reference());
+        // A pinned digest is checked to exist too (one HEAD, cached like a tag): evidence
+        // attached to a digest the registry does not hold would otherwise turn a typo or
+        // a deleted image into `no-attestation` instead of `not-found`.
+        let key = match &image.digest {
+            Some(d) => format!("{}@{d}", image.name()),
+            None => format!("{}:{}", image.name(), image.reference()),
+        };
         let init = || {
             let attempt = |c: Credentials| async move { self.resolve_uncached(image, &c).await };
             let work = in_phase("resolve", self.with_each_credential(image, creds, attempt));
