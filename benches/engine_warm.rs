@@ -64,6 +64,7 @@ impl Registry for Fake {
             subject: digest.clone(),
             evidence: self.evidence.get(digest).cloned().into_iter().collect(),
             skipped: Vec::new(),
+            skipped_omitted: 0,
             consulted: vec![Source::ReferrersApi],
         })
     }

@@ -113,6 +113,7 @@ fn build_reviewer(
         crate::engine::EngineConfig {
             require_all_platforms: settings.require_all_platforms,
             no_policy: settings.no_policy_action,
+            max_images: settings.max_images_per_review,
             ..Default::default()
         },
     )?;

@@ -22,6 +22,7 @@ pub(crate) struct ImageFacts {
     pub(crate) containers: Vec<ContainerInfo>,
     pub(crate) evidence: Vec<Evidence>,
     pub(crate) skipped: Vec<Skipped>,
+    pub(crate) skipped_omitted: usize,
 }
 
 /// The request context shared by all images.
@@ -213,6 +214,7 @@ pub(crate) fn decide(
                 source: s.source.as_str().to_owned(),
             })
             .collect(),
+        skipped_omitted: facts.skipped_omitted,
         ..EvidenceSummary::default()
     };
     let mut results = Vec::with_capacity(bundles.len());

@@ -107,6 +107,7 @@ impl Registry for FakeRegistry {
                 .cloned()
                 .unwrap_or_default(),
             skipped: Vec::new(),
+            skipped_omitted: 0,
             consulted: vec![Source::ReferrersApi],
         })
     }

@@ -46,6 +46,7 @@ use crate::policy::input::{ContainerInfo, WorkloadInfo};
 use crate::policy::{Bundle, MatchTarget, Mode, PolicyStore};
 use crate::registry::{Discovery, ImageRef, Registry, RegistryError};
 use decide::{Context, ImageFacts};
+use futures::StreamExt;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -61,7 +62,18 @@ pub struct EngineConfig {
     /// What happens to an image that no policy applies to (and to every image when no
     /// bundle is loaded).
     pub no_policy: NoPolicyAction,
+    /// Most distinct images one request may name; beyond it every image is denied
+    /// (`too-large`) without asking any registry.
+    pub max_images: usize,
+    /// Images of one request looked up at once.
+    pub parallel_images: usize,
+    /// With `require_all_platforms`: most platforms of one index that are checked (more
+    /// is a `too-large` denial), and how many of their lookups run at once.
+    pub max_platforms: usize,
 }
+
+/// Platform lookups of one image run at once (with `--require-all-platforms`).
+const PARALLEL_PLATFORMS: usize = 4;
 
 /// What custody does with an image that no policy applies to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
@@ -129,6 +141,9 @@ impl Default for EngineConfig {
             cpu_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             require_all_platforms: false,
             no_policy: NoPolicyAction::default(),
+            max_images: 64,
+            parallel_images: 8,
+            max_platforms: 32,
         }
     }
 }
@@ -234,10 +249,19 @@ impl Engine {
                 None => folded.push((u.image.clone(), vec![c])),
             }
         }
-        let work = folded.into_iter().map(|(image, containers)| {
-            self.check_image(image, containers, &bundles, ctx.clone(), req, deadline)
-        });
-        futures::future::join_all(work).await
+        if folded.len() > self.config.max_images {
+            return too_many_images(folded, self.config.max_images);
+        }
+        let work: Vec<_> = folded
+            .into_iter()
+            .map(|(image, containers)| {
+                self.check_image(image, containers, &bundles, ctx.clone(), req, deadline)
+            })
+            .collect();
+        futures::stream::iter(work)
+            .buffered(self.config.parallel_images.max(1))
+            .collect()
+            .await
     }
 
     async fn check_image(
@@ -344,25 +368,40 @@ impl Engine {
         }
         let mut evidence = Vec::new();
         let mut skipped = Vec::new();
+        let mut skipped_omitted = 0;
         if applicable.iter().any(|b| !b.attestors().is_empty()) {
             set_step("discovering attestations");
             let mut subjects = vec![digest.clone()];
             if self.config.require_all_platforms {
-                subjects.extend(
-                    decide::real_platforms(&platforms)
-                        .into_iter()
-                        .map(|(_, d)| d.clone()),
-                );
+                let real = decide::real_platforms(&platforms);
+                if real.len() > self.config.max_platforms {
+                    return Err(StepFailure {
+                        category: Category::TooLarge,
+                        message: format!(
+                            "{r}: the image index lists {} platforms; --require-all-platforms checks at most {}",
+                            real.len(),
+                            self.config.max_platforms
+                        ),
+                    });
+                }
+                subjects.extend(real.into_iter().map(|(_, d)| d.clone()));
             }
-            let lookups = subjects
+            let lookups: Vec<_> = subjects
                 .iter()
-                .map(|d| self.registry.discover(&r, d, creds));
-            for found in futures::future::join_all(lookups).await {
+                .map(|d| self.registry.discover(&r, d, creds))
+                .collect();
+            let found_all: Vec<_> = futures::stream::iter(lookups)
+                .buffered(PARALLEL_PLATFORMS)
+                .collect()
+                .await;
+            for found in found_all {
                 let Discovery {
                     evidence: ev,
                     skipped: sk,
+                    skipped_omitted: omitted,
                     ..
                 } = found?;
+                skipped_omitted += omitted;
                 for e in ev {
                     if !evidence.iter().any(|x: &crate::registry::Evidence| {
                         x.blob_digest == e.blob_digest && x.subject == e.subject
@@ -392,6 +431,7 @@ impl Engine {
             containers,
             evidence,
             skipped,
+            skipped_omitted,
         };
         let bundles = applicable.to_vec();
         let cache = self.verified.clone();
@@ -407,6 +447,32 @@ impl Engine {
         })?;
         Ok((digest, results, summary))
     }
+}
+
+/// Every image denied, none looked up: the request names more distinct images than one
+/// decision may claim registry lookups and memory for.
+fn too_many_images(folded: Vec<(String, Vec<ContainerInfo>)>, max: usize) -> Vec<ImageVerdict> {
+    let count = folded.len();
+    let message = format!(
+        "the object names {count} distinct images; custody checks at most {max} per request (--max-images-per-review)"
+    );
+    folded
+        .into_iter()
+        .map(|(image, containers)| ImageVerdict {
+            image,
+            containers,
+            digest: None,
+            results: vec![PolicyResult {
+                policy: "custody".to_owned(),
+                mode: Mode::Enforce,
+                allowed: false,
+                category: Some(Category::TooLarge),
+                messages: vec![message.clone()],
+                warnings: Vec::new(),
+            }],
+            evidence: EvidenceSummary::default(),
+        })
+        .collect()
 }
 
 fn fail_all(bundles: &[Bundle], category: Category, message: &str) -> Vec<PolicyResult> {

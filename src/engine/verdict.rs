@@ -69,8 +69,16 @@ pub struct EvidenceSummary {
     pub verified: Vec<VerifiedItem>,
     /// Evidence rejected for at least one policy.
     pub rejected: Vec<RejectedItem>,
-    /// Referrers the registry left out (unknown format, too large, ...).
+    /// Referrers the registry left out (unknown format, too large, ...), at most 16
+    /// per looked-up digest.
     pub skipped: Vec<SkippedItem>,
+    /// Further left-out referrers and layers, counted but not listed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped_omitted: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A verified statement.

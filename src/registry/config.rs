@@ -47,6 +47,10 @@ pub struct RegistryConfig {
     /// Most referrers examined per image.
     #[arg(long, env = "CUSTODY_MAX_REFERRERS", default_value_t = 64)]
     pub max_referrers: usize,
+    /// Most evidence layers fetched from one referrer (or cosign tag) manifest; the rest
+    /// are counted and left out.
+    #[arg(long, env = "CUSTODY_MAX_REFERRER_LAYERS", default_value_t = 8)]
+    pub max_referrer_layers: usize,
     /// Most bytes downloaded per image lookup (manifests and blobs together).
     #[arg(long, env = "CUSTODY_MAX_EVIDENCE_BYTES", default_value_t = 64 * MIB)]
     pub max_total_bytes: u64,
@@ -109,6 +113,7 @@ impl Default for RegistryConfig {
             max_manifest_bytes: 4 * MIB,
             max_blob_bytes: 16 * MIB,
             max_referrers: 64,
+            max_referrer_layers: 8,
             max_total_bytes: 64 * MIB,
             request_timeout: Duration::from_secs(10),
             lookup_timeout: Duration::from_secs(25),

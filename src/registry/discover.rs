@@ -11,11 +11,12 @@ use super::manifest::{
     classify_media_type, is_index,
 };
 use super::stats::in_round;
-use super::types::{Discovery, Evidence, SkipReason, Skipped, Source};
+use super::types::{Discovery, Evidence, MAX_SKIPPED_RECORDED, SkipReason, Skipped, Source};
 use crate::digest::Digest;
 use futures::StreamExt;
 use reqwest::{Method, Url};
 use std::collections::HashSet;
+use std::sync::Mutex;
 
 const MAX_PAGES: u32 = 16;
 const PARALLEL_FETCHES: usize = 16;
@@ -35,6 +36,7 @@ pub(crate) async fn discover(
         subject: subject.clone(),
         evidence: Vec::new(),
         skipped: Vec::new(),
+        skipped_omitted: 0,
         consulted: Vec::new(),
     };
     let referrers = async {
@@ -54,7 +56,7 @@ pub(crate) async fn discover(
     let (source, (evidence, skipped), last_round) = ref_result?;
     out.consulted.push(source);
     out.evidence.extend(evidence);
-    out.skipped.extend(skipped);
+    skipped.into_discovery(&mut out);
     let cosign_result = match cosign_result {
         Some(c) => Some(c),
         None if f.cfg.cosign_tag == CosignTagMode::Auto && out.evidence.is_empty() => {
@@ -66,7 +68,7 @@ pub(crate) async fn discover(
         let (evidence, skipped) = c?;
         out.consulted.push(Source::CosignTag);
         out.evidence.extend(evidence);
-        out.skipped.extend(skipped);
+        skipped.into_discovery(&mut out);
     }
     let mut seen = HashSet::new();
     out.evidence.retain(|e| seen.insert(e.blob_digest.clone()));
@@ -192,7 +194,46 @@ fn next_link(base: &Url, header: &str) -> Option<Url> {
     })
 }
 
-type Found = (Vec<Evidence>, Vec<Skipped>);
+type Found = (Vec<Evidence>, SkipLog);
+
+/// Skipped entries, at most [`MAX_SKIPPED_RECORDED`] kept and the rest counted, so a
+/// listing of thousands of junk referrers never becomes a list of thousands.
+#[derive(Debug, Default)]
+struct SkipLog {
+    items: Vec<Skipped>,
+    omitted: usize,
+}
+
+impl SkipLog {
+    fn one(s: Skipped) -> SkipLog {
+        SkipLog {
+            items: vec![s],
+            omitted: 0,
+        }
+    }
+
+    fn push(&mut self, s: Skipped) {
+        if self.items.len() < MAX_SKIPPED_RECORDED {
+            self.items.push(s);
+        } else {
+            self.omitted += 1;
+        }
+    }
+
+    fn extend(&mut self, other: SkipLog) {
+        self.omitted += other.omitted;
+        for s in other.items {
+            self.push(s);
+        }
+    }
+
+    fn into_discovery(self, out: &mut Discovery) {
+        out.skipped_omitted += self.omitted;
+        for s in self.items {
+            out.skip(s);
+        }
+    }
+}
 
 /// Fetches each referrer manifest (checking its subject) and then its evidence blobs,
 /// referrers in parallel.
@@ -203,8 +244,9 @@ async fn from_referrers(
     listing: Vec<Descriptor>,
     round: u32,
 ) -> Found {
-    let mut skipped = Vec::new();
+    let mut skipped = SkipLog::default();
     let mut wanted = Vec::new();
+    let mut beyond_limit = 0usize;
     for d in listing {
         let filtered_out = f
             .cfg
@@ -222,20 +264,27 @@ async fn from_referrers(
                 reason: SkipReason::UnsupportedMediaType,
             });
         } else if wanted.len() >= f.cfg.max_referrers {
-            skipped.push(Skipped {
-                source,
-                manifest_digest: Some(d.digest.clone()),
-                media_type: d.artifact_type.clone(),
-                reason: SkipReason::TooManyReferrers {
-                    limit: f.cfg.max_referrers,
-                },
-            });
+            beyond_limit += 1;
         } else {
             wanted.push(d);
         }
     }
+    if beyond_limit > 0 {
+        // One entry for all of them: how many, not which.
+        skipped.push(Skipped {
+            source,
+            manifest_digest: None,
+            media_type: None,
+            reason: SkipReason::TooManyReferrers {
+                limit: f.cfg.max_referrers,
+            },
+        });
+        skipped.omitted += beyond_limit - 1;
+    }
+    // Blobs already being fetched for this subject (two referrers may share a layer).
+    let fetched = Mutex::new(HashSet::new());
     let results: Vec<Found> = futures::stream::iter(wanted)
-        .map(|d| one_referrer(f, subject, source, d, round))
+        .map(|d| one_referrer(f, subject, source, d, round, &fetched))
         .buffered(PARALLEL_FETCHES)
         .collect()
         .await;
@@ -253,6 +302,7 @@ async fn one_referrer(
     source: Source,
     d: Descriptor,
     round: u32,
+    fetched_blobs: &Mutex<HashSet<Digest>>,
 ) -> Found {
     let skip = |reason: SkipReason| Skipped {
         source,
@@ -265,7 +315,7 @@ async fn one_referrer(
             size: d.size,
             limit: f.cfg.max_manifest_bytes,
         };
-        return (Vec::new(), vec![skip(reason)]);
+        return (Vec::new(), SkipLog::one(skip(reason)));
     }
     let reference = d.digest.to_string();
     let fetch = f.manifest(
@@ -276,7 +326,7 @@ async fn one_referrer(
     );
     let fetched = match in_round(round + 1, fetch).await {
         Ok(m) => m,
-        Err(e) => return (Vec::new(), vec![skip(fetch_failed(&e))]),
+        Err(e) => return (Vec::new(), SkipLog::one(skip(fetch_failed(&e)))),
     };
     let manifest: Manifest = match serde_json::from_slice(&fetched.bytes) {
         Ok(m) => m,
@@ -284,7 +334,7 @@ async fn one_referrer(
             let reason = SkipReason::Malformed {
                 message: e.to_string(),
             };
-            return (Vec::new(), vec![skip(reason)]);
+            return (Vec::new(), SkipLog::one(skip(reason)));
         }
     };
     match &manifest.subject {
@@ -293,10 +343,19 @@ async fn one_referrer(
             let reason = SkipReason::SubjectMismatch {
                 found: other.as_ref().map(|s| s.digest.to_string()),
             };
-            return (Vec::new(), vec![skip(reason)]);
+            return (Vec::new(), SkipLog::one(skip(reason)));
         }
     }
-    layers(f, subject, source, &d.digest, &manifest, round + 2).await
+    layers(
+        f,
+        subject,
+        source,
+        &d.digest,
+        &manifest,
+        round + 2,
+        fetched_blobs,
+    )
+    .await
 }
 
 /// cosign's legacy `sha256-<hex>.att` tag: an image manifest whose layers are DSSE
@@ -310,7 +369,7 @@ async fn from_cosign_tag(
     let fetch = f.manifest_any(&tag, "read cosign attestation tag");
     let fetched = match in_round(round + 1, fetch).await {
         Ok(m) => m,
-        Err(RegistryError::NotFound { .. }) => return Ok((Vec::new(), Vec::new())),
+        Err(RegistryError::NotFound { .. }) => return Ok((Vec::new(), SkipLog::default())),
         Err(e) => return Err(e),
     };
     let manifest: Manifest = match serde_json::from_slice(&fetched.bytes) {
@@ -324,9 +383,10 @@ async fn from_cosign_tag(
                     message: e.to_string(),
                 },
             };
-            return Ok((Vec::new(), vec![skip]));
+            return Ok((Vec::new(), SkipLog::one(skip)));
         }
     };
+    let none_yet = Mutex::new(HashSet::new());
     let found = layers(
         f,
         subject,
@@ -334,11 +394,13 @@ async fn from_cosign_tag(
         &fetched.digest,
         &manifest,
         round + 2,
+        &none_yet,
     );
     Ok(found.await)
 }
 
-/// Downloads the evidence layers of one manifest in parallel.
+/// Downloads the evidence layers of one manifest in parallel: at most
+/// `max_referrer_layers` of them (the rest counted), each blob digest once per subject.
 async fn layers(
     f: &Fetcher<'_>,
     subject: &Digest,
@@ -346,16 +408,27 @@ async fn layers(
     manifest_digest: &Digest,
     m: &Manifest,
     round: u32,
+    fetched_blobs: &Mutex<HashSet<Digest>>,
 ) -> Found {
     let artifact_type = m.artifact_type.clone().or_else(|| {
         (m.config.media_type != super::manifest::EMPTY_MEDIA_TYPE)
             .then(|| m.config.media_type.clone())
     });
-    let mut skipped = Vec::new();
+    let mut skipped = SkipLog::default();
     let mut wanted = Vec::new();
+    let mut beyond_limit = 0usize;
     for layer in &m.layers {
         match classify_media_type(&layer.media_type) {
-            Some(format) => wanted.push((layer, format)),
+            Some(_) if wanted.len() >= f.cfg.max_referrer_layers => beyond_limit += 1,
+            Some(format) => {
+                let first = fetched_blobs
+                    .lock()
+                    .map(|mut seen| seen.insert(layer.digest.clone()))
+                    .unwrap_or(true);
+                if first {
+                    wanted.push((layer, format));
+                }
+            }
             None => skipped.push(Skipped {
                 source,
                 manifest_digest: Some(manifest_digest.clone()),
@@ -363,6 +436,17 @@ async fn layers(
                 reason: SkipReason::UnsupportedMediaType,
             }),
         }
+    }
+    if beyond_limit > 0 {
+        skipped.push(Skipped {
+            source,
+            manifest_digest: Some(manifest_digest.clone()),
+            media_type: None,
+            reason: SkipReason::TooManyLayers {
+                count: beyond_limit + wanted.len(),
+                limit: f.cfg.max_referrer_layers,
+            },
+        });
     }
     let fetches = wanted.iter().map(|(layer, _)| {
         in_round(

@@ -64,6 +64,21 @@ pub enum RegistryError {
         /// The limit.
         limit: u64,
     },
+    /// A list in the registry's answer is longer than custody reads (e.g. an image index
+    /// with thousands of platforms).
+    #[error("{image}: {step}: {count} {what}, more than the limit of {limit}")]
+    TooMany {
+        /// The image.
+        image: String,
+        /// The step.
+        step: &'static str,
+        /// What was counted.
+        what: &'static str,
+        /// How many there were.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The registry sent bytes that do not hash to the digest asked for.
     #[error("{image}: {step}: registry sent content for {expected} that hashes to {actual}")]
     DigestMismatch {
@@ -122,7 +137,7 @@ impl RegistryError {
             | RegistryError::DigestMismatch { .. }
             | RegistryError::Redirects { .. }
             | RegistryError::Protocol { .. } => Category::RegistryUnreachable,
-            RegistryError::TooLarge { .. } => Category::TooLarge,
+            RegistryError::TooLarge { .. } | RegistryError::TooMany { .. } => Category::TooLarge,
             RegistryError::Timeout { .. } => Category::Timeout,
         }
     }

@@ -8,7 +8,7 @@ use super::discover::discover;
 use super::error::RegistryError;
 use super::fetch::{Fetcher, header_str};
 use super::http::{Req, Target, Transport};
-use super::manifest::{Index, MANIFEST_ACCEPT, is_index};
+use super::manifest::{MANIFEST_ACCEPT, is_index};
 use super::reference::ImageRef;
 use super::stats::{RequestRecord, RequestStats, in_phase, in_round};
 use super::types::{Discovery, PlatformDigest, Resolved};
@@ -237,25 +237,29 @@ impl OciRegistry {
                 )
                 .await?;
             let declared_index = fetched.media_type.as_deref().is_some_and(is_index);
-            let value: serde_json::Value =
+            // Straight into descriptors (no intermediate JSON tree: an index may be 4 MiB).
+            let probe: IndexProbe =
                 serde_json::from_slice(&fetched.bytes).map_err(|e| RegistryError::Protocol {
                     image: image.to_string(),
                     step: "read image index",
                     reason: e.to_string(),
                 })?;
-            let body_index = value.get("manifests").is_some();
-            if !declared_index && !body_index {
-                return Ok(Arc::new(Vec::new()));
-            }
-            let index: Index =
-                serde_json::from_value(value).map_err(|e| RegistryError::Protocol {
+            let manifests = match probe.manifests {
+                Some(m) => m,
+                None if declared_index => Vec::new(),
+                None => return Ok(Arc::new(Vec::new())),
+            };
+            if manifests.len() > MAX_INDEX_MANIFESTS {
+                return Err(RegistryError::TooMany {
                     image: image.to_string(),
                     step: "read image index",
-                    reason: e.to_string(),
-                })?;
+                    what: "manifests in the image index",
+                    count: manifests.len(),
+                    limit: MAX_INDEX_MANIFESTS,
+                });
+            }
             Ok(Arc::new(
-                index
-                    .manifests
+                manifests
                     .iter()
                     // BuildKit files its (unsigned) attestation manifests in the index
                     // as platform `unknown/unknown`: they are not a platform to run.
@@ -274,6 +278,17 @@ impl OciRegistry {
         };
         self.inner.caches.platforms(key, init).await
     }
+}
+
+/// Most manifests an image index may list (real multi-platform images list a few dozen,
+/// attestation manifests included); more is refused before anything else is done with it.
+pub const MAX_INDEX_MANIFESTS: usize = 512;
+
+/// An image index, or anything else (then `manifests` is absent).
+#[derive(serde::Deserialize)]
+struct IndexProbe {
+    #[serde(default)]
+    manifests: Option<Vec<super::manifest::Descriptor>>,
 }
 
 #[async_trait::async_trait]

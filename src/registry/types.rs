@@ -167,6 +167,15 @@ pub enum SkipReason {
         /// The configured limit.
         limit: usize,
     },
+    /// A manifest lists more evidence layers than the configured limit; the first
+    /// `limit` were fetched and the rest were not.
+    #[error("{count} evidence layers in one manifest; only the first {limit} were fetched")]
+    TooManyLayers {
+        /// How many the manifest lists.
+        count: usize,
+        /// The configured limit.
+        limit: usize,
+    },
     /// The manifest could not be understood.
     #[error("malformed manifest: {message}")]
     Malformed {
@@ -191,11 +200,16 @@ impl SkipReason {
                 Category::NoAttestation
             }
             SkipReason::SubjectMismatch { .. } => Category::SubjectMismatch,
-            SkipReason::TooLarge { .. } | SkipReason::TooManyReferrers { .. } => Category::TooLarge,
+            SkipReason::TooLarge { .. }
+            | SkipReason::TooManyReferrers { .. }
+            | SkipReason::TooManyLayers { .. } => Category::TooLarge,
             SkipReason::FetchFailed { category, .. } => *category,
         }
     }
 }
+
+/// How many [`Skipped`] entries one discovery keeps; the rest are only counted.
+pub const MAX_SKIPPED_RECORDED: usize = 16;
 
 /// Everything found attached to one digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -204,13 +218,25 @@ pub struct Discovery {
     pub subject: Digest,
     /// Recognised evidence, de-duplicated by blob digest, in discovery order.
     pub evidence: Vec<Evidence>,
-    /// What was left out and why.
+    /// What was left out and why (at most [`MAX_SKIPPED_RECORDED`] entries).
     pub skipped: Vec<Skipped>,
+    /// Entries left out beyond those in `skipped`: counted, never stored, so a registry
+    /// listing thousands of junk referrers costs a number, not a list.
+    pub skipped_omitted: usize,
     /// Which sources were consulted (e.g. the Referrers API, or the tag schema after a 404).
     pub consulted: Vec<Source>,
 }
 
 impl Discovery {
+    /// Records `s`, or only counts it once [`MAX_SKIPPED_RECORDED`] are kept.
+    pub fn skip(&mut self, s: Skipped) {
+        if self.skipped.len() < MAX_SKIPPED_RECORDED {
+            self.skipped.push(s);
+        } else {
+            self.skipped_omitted += 1;
+        }
+    }
+
     /// Approximate memory held by this result, for the byte-bounded cache.
     pub fn weight(&self) -> usize {
         let ev: usize = self

@@ -107,6 +107,18 @@ impl Serve {
         }
     }
 
+    /// The server's peak resident memory so far (`VmHWM` of `/proc/PID/status`), in MiB.
+    pub fn peak_rss_mib(&self) -> f64 {
+        let pid = self.child.id().expect("custody serve is running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status");
+        kib / 1024.0
+    }
+
     /// `GET path`: status and body text.
     pub async fn get(&self, path: &str) -> (u16, String) {
         let resp = self

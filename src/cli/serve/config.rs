@@ -125,6 +125,10 @@ pub struct Args {
     /// deny [default: warn].
     #[arg(long, env = "CUSTODY_NO_POLICY_ACTION")]
     pub no_policy_action: Option<crate::engine::NoPolicyAction>,
+    /// Most distinct images one object may name; beyond it the object is denied
+    /// (`too-large`) without any registry lookup [default: 64].
+    #[arg(long, env = "CUSTODY_MAX_IMAGES_PER_REVIEW")]
+    pub max_images_per_review: Option<usize>,
     /// Registry access (limits, timeouts, caches, insecure hosts, default credentials):
     /// the registry flags, or the config file's `registry:` section (whose keys are
     /// those flags' field names, e.g. `max-blob-bytes`). When any registry flag or
@@ -155,6 +159,8 @@ pub struct Settings {
     pub require_all_platforms: bool,
     /// What happens to images no policy applies to.
     pub no_policy_action: crate::engine::NoPolicyAction,
+    /// Most distinct images per object.
+    pub max_images_per_review: usize,
     /// Registry access.
     pub registry: RegistryConfig,
 }
@@ -225,6 +231,7 @@ impl Args {
             bench_allow_route: self.bench_allow_route.or(file.bench_allow_route),
             require_all_platforms: self.require_all_platforms.or(file.require_all_platforms),
             no_policy_action: self.no_policy_action.or(file.no_policy_action),
+            max_images_per_review: self.max_images_per_review.or(file.max_images_per_review),
             registry: if self.registry == RegistryConfig::default() {
                 file.registry
             } else {
@@ -328,6 +335,11 @@ impl Args {
             mutate_kinds,
             require_all_platforms: self.require_all_platforms.unwrap_or(false),
             no_policy_action: self.no_policy_action.unwrap_or_default(),
+            max_images_per_review: match self.max_images_per_review {
+                Some(0) => bail!("--max-images-per-review must be at least 1"),
+                Some(n) => n,
+                None => crate::engine::EngineConfig::default().max_images,
+            },
             registry: self.registry,
         })
     }
