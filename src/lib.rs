@@ -17,12 +17,12 @@
 )]
 #![warn(missing_docs)]
 
-/// mimalloc instead of the system allocator: regorus' evaluator makes and drops many
-/// small values per evaluation, and with glibc's malloc a quarter of an evaluation was
-/// spent in malloc/free (docs/benchmarks.md). Set here so that the binary, the tests
-/// and the benchmarks all run with the allocator the server uses.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The global allocator is mimalloc, installed by regorus' `allocator-memory-limits`
+// feature (its vendored mimalloc counts allocations, which is what lets a Rego
+// evaluation be stopped at a memory ceiling; see `policy::limits`). mimalloc rather than
+// the system allocator also matters for speed: regorus' evaluator makes and drops many
+// small values, and with glibc's malloc a quarter of an evaluation was spent in
+// malloc/free (docs/benchmarks.md).
 
 pub mod admission;
 pub mod attest;

@@ -310,6 +310,7 @@ fn deployment_is_hardened_and_highly_available() {
     assert_eq!(env(deployment, "CUSTODY_TLS_CERT")["value"], "/tls/tls.crt");
     assert_eq!(env(deployment, "CUSTODY_TLS_KEY")["value"], "/tls/tls.key");
     assert_eq!(env(deployment, "CUSTODY_FAIL_OPEN")["value"], "false");
+    assert_eq!(env(deployment, "CUSTODY_NO_POLICY_ACTION")["value"], "warn");
     assert_eq!(
         env(deployment, "CUSTODY_POLICY_CONFIGMAP_SELECTOR")["value"],
         "custody.dev/policy"

@@ -247,6 +247,7 @@ fn chart_sets_only_server_flags() {
         "CUSTODY_TLS_KEY",
         "CUSTODY_DECISION_DEADLINE",
         "CUSTODY_FAIL_OPEN",
+        "CUSTODY_NO_POLICY_ACTION",
         "CUSTODY_KUBERNETES",
         "CUSTODY_NAMESPACE",
         "CUSTODY_SERVICE_NAME",

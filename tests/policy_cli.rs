@@ -103,3 +103,69 @@ fn a_missing_directory_is_unusable_input() {
     let (code, out) = custody(&["policy", "test", "/nonexistent/custody-policies"]);
     assert_eq!(code, 2, "{out}");
 }
+
+/// A bundle of `rego` (package `custody.p`) with no cases, in a fresh directory.
+fn bundle_with(rego: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("policy.yaml"),
+        "apiVersion: custody.dev/v1\nkind: Policy\nname: p\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("p.rego"), rego).unwrap();
+    tmp
+}
+
+#[test]
+fn rego_as_people_write_it_lints_or_is_refused_with_what_to_write() {
+    // OPA v0 style, detected: compiles, and its deny is a set of messages.
+    let v0 = bundle_with(
+        "package custody.p\n\nimport future.keywords.if\n\ndeny[msg] if {\n\tinput.image.digest == \"x\"\n\tmsg := \"x\"\n}\n",
+    );
+    let (code, out) = custody(&["policy", "lint", v0.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    // The same head in a module with nothing that marks it v0 is an object: refused.
+    let object = bundle_with("package custody.p\n\ndeny[msg] if {\n\tmsg := input.x\n}\n");
+    let (code, out) = custody(&["policy", "lint", object.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("deny contains msg if"), "{out}");
+    // Data that would shadow the package's rules: refused.
+    let shadow = bundle_with("package custody.p\n\ndeny contains \"always\" if true\n");
+    std::fs::write(
+        shadow.path().join("p/data.json"),
+        r#"{"custody": {"p": {"deny": []}}}"#,
+    )
+    .unwrap();
+    let (code, out) = custody(&["policy", "lint", shadow.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("data.custody.p"), "{out}");
+}
+
+#[test]
+fn a_policy_that_outgrows_the_memory_ceiling_is_a_broken_bundle() {
+    // ~100 MiB of strings built while warming, under a 48 MiB ceiling: stopped, and the
+    // bundle is refused instead of the process growing until it is killed.
+    let hungry = bundle_with(
+        "package custody.p\n\nbig := [s | some i in numbers.range(1, 100000); s := sprintf(\"%v%v\", [i, concat(\"\", [\"x\" | some _ in numbers.range(1, 1000)])])]\n\ndeny contains \"too many\" if count(big) > 1\n",
+    );
+    let started = std::time::Instant::now();
+    let (code, out) = custody(&[
+        "--policy-memory-limit",
+        "48MiB",
+        "policy",
+        "lint",
+        hungry.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.to_lowercase().contains("memory"), "{out}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    // A huge numbers.range from the input is an evaluation error, never an abort.
+    let range = bundle_with(
+        "package custody.p\n\ndeny contains \"n\" if count(numbers.range(1, 1000000000000)) > 0\n",
+    );
+    let (code, out) = custody(&["policy", "lint", range.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("more than custody allows"), "{out}");
+}

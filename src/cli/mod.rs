@@ -35,6 +35,10 @@ pub struct Cli {
         default_value = "text"
     )]
     pub log_format: LogFormat,
+    /// Heap size (bytes, or with a KiB/MiB/GiB suffix) at which Rego evaluations stop
+    /// with an error, which denies; `0` disables the ceiling [default: 192MiB].
+    #[arg(long, global = true, env = "CUSTODY_POLICY_MEMORY_LIMIT", value_parser = parse_size)]
+    pub policy_memory_limit: Option<u64>,
     /// The subcommand.
     #[command(subcommand)]
     pub command: Command,
@@ -78,6 +82,10 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log, cli.log_format);
+    let ceiling = cli
+        .policy_memory_limit
+        .unwrap_or(crate::policy::limits::DEFAULT_MEMORY_CEILING);
+    crate::policy::limits::set_memory_ceiling((ceiling > 0).then_some(ceiling));
     if rustls::crypto::aws_lc_rs::default_provider()
         .install_default()
         .is_err()
@@ -115,6 +123,27 @@ fn init_logging(filter: &str, format: LogFormat) {
     };
 }
 
+/// A size in bytes: `1048576`, `512KiB`, `128MiB`, `1GiB`.
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, ""),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (e.g. 128MiB)"))?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => return Err(format!("unknown size unit {other:?} (B, KiB, MiB or GiB)")),
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
 /// Builds the multi-threaded tokio runtime the async subcommands run on.
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     use anyhow::Context as _;
@@ -122,4 +151,20 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("128MiB"), Ok(128 << 20));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("512KiB"), Ok(512 << 10));
+        assert!(parse_size("12MB").is_err());
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("99999999999999999999GiB").is_err());
+    }
 }

@@ -100,6 +100,10 @@ impl CompiledRego {
         warm_input: &regorus::Value,
     ) -> Result<CompiledRego, RegoError> {
         let mut engine = regorus::Engine::new();
+        super::limits::install(&mut engine).map_err(|e| RegoError::Parse {
+            file: "<custody>".to_owned(),
+            message: first_line(&e),
+        })?;
         engine.set_rego_v0(version == RegoVersion::V0);
         engine.set_execution_timer_config(ExecutionTimerConfig {
             limit: timeout,
@@ -528,7 +532,7 @@ mod tests {
             "custody.t",
             &[(
                 "t.rego".into(),
-                "package custody.t\n\ndeny contains \"x\" if {\n\tinput.go\n\tcount([n | some n in numbers.range(1, 5000000)]) > 0\n}\n".into(),
+                "package custody.t\n\ndeny contains \"x\" if {\n\tinput.go\n\tcount([n | some a in numbers.range(1, 5000); some b in numbers.range(1, 5000); n := a * b]) > 0\n}\n".into(),
             )],
             None,
             RegoVersion::V1,
