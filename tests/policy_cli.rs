@@ -147,9 +147,16 @@ fn rego_as_people_write_it_lints_or_is_refused_with_what_to_write() {
 fn a_policy_that_outgrows_the_memory_ceiling_is_a_broken_bundle() {
     // ~100 MiB of strings built while warming, under a 48 MiB ceiling: stopped, and the
     // bundle is refused instead of the process growing until it is killed.
-    let hungry = bundle_with(
-        "package custody.p\n\nbig := [s | some i in numbers.range(1, 100000); s := sprintf(\"%v%v\", [i, concat(\"\", [\"x\" | some _ in numbers.range(1, 1000)])])]\n\ndeny contains \"too many\" if count(big) > 1\n",
-    );
+    let pad = "x".repeat(1000);
+    let hungry = bundle_with(&format!(
+        "package custody.p\n\npad := \"{pad}\"\n\nbig := [s | some i in numbers.range(1, 100000); s := sprintf(\"%v%s\", [i, pad])]\n\ndeny contains \"too many\" if count(big) > 1\n"
+    ));
+    // A generous time limit, so that the memory ceiling is what stops it.
+    std::fs::write(
+        hungry.path().join("p/policy.yaml"),
+        "apiVersion: custody.dev/v1\nkind: Policy\nname: p\nevaluationTimeout: 60s\n",
+    )
+    .unwrap();
     let started = std::time::Instant::now();
     let (code, out) = custody(&[
         "--policy-memory-limit",
