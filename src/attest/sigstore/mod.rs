@@ -26,6 +26,8 @@ mod rekor_body;
 mod rfc3161;
 mod sct;
 mod sigalg;
+#[doc(hidden)]
+pub mod testing;
 mod time;
 mod tlog;
 mod trusted_root;
