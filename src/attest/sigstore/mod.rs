@@ -20,6 +20,7 @@
 
 mod bundle;
 mod chain;
+mod cosign_legacy;
 mod error;
 mod identity;
 mod rekor_body;
@@ -33,6 +34,7 @@ mod tlog;
 mod trusted_root;
 mod x509;
 
+pub use cosign_legacy::{COSIGN_BUNDLE, COSIGN_CERTIFICATE, COSIGN_CHAIN, legacy_cosign_bundle};
 pub use error::{Check, SigstoreError};
 pub use identity::{CertificateIdentity, IdentityPolicy, Matcher, extension_names};
 pub use trusted_root::TrustedRoot;
@@ -68,6 +70,8 @@ impl Artifact<'_> {
 pub enum Verifier<'a> {
     /// A Fulcio certificate whose identity satisfies the policy (keyless).
     Identity(&'a IdentityPolicy),
+    /// A Fulcio certificate whose identity satisfies at least one of the policies.
+    AnyIdentity(&'a [IdentityPolicy]),
     /// A known public key (the bundle's material must be a public key).
     Key(&'a PublicKey),
 }
@@ -88,6 +92,10 @@ pub struct VerifiedBundle {
     pub dsse: Option<(String, Vec<u8>)>,
     /// For keyless bundles: the certificate's identity.
     pub identity: Option<CertificateIdentity>,
+    /// For keyless bundles: the index of the first policy the identity satisfied.
+    pub matched_policy: Option<usize>,
+    /// For keyless bundles: the hex SHA-256 of the signing certificate's public key.
+    pub key_id: String,
     /// Every verified signing time (Unix seconds) and its source.
     pub signing_times: Vec<(TimeSource, i64)>,
     /// How many log entries verified.
@@ -131,7 +139,7 @@ fn signer_material(
     verifier: &Verifier<'_>,
 ) -> Result<SignerMaterial, SigstoreError> {
     match (&bundle.material, verifier) {
-        (Material::Certificates(certs), Verifier::Identity(_)) => {
+        (Material::Certificates(certs), Verifier::Identity(_) | Verifier::AnyIdentity(_)) => {
             let leaf = Certificate::from_der(&certs[0])?;
             let extra = certs[1..]
                 .iter()
@@ -149,7 +157,7 @@ fn signer_material(
                 .map_err(|e| SigstoreError::new(Check::Signature, e))?,
             leaf: None,
         }),
-        (Material::PublicKey, Verifier::Identity(_)) => fail(
+        (Material::PublicKey, Verifier::Identity(_) | Verifier::AnyIdentity(_)) => fail(
             Check::Certificate,
             "the bundle is signed with a public key, not a certificate; verify it with a key",
         ),
@@ -305,16 +313,47 @@ fn verify_parsed(
     }
     let times: Vec<i64> = signing_times.iter().map(|(_, t)| *t).collect();
     // 3. The certificate: leaf, chain, SCT, identity.
-    let identity = match (&material.leaf, verifier) {
-        (Some((leaf, extra)), Verifier::Identity(policy)) => {
+    let policies: &[IdentityPolicy] = match verifier {
+        Verifier::Identity(policy) => std::slice::from_ref(*policy),
+        Verifier::AnyIdentity(policies) => policies,
+        Verifier::Key(_) => &[],
+    };
+    let (identity, matched_policy) = match &material.leaf {
+        Some((leaf, extra)) => {
             chain::check_leaf(leaf, &times)?;
             let issuer = chain::verify_chain(leaf, extra, root, &times)?;
             sct::verify_scts(leaf, issuer, root)?;
             let id = CertificateIdentity::from_certificate(leaf)?;
-            policy.check(&id)?;
-            Some(id)
+            let mut first_error = None;
+            let mut matched = None;
+            for (i, policy) in policies.iter().enumerate() {
+                match policy.check(&id) {
+                    Ok(()) => {
+                        matched = Some(i);
+                        break;
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            match (matched, first_error) {
+                (Some(i), _) => (Some(id), Some(i)),
+                (None, Some(e)) if policies.len() == 1 => return Err(e),
+                (None, _) => {
+                    return fail(
+                        Check::Identity,
+                        format!(
+                            "the certificate's identity {:?} (issuer {:?}) matches none of the {} trusted identities",
+                            id.sans,
+                            id.issuer.as_deref().unwrap_or("(none)"),
+                            policies.len()
+                        ),
+                    );
+                }
+            }
         }
-        _ => None,
+        None => (None, None),
     };
     // 4. The signature, and the artifact against the content.
     let dsse = match &bundle.content {
@@ -344,6 +383,8 @@ fn verify_parsed(
     Ok(VerifiedBundle {
         dsse,
         identity,
+        matched_policy,
+        key_id: hex::encode(sha256(&material.key.spki)),
         signing_times,
         log_entries: logs.entries,
         inclusion_proofs: logs.proofs,
