@@ -55,6 +55,11 @@ fn utf8(bytes: &[u8]) -> Option<String> {
 }
 
 impl CertificateIdentity {
+    /// Reads the identity from a DER certificate, without verifying anything.
+    pub fn from_der(der: &[u8]) -> Result<Self, SigstoreError> {
+        Self::from_certificate(&Certificate::from_der(der)?)
+    }
+
     /// Reads the identity from a certificate.
     pub(crate) fn from_certificate(cert: &Certificate) -> Result<Self, SigstoreError> {
         let bad = |r: &str| SigstoreError::new(Check::Certificate, r.to_owned());
