@@ -353,6 +353,51 @@ impl TestSigstore {
     }
 }
 
+/// The legacy cosign layout of a bundle made by [`TestSigstore::dsse_bundle`]: the DSSE
+/// envelope (the layer) and the annotations `cosign attest` puts beside it.
+pub fn to_legacy_cosign(
+    bundle_json: &str,
+) -> Result<(Vec<u8>, std::collections::BTreeMap<String, String>), String> {
+    let b: Value = serde_json::from_str(bundle_json).map_err(e)?;
+    let cert = b
+        .pointer("/verificationMaterial/certificate/rawBytes")
+        .and_then(Value::as_str)
+        .and_then(|s| b64::decode(s).ok())
+        .ok_or("no certificate")?;
+    let entry = b
+        .pointer("/verificationMaterial/tlogEntries/0")
+        .ok_or("no tlog entry")?;
+    let num = |k: &str| {
+        entry
+            .get(k)
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or_default()
+    };
+    let log_id = entry
+        .pointer("/logId/keyId")
+        .and_then(Value::as_str)
+        .and_then(|s| b64::decode(s).ok())
+        .ok_or("no log id")?;
+    let rekor = json!({
+        "SignedEntryTimestamp": entry.pointer("/inclusionPromise/signedEntryTimestamp"),
+        "Payload": {
+            "body": entry.get("canonicalizedBody"),
+            "integratedTime": num("integratedTime"),
+            "logIndex": num("logIndex"),
+            "logID": hex::encode(log_id),
+        }
+    });
+    let annotations = std::collections::BTreeMap::from([
+        (
+            super::COSIGN_CERTIFICATE.to_owned(),
+            pem::encode("CERTIFICATE", &cert),
+        ),
+        (super::COSIGN_BUNDLE.to_owned(), rekor.to_string()),
+    ]);
+    Ok((b["dsseEnvelope"].to_string().into_bytes(), annotations))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{Check, IdentityPolicy, TrustedRoot, Verifier, verify_bundle};
@@ -389,5 +434,34 @@ mod tests {
         for (leaf, want) in cases {
             assert_eq!(check(&leaf, &policy), Err(want), "{leaf:?}");
         }
+    }
+
+    #[test]
+    fn the_legacy_cosign_layout_reads_as_the_same_evidence() {
+        let sigstore = TestSigstore::new().unwrap();
+        let root = TrustedRoot::from_json(sigstore.trusted_root_json().as_bytes()).unwrap();
+        let leaf = Leaf::github_workflow("org/repo", "release.yml");
+        let policy = IdentityPolicy::exact(&leaf.subject, &leaf.issuer);
+        let bundle = sigstore
+            .dsse_bundle("application/vnd.in-toto+json", STATEMENT.as_bytes(), &leaf)
+            .unwrap();
+        let (envelope, mut annotations) = to_legacy_cosign(&bundle).unwrap();
+        let legacy = super::super::legacy_cosign_bundle(&envelope, &annotations)
+            .unwrap()
+            .unwrap();
+        let v = super::super::verify_bundle_value(&legacy, None, &Verifier::Identity(&policy), &root)
+            .unwrap();
+        assert_eq!(v.log_entries, 1);
+        assert_eq!(v.inclusion_proofs, 0);
+        // Without the Rekor bundle annotation there is no log proof: refused offline.
+        annotations.remove(super::super::COSIGN_BUNDLE);
+        let bare = super::super::legacy_cosign_bundle(&envelope, &annotations)
+            .unwrap()
+            .unwrap();
+        let err = super::super::verify_bundle_value(&bare, None, &Verifier::Identity(&policy), &root)
+            .unwrap_err();
+        assert_eq!(err.check, Check::Tlog);
+        // Not keyless at all: no certificate annotation.
+        assert!(super::super::legacy_cosign_bundle(&envelope, &Default::default()).is_none());
     }
 }
