@@ -416,6 +416,8 @@ fn keyless_attestors_end_to_end_with_a_real_registry() {
     let (code, stdout, stderr) = run(&["--trusted-root", &root_arg]);
     assert_eq!(code, Some(1), "{stdout}{stderr}");
     let doc: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
+    let signers = &doc["images"][0]["evidence"]["verified"][0]["signers"];
+    assert_eq!(signers[0], format!("release/{}", release.subject), "{signers}");
     for ((name, _, _, want), image) in cases.iter().zip(&images) {
         let r = result_of(&doc, image);
         let text = r.to_string();
@@ -428,6 +430,41 @@ fn keyless_attestors_end_to_end_with_a_real_registry() {
             }
         }
     }
+
+    // The Rego input names the keyless signer: a policy over
+    // `input.attestations[].signers[].identity` admits the release workflow and denies
+    // another workflow that its attestor (any workflow of the organisation) accepted.
+    let identity_policies = tmp.path().join("identity-policies");
+    let b = identity_policies.join("release-only");
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::write(b.join("policy.yaml"), "apiVersion: custody.dev/v1\nkind: Policy\nname: release-only\nattestors:\n  - name: org\n    identities:\n      - issuer: https://token.actions.githubusercontent.com\n        subjectRegExp: https://github.com/octo-org/.*\n").unwrap();
+    std::fs::write(b.join("release.rego"), format!(r#"package custody.release_only
+
+deny contains msg if {{
+	not released
+	msg := "not signed by the release workflow"
+}}
+
+released if {{
+	some att in input.attestations
+	some s in att.signers
+	s.attestor == "org"
+	s.identity.subject == "{}"
+	s.identity.issuer == "https://token.actions.githubusercontent.com"
+	s.identity.extensions.sourceRepositoryURI == "https://github.com/{REPO}"
+	s.identity.extensions.runnerEnvironment == "github-hosted"
+}}
+"#, release.subject)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_custody"))
+        .arg("verify").args([&images[0], &images[2]]).arg("--policies").arg(&identity_policies)
+        .args(["--insecure-registry", &reg.host, "-o", "json", "--trusted-root", &root_arg])
+        .output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let doc: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(result_of(&doc, &images[0])["allowed"], true, "{stdout}");
+    let r = result_of(&doc, &images[2]);
+    assert_eq!(r["allowed"], false, "{r}");
+    assert_eq!(r["messages"][0], "not signed by the release workflow", "{r}");
 
     // Against the built-in public-good root, the private instance is trusted by nobody.
     let (code, stdout, _) = run(&[]);

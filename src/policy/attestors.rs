@@ -154,16 +154,14 @@ impl Attestor {
                 reason: "the bundle holds a message signature, not an attestation".into(),
             }));
         };
-        let label = v
-            .matched_policy
-            .and_then(|i| self.identities.get(i))
-            .map(|(label, _)| label.clone());
+        // The signer is named by the identity the certificate carries (its SAN).
+        let name = v.identity.as_ref().and_then(|id| id.sans.first().cloned());
         Ok(Verified {
             payload_type,
             payload,
             signers: vec![Signer {
                 key_id: v.key_id,
-                name: label,
+                name,
                 identity: v.identity,
             }],
         })

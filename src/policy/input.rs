@@ -127,7 +127,7 @@ pub struct SignerInfo {
     /// Hex SHA-256 of the key's SubjectPublicKeyInfo DER.
     pub key_id: String,
     /// The key's name in `policy.yaml`, when it has one (for a keyless signer, the
-    /// identity of the attestor that matched).
+    /// certificate's subject: the identity that matched).
     pub name: Option<String>,
     /// For keyless evidence: who the Fulcio certificate says signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
