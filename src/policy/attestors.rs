@@ -219,6 +219,102 @@ mod tests {
         assert!(Attestor::from_spec(&spec(&dup, 2)).is_err());
     }
 
+    use crate::attest::sigstore::testing::{Leaf, TestSigstore};
+    use crate::policy::spec::IdentitySpec;
+
+    const STATEMENT: &[u8] = br#"{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"x","digest":{"sha256":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}}],"predicateType":"https://example.com/p","predicate":{}}"#;
+
+    fn keyless_spec(identities: Vec<IdentitySpec>, pems: &[String]) -> AttestorSpec {
+        AttestorSpec {
+            identities,
+            ..spec(pems, 1)
+        }
+    }
+
+    fn release_identity() -> IdentitySpec {
+        IdentitySpec {
+            issuer: Some("https://token.actions.githubusercontent.com".into()),
+            subject_regexp: Some("https://github.com/org/repo/.github/workflows/.*".into()),
+            extensions: [("buildTrigger".to_owned(), "push".to_owned())].into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn keyless_identities_accept_matching_certificates_only() {
+        let sigstore = TestSigstore::new().unwrap();
+        let root = TrustedRoot::from_json(sigstore.trusted_root_json().as_bytes()).unwrap();
+        let key = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let attestor =
+            Attestor::from_spec(&keyless_spec(vec![release_identity()], &[key.public_key_pem()]))
+                .unwrap();
+        let verify = |leaf: &Leaf| {
+            let bundle = sigstore
+                .dsse_bundle("application/vnd.in-toto+json", STATEMENT, leaf)
+                .unwrap();
+            let value: serde_json::Value = serde_json::from_str(&bundle).unwrap();
+            let env = Envelope::from_json(value["dsseEnvelope"].to_string().as_bytes()).unwrap();
+            attestor.verify_evidence(&env, Some(&value), &root)
+        };
+        let ok = verify(&Leaf::github_workflow("org/repo", "release.yml")).unwrap();
+        let signer = &ok.signers[0];
+        assert_eq!(
+            signer.name.as_deref(),
+            Some("https://github.com/org/repo/.github/workflows/release.yml@refs/heads/main")
+        );
+        let id = signer.identity.as_ref().unwrap();
+        assert_eq!(id.extensions["sourceRepositoryURI"], "https://github.com/org/repo");
+        let other = verify(&Leaf::github_workflow("org/other", "release.yml")).unwrap_err();
+        assert_eq!(other.category(), crate::category::Category::UntrustedSigner);
+        let mut pr = Leaf::github_workflow("org/repo", "release.yml");
+        pr.extensions = vec![(20, "pull_request".into())];
+        assert!(verify(&pr).unwrap_err().to_string().contains("buildTrigger"));
+        let mut broken = Leaf::github_workflow("org/repo", "release.yml");
+        broken.broken_inclusion_proof = true;
+        let err = verify(&broken).unwrap_err();
+        assert_eq!(err.category(), crate::category::Category::BadSignature);
+        assert!(err.to_string().contains("inclusion-proof"), "{err}");
+        // The attestor's key still works for key-signed envelopes beside the identities.
+        let signed = sign_envelope("text/plain", b"x", &[&key]).unwrap();
+        assert!(attestor.verify_evidence(&signed, None, &root).is_ok());
+        // A key-only attestor never trusts a certificate.
+        let keys_only = Attestor::from_spec(&spec(&[key.public_key_pem()], 1)).unwrap();
+        let bundle = sigstore
+            .dsse_bundle("application/vnd.in-toto+json", STATEMENT, &Leaf::github_workflow("org/repo", "release.yml"))
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_str(&bundle).unwrap();
+        let env = Envelope::from_json(value["dsseEnvelope"].to_string().as_bytes()).unwrap();
+        assert!(keys_only.verify_evidence(&env, Some(&value), &root).is_err());
+    }
+
+    #[test]
+    fn identity_specs_are_checked() {
+        let bad = |i: IdentitySpec| Attestor::from_spec(&keyless_spec(vec![i], &[])).unwrap_err();
+        assert!(bad(IdentitySpec { subject: Some("s".into()), ..Default::default() }).contains("issuer"));
+        assert!(bad(IdentitySpec { issuer: Some("i".into()), ..Default::default() }).contains("subject"));
+        assert!(bad(IdentitySpec {
+            issuer: Some("i".into()),
+            subject: Some("s".into()),
+            subject_regexp: Some("s.*".into()),
+            ..Default::default()
+        })
+        .contains("not both"));
+        assert!(bad(IdentitySpec {
+            issuer: Some("i".into()),
+            subject_regexp: Some("(".into()),
+            ..Default::default()
+        })
+        .contains("subjectRegExp"));
+        assert!(bad(IdentitySpec {
+            extensions: [("colour".to_owned(), "blue".to_owned())].into(),
+            ..release_identity()
+        })
+        .contains("unknown Fulcio extension"));
+        let yaml = "name: ci\nidentities:\n  - issuer: https://token.actions.githubusercontent.com\n    subjectRegExp: https://github.com/org/.*\n    extensions: {sourceRepositoryRef: refs/heads/main}\n";
+        let parsed: AttestorSpec = yaml_serde::from_str(yaml).unwrap();
+        assert!(Attestor::from_spec(&parsed).is_ok());
+    }
+
     #[test]
     fn bad_pem_names_the_key() {
         let err = Attestor::from_spec(&spec(&["not a key".into()], 1)).unwrap_err();

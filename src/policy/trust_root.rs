@@ -157,4 +157,31 @@ mod tests {
         assert_eq!(g2, 1);
         assert!(Arc::ptr_eq(&custom, &still));
     }
+
+    #[test]
+    fn the_watched_file_is_hot_reloaded_and_a_broken_one_keeps_the_previous() {
+        // The only test that touches the process-wide store.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trusted_root.json");
+        let first = crate::attest::sigstore::testing::TestSigstore::new().unwrap();
+        std::fs::write(&path, first.trusted_root_json()).unwrap();
+        let _watch = watch_file(&path).unwrap();
+        let (_, g1) = global().current().unwrap();
+        let wait_for = |want: u64| {
+            for _ in 0..100 {
+                if global().current().unwrap().1 == want {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            false
+        };
+        std::fs::write(&path, "{ not a root").unwrap();
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(global().current().unwrap().1, g1, "a broken root replaced the previous");
+        let second = crate::attest::sigstore::testing::TestSigstore::new().unwrap();
+        std::fs::write(&path, second.trusted_root_json()).unwrap();
+        assert!(wait_for(g1 + 1), "the new root was not loaded");
+        assert!(watch_file(&dir.path().join("missing.json")).is_err());
+    }
 }
