@@ -166,8 +166,14 @@ impl VerifyCache {
     /// The outcome of `a` over the envelope of `ev` (one format's reading of the blob:
     /// the same bytes read as another format are another envelope).
     fn verify(&self, a: &Attestor, ev: &Evidence, env: &Envelope) -> Outcome {
-        let root = crate::policy::trust_root::global().current();
-        let generation = root.as_ref().map_or(u64::MAX, |(_, g)| *g);
+        // Keyless attestors verify against the trusted root in force; their verdicts are
+        // cached per root generation.
+        let root = (!a.identities.is_empty()).then(|| crate::policy::trust_root::global().current());
+        let generation = match &root {
+            Some(Ok((_, g))) => *g,
+            Some(Err(_)) => u64::MAX,
+            None => 0,
+        };
         let key = (
             ev.blob_digest.clone(),
             ev.format.as_str(),
@@ -176,10 +182,10 @@ impl VerifyCache {
         if let Some(hit) = self.results.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return hit;
         }
-        let outcome = Arc::new(match (&root, a.identities.is_empty()) {
-            (Ok((root, _)), false) => a.verify_evidence(env, keyless_bundle(ev).as_ref(), root),
-            (Err(e), false) => Err(VerifyError::Keyless(e.clone())),
-            (_, true) => a.verify(env),
+        let outcome = Arc::new(match &root {
+            Some(Ok((root, _))) => a.verify_evidence(env, keyless_bundle(ev).as_ref(), root),
+            Some(Err(e)) => Err(VerifyError::Keyless(e.clone())),
+            None => a.verify(env),
         });
         bounded_insert(&self.results, key, outcome.clone());
         outcome
