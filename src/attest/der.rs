@@ -52,6 +52,11 @@ impl<'a> Reader<'a> {
         self.rest.is_empty()
     }
 
+    /// How many bytes are left.
+    pub(crate) fn remaining_len(&self) -> usize {
+        self.rest.len()
+    }
+
     /// The tag of the next element, if any.
     pub(crate) fn peek_tag(&self) -> Option<u8> {
         self.rest.first().copied()

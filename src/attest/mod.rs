@@ -23,15 +23,16 @@
 //! ```
 
 mod algorithm;
-mod b64;
+pub(crate) mod b64;
 pub mod bundle;
 mod canonical;
 pub(crate) mod der;
-mod dsse;
+pub(crate) mod dsse;
 mod keyid;
 mod keys;
-mod pem;
+pub(crate) mod pem;
 mod sign;
+pub mod sigstore;
 mod statement;
 mod verify;
 

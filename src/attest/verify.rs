@@ -34,6 +34,9 @@ pub struct Signer {
     pub key_id: String,
     /// The trusted key's name, if it has one.
     pub name: Option<String>,
+    /// For keyless evidence: the signing certificate's identity (SAN, OIDC issuer,
+    /// Fulcio extensions); the key id is then that certificate's key.
+    pub identity: Option<crate::attest::sigstore::CertificateIdentity>,
 }
 
 impl Signer {
@@ -93,6 +96,10 @@ pub enum VerifyError {
         /// Those that did verify.
         signers: Vec<Signer>,
     },
+    /// A keyless Sigstore bundle failed a check of Sigstore verification (the error
+    /// names it), or its certificate's identity is not one the attestor trusts.
+    #[error("keyless: {0}")]
+    Keyless(crate::attest::sigstore::SigstoreError),
 }
 
 impl VerifyError {
@@ -116,6 +123,7 @@ impl VerifyError {
             VerifyError::InvalidThreshold { .. }
             | VerifyError::UntrustedSigner { .. }
             | VerifyError::ThresholdNotMet { .. } => Category::UntrustedSigner,
+            VerifyError::Keyless(e) => e.category(),
         }
     }
 }
@@ -185,6 +193,7 @@ pub fn verify_envelope(
         .map(|&i| Signer {
             key_id: keys[i].key.key_id().to_owned(),
             name: keys[i].name.clone(),
+            identity: None,
         })
         .collect();
     if signers.len() >= threshold {

@@ -1,7 +1,8 @@
 //! `custody attestations IMAGE [--key PUB…]`: lists what is attached to an image (and, for
 //! a multi-platform image, to each platform manifest) and where each piece was found.
 //! Without keys nothing is judged; with keys each piece also says whether it verifies
-//! with them, and why not.
+//! with them, and why not. Keyless evidence also shows the certificate's identity and
+//! issuer, and whether its log proofs and certificate verify against the trusted root.
 
 mod describe;
 mod render;
@@ -27,6 +28,10 @@ pub struct Args {
     /// Public keys (PEM) to check each piece of evidence against; repeatable.
     #[arg(long = "key", env = "CUSTODY_KEY", value_delimiter = ',')]
     pub keys: Vec<PathBuf>,
+    /// Sigstore trusted root (`trusted_root.json`) keyless evidence is checked against
+    /// [default: the built-in public-good root].
+    #[arg(long, env = "CUSTODY_TRUSTED_ROOT")]
+    pub trusted_root: Option<PathBuf>,
     /// Output format.
     #[arg(
         short = 'o',
@@ -83,6 +88,7 @@ struct Report<'a> {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let image = ImageRef::parse(&args.image)?;
     let keys = load_keys(&args.keys)?;
+    let root = super::bundle::load_trusted_root(args.trusted_root.as_deref())?;
     let registry = args.registry.client()?;
     let creds = args.registry.credentials(&image);
     let rt = super::runtime()?;
@@ -107,14 +113,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map(|(p, found): (&PlatformDigest, _)| PlatformSection {
             platform: p.platform.as_ref().map(ToString::to_string),
             digest: &p.digest,
-            section: found.as_ref().ok().map(|d| section(d, &p.digest, &keys)),
+            section: found.as_ref().ok().map(|d| section(d, &p.digest, &keys, &root)),
             error: found.as_ref().err().map(ToString::to_string),
         })
         .collect();
     let report = Report {
         image: image.to_string(),
         resolved: &resolved,
-        main: section(&discovery, &resolved.digest, &keys),
+        main: section(&discovery, &resolved.digest, &keys, &root),
         platforms,
     };
     match args.output {
@@ -139,8 +145,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn section<'a>(d: &'a Discovery, digest: &Digest, keys: &[TrustedKey]) -> Section<'a> {
+fn section<'a>(
+    d: &'a Discovery,
+    digest: &Digest,
+    keys: &[TrustedKey],
+    root: &crate::attest::sigstore::TrustedRoot,
+) -> Section<'a> {
     let mut evidence: Vec<Item<'a>> = d.evidence.iter().map(describe).collect();
+    for item in &mut evidence {
+        item.keyless = describe::keyless(item.evidence, root);
+    }
     if !keys.is_empty() {
         for item in &mut evidence {
             item.verification = Some(check(item.evidence, keys, digest));

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 mod attest;
 mod attestations;
+mod bundle;
 mod common;
 mod envelope;
 mod keygen;
@@ -69,6 +70,9 @@ pub enum Command {
     /// Work with DSSE envelopes.
     #[command(subcommand)]
     Envelope(envelope::Command),
+    /// Verify Sigstore bundles (keyless or with a key) offline against a trusted root.
+    #[command(subcommand)]
+    Bundle(bundle::Command),
     /// Test and lint policy bundles.
     #[command(subcommand)]
     Policy(policy::Command),
@@ -98,6 +102,7 @@ pub fn main() -> ExitCode {
         Command::Review(a) => review::run(a),
         Command::Attestations(a) => attestations::run(a),
         Command::Envelope(c) => envelope::run(c),
+        Command::Bundle(c) => bundle::run(c),
         Command::Policy(c) => policy::run(c),
         Command::Keygen(a) => keygen::run(a),
         Command::Attest(a) => attest::run(a),

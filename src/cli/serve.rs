@@ -43,6 +43,13 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
         None => None,
     };
 
+    // The Sigstore trusted root for keyless attestors: a file (loaded now, reloaded on
+    // change) or a ConfigMap (below); the built-in public-good root otherwise.
+    let _root_watch = match &settings.trusted_root {
+        Some(path) => Some(crate::policy::trust_root::watch_file(path)?),
+        None => None,
+    };
+
     let mut cluster = Cluster::default();
     let mut configmaps_synced = None;
     if let Some(kube) = &settings.kube {
@@ -59,6 +66,17 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
         cluster.pull_secrets = kube
             .pull_secrets
             .map(|ttl| PullSecrets::new(client.clone(), ttl));
+        if let Some(name) = &kube.trusted_root_configmap {
+            let watch = k8s::TrustedRootWatch::new(client.clone(), &kube.namespace, name);
+            let synced = watch.synced();
+            checks.push(Arc::new(move || {
+                synced
+                    .load(Ordering::Relaxed)
+                    .then_some(())
+                    .ok_or_else(|| "trusted root ConfigMap not listed yet".to_owned())
+            }));
+            tokio::spawn(watch.run());
+        }
         if let Some((namespace, selector)) = &kube.policy_configmaps {
             let sink = Arc::new(StoreSink::new(store.clone(), namespace.clone()));
             let watch = PolicyWatch::new(client.clone(), namespace, selector, sink);

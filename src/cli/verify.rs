@@ -45,6 +45,10 @@ pub struct Args {
     /// Evaluation time given to policies (RFC 3339); default now.
     #[arg(long, env = "CUSTODY_EVALUATION_TIME")]
     pub time: Option<chrono::DateTime<chrono::Utc>>,
+    /// Sigstore trusted root (`trusted_root.json`) for keyless attestors [default: the
+    /// built-in public-good root].
+    #[arg(long, env = "CUSTODY_TRUSTED_ROOT")]
+    pub trusted_root: Option<PathBuf>,
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryConfig,
@@ -73,6 +77,13 @@ struct ImageReport<'a> {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for image in &args.images {
         ImageRef::parse(image).with_context(|| format!("image {image:?}"))?;
+    }
+    if let Some(path) = &args.trusted_root {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("reading trusted root {}", path.display()))?;
+        crate::policy::trust_root::global()
+            .replace_from_json(&bytes)
+            .with_context(|| format!("trusted root {} cannot be used", path.display()))?;
     }
     let store = super::common::load_policies(&args.policies)?;
     let (engine, defaults) = super::common::engine(

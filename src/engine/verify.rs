@@ -147,25 +147,46 @@ type Outcome = Arc<Result<Verified, VerifyError>>;
 /// Most outcomes kept (each holds at most one payload).
 const VERIFY_CACHE_ENTRIES: usize = 2048;
 
-fn attestor_identity(a: &Attestor) -> String {
-    let mut ids: Vec<&str> = a.keys.iter().map(|k| k.key.key_id()).collect();
-    ids.sort_unstable();
-    format!("{}:{}", a.threshold, ids.join(","))
+fn attestor_identity(a: &Attestor, root_generation: u64) -> String {
+    format!("{}#root{root_generation}", a.cache_key())
+}
+
+/// The Sigstore bundle keyless evidence comes in: the blob itself, or the bundle a
+/// legacy cosign layer's annotations amount to.
+fn keyless_bundle(ev: &Evidence) -> Option<serde_json::Value> {
+    match ev.format {
+        EvidenceFormat::SigstoreBundle => serde_json::from_slice(&ev.bytes).ok(),
+        EvidenceFormat::DsseEnvelope => {
+            crate::attest::sigstore::legacy_cosign_bundle(&ev.bytes, &ev.annotations)?.ok()
+        }
+    }
 }
 
 impl VerifyCache {
     /// The outcome of `a` over the envelope of `ev` (one format's reading of the blob:
     /// the same bytes read as another format are another envelope).
     fn verify(&self, a: &Attestor, ev: &Evidence, env: &Envelope) -> Outcome {
+        // Keyless attestors verify against the trusted root in force; their verdicts are
+        // cached per root generation.
+        let root = (!a.identities.is_empty()).then(|| crate::policy::trust_root::global().current());
+        let generation = match &root {
+            Some(Ok((_, g))) => *g,
+            Some(Err(_)) => u64::MAX,
+            None => 0,
+        };
         let key = (
             ev.blob_digest.clone(),
             ev.format.as_str(),
-            attestor_identity(a),
+            attestor_identity(a, generation),
         );
         if let Some(hit) = self.results.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return hit;
         }
-        let outcome = Arc::new(a.verify(env));
+        let outcome = Arc::new(match &root {
+            Some(Ok((root, _))) => a.verify_evidence(env, keyless_bundle(ev).as_ref(), root),
+            Some(Err(e)) => Err(VerifyError::Keyless(e.clone())),
+            None => a.verify(env),
+        });
         bounded_insert(&self.results, key, outcome.clone());
         outcome
     }
@@ -302,6 +323,10 @@ pub(crate) fn for_policy(
                         attestor: a.name.clone(),
                         key_id: s.key_id.clone(),
                         name: s.name.clone(),
+                        identity: s
+                            .identity
+                            .as_ref()
+                            .map(crate::policy::input::SignerIdentity::from_certificate),
                     }));
                     verified.get_or_insert_with(|| v.clone());
                 }

@@ -3,7 +3,8 @@
 //! - [`PolicyWatch`]: policy bundles from labelled ConfigMaps in custody's namespace,
 //!   fed to a [`PolicySink`], with Warning Events on rejected bundles;
 //! - [`NamespaceLabels`]: namespace labels for policies' namespace selectors;
-//! - [`PullSecrets`]: the `imagePullSecrets` of a pod and its ServiceAccount.
+//! - [`PullSecrets`]: the `imagePullSecrets` of a pod and its ServiceAccount;
+//! - [`TrustedRootWatch`]: the Sigstore trusted root from one ConfigMap.
 //!
 //! RBAC this needs (least privilege): `configmaps` list/watch in custody's namespace;
 //! `namespaces` list/watch (cluster); `serviceaccounts` and `secrets` get (cluster, or
@@ -12,10 +13,12 @@
 mod namespaces;
 mod policies;
 mod pull_secrets;
+mod trusted_root;
 
 pub use namespaces::NamespaceLabels;
 pub use policies::{EVENT_CONTROLLER, PolicySink, PolicyWatch, StoreSink};
 pub use pull_secrets::{PullSecret, PullSecretKind, PullSecrets};
+pub use trusted_root::{TRUSTED_ROOT_KEY, TrustedRootWatch};
 
 /// The label that marks a ConfigMap as a policy bundle (the default selector).
 pub const POLICY_LABEL: &str = "custody.dev/policy";

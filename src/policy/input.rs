@@ -126,8 +126,36 @@ pub struct SignerInfo {
     pub attestor: String,
     /// Hex SHA-256 of the key's SubjectPublicKeyInfo DER.
     pub key_id: String,
-    /// The key's name in `policy.yaml`, when it has one.
+    /// The key's name in `policy.yaml`, when it has one (for a keyless signer, the
+    /// certificate's subject: the identity that matched).
     pub name: Option<String>,
+    /// For keyless evidence: who the Fulcio certificate says signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<SignerIdentity>,
+}
+
+/// The identity in a keyless signer's certificate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignerIdentity {
+    /// The certificate's subject alternative name (workflow URI, email, ...).
+    pub subject: String,
+    /// The OIDC issuer.
+    pub issuer: String,
+    /// Fulcio certificate extensions by name (`sourceRepositoryURI`, `buildTrigger`,
+    /// `runnerEnvironment`, ...).
+    pub extensions: BTreeMap<String, String>,
+}
+
+impl SignerIdentity {
+    /// From a verified certificate identity.
+    pub fn from_certificate(id: &crate::attest::sigstore::CertificateIdentity) -> Self {
+        SignerIdentity {
+            subject: id.sans.first().cloned().unwrap_or_default(),
+            issuer: id.issuer.clone().unwrap_or_default(),
+            extensions: id.extensions.clone(),
+        }
+    }
 }
 
 /// Where a piece of evidence came from.

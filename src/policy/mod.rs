@@ -15,6 +15,7 @@ pub mod rego;
 pub mod spec;
 pub mod store;
 pub mod testcases;
+pub mod trust_root;
 pub mod watch;
 
 pub use attestors::Attestor;

@@ -200,7 +200,7 @@ impl LabelSelector {
     }
 }
 
-/// A named set of trusted keys with a threshold.
+/// A named set of trusted keys with a threshold, and/or keyless identities.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AttestorSpec {
@@ -210,7 +210,35 @@ pub struct AttestorSpec {
     #[serde(default = "one")]
     pub threshold: usize,
     /// The keys.
+    #[serde(default)]
     pub keys: Vec<KeySpec>,
+    /// Keyless signers: Sigstore bundles whose Fulcio certificate carries one of these
+    /// identities (verified offline against the trusted root).
+    #[serde(default)]
+    pub identities: Vec<IdentitySpec>,
+}
+
+/// A keyless identity: the OIDC issuer and the certificate's SAN, each exact or a
+/// regular expression over the whole value, and optional Fulcio extension values.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IdentitySpec {
+    /// The exact OIDC issuer (e.g. `https://token.actions.githubusercontent.com`).
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// A regular expression the whole issuer must match.
+    #[serde(default, rename = "issuerRegExp")]
+    pub issuer_regexp: Option<String>,
+    /// The exact SAN (URI or email), e.g. a workflow ref.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// A regular expression the whole SAN must match.
+    #[serde(default, rename = "subjectRegExp")]
+    pub subject_regexp: Option<String>,
+    /// Fulcio extensions by name (`sourceRepositoryURI`, `sourceRepositoryRef`,
+    /// `buildTrigger`, `runnerEnvironment`, ...) and the exact value each must have.
+    #[serde(default)]
+    pub extensions: BTreeMap<String, String>,
 }
 
 fn one() -> usize {
@@ -270,10 +298,10 @@ impl PolicySpec {
             if !seen.insert(a.name.as_str()) {
                 return Err(format!("attestor {:?} is declared twice", a.name));
             }
-            if a.keys.is_empty() {
-                return Err(format!("attestor {:?} has no keys", a.name));
+            if a.keys.is_empty() && a.identities.is_empty() {
+                return Err(format!("attestor {:?} has no keys and no identities", a.name));
             }
-            if a.threshold == 0 || a.threshold > a.keys.len() {
+            if a.threshold == 0 || (!a.keys.is_empty() && a.threshold > a.keys.len()) {
                 return Err(format!(
                     "attestor {:?}: threshold {} must be between 1 and its {} key(s)",
                     a.name,

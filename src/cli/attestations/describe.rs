@@ -2,6 +2,7 @@
 //! it (payload type, predicate type, key ids) and, with keys, whether it verifies.
 
 use crate::attest::bundle::{Bundle, verify_bundle};
+use crate::attest::sigstore::{self, TrustedRoot};
 use crate::attest::{Envelope, Statement, TrustedKey, verify_envelope};
 use crate::category::Category;
 use crate::digest::Digest;
@@ -20,6 +21,77 @@ pub(super) struct Item<'a> {
     pub(super) key_ids: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) verification: Option<Verification>,
+    /// For keyless evidence: who the certificate names, and whether the Sigstore
+    /// checks (log proofs, timestamps, chain, SCT, signature) pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) keyless: Option<Keyless>,
+}
+
+/// The keyless side of one piece of evidence.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Keyless {
+    pub(super) identity: Option<String>,
+    pub(super) issuer: Option<String>,
+    pub(super) extensions: std::collections::BTreeMap<String, String>,
+    /// Whether everything but the identity policy verified against the trusted root.
+    pub(super) verified: bool,
+    pub(super) log_entries: usize,
+    pub(super) inclusion_proofs: usize,
+    pub(super) signed_at: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) reason: Option<String>,
+}
+
+/// For evidence signed keyless (a Sigstore bundle with a certificate, or a cosign
+/// legacy layer with a certificate annotation): the certificate's identity, and whether
+/// the bundle verifies against `root` for any identity.
+pub(super) fn keyless(e: &Evidence, root: &TrustedRoot) -> Option<Keyless> {
+    let bundle: serde_json::Value = match e.format {
+        EvidenceFormat::SigstoreBundle => serde_json::from_slice(&e.bytes).ok()?,
+        EvidenceFormat::DsseEnvelope => sigstore::legacy_cosign_bundle(&e.bytes, &e.annotations)?.ok()?,
+    };
+    let material = bundle.get("verificationMaterial")?;
+    let cert_b64 = material
+        .pointer("/certificate/rawBytes")
+        .or_else(|| material.pointer("/x509CertificateChain/certificates/0/rawBytes"))?
+        .as_str()?;
+    let der = base64::engine::general_purpose::STANDARD.decode(cert_b64).ok()?;
+    let id = sigstore::CertificateIdentity::from_der(&der).ok();
+    let anyone = match (sigstore::Matcher::regex(".*"), sigstore::Matcher::regex(".*")) {
+        (Ok(subject), Ok(issuer)) => sigstore::IdentityPolicy {
+            subject,
+            issuer,
+            extensions: Default::default(),
+        },
+        _ => return None,
+    };
+    let result = sigstore::verify_bundle_value(&bundle, None, &sigstore::Verifier::Identity(&anyone), root);
+    let mut out = Keyless {
+        identity: id.as_ref().and_then(|i| i.sans.first().cloned()),
+        issuer: id.as_ref().and_then(|i| i.issuer.clone()),
+        extensions: id.map(|i| i.extensions).unwrap_or_default(),
+        verified: false,
+        log_entries: 0,
+        inclusion_proofs: 0,
+        signed_at: Vec::new(),
+        reason: None,
+    };
+    match result {
+        Ok(v) => {
+            out.verified = true;
+            out.log_entries = v.log_entries;
+            out.inclusion_proofs = v.inclusion_proofs;
+            out.signed_at = v
+                .signing_times
+                .iter()
+                .filter_map(|(_, t)| chrono::DateTime::from_timestamp(*t, 0))
+                .map(|t| t.to_rfc3339())
+                .collect();
+        }
+        Err(err) => out.reason = Some(err.to_string()),
+    }
+    Some(out)
 }
 
 /// Whether one piece of evidence verifies with the given keys.
@@ -120,5 +192,6 @@ pub(super) fn describe(e: &Evidence) -> Item<'_> {
         predicate_type,
         key_ids,
         verification: None,
+        keyless: None,
     }
 }

@@ -78,6 +78,27 @@ fn evidence(out: &mut String, n: usize, item: &Item<'_>, indent: &str) {
     if let Some(created) = e.annotations.get("org.opencontainers.image.created") {
         line("created:", created);
     }
+    if let Some(k) = &item.keyless {
+        line("identity:", k.identity.as_deref().unwrap_or("(none)"));
+        line("issuer:", k.issuer.as_deref().unwrap_or("(none)"));
+        for name in ["sourceRepositoryURI", "sourceRepositoryRef", "buildTrigger", "runnerEnvironment"] {
+            if let Some(v) = k.extensions.get(name) {
+                line("", &format!("{name}: {v}"));
+            }
+        }
+        let proof = if k.verified {
+            format!(
+                "verified: {} log entr{}, {} with inclusion proof; signed at {}",
+                k.log_entries,
+                if k.log_entries == 1 { "y" } else { "ies" },
+                k.inclusion_proofs,
+                k.signed_at.join(", ")
+            )
+        } else {
+            format!("not verified: {}", k.reason.as_deref().unwrap_or(""))
+        };
+        line("log proof:", &proof);
+    }
     match &item.verification {
         Some(v) if v.verified => line(
             "verified:",

@@ -78,6 +78,14 @@ pub struct Args {
     /// Directory of policy bundles (one sub-directory per bundle), e.g. `policies/`.
     #[arg(long, env = "CUSTODY_POLICY_DIR")]
     pub policy_dir: Option<PathBuf>,
+    /// Sigstore trusted root (`trusted_root.json`) for keyless attestors; reloaded when
+    /// it changes, a broken one keeps the previous [default: the built-in public-good root].
+    #[arg(long, env = "CUSTODY_TRUSTED_ROOT")]
+    pub trusted_root: Option<PathBuf>,
+    /// With --kubernetes: a ConfigMap in custody's namespace whose `trusted_root.json` key
+    /// is the trusted root, watched and hot-reloaded.
+    #[arg(long, env = "CUSTODY_TRUSTED_ROOT_CONFIGMAP")]
+    pub trusted_root_configmap: Option<String>,
 
     /// Use the Kubernetes API: policy ConfigMaps, namespace labels, pull secrets
     /// [default: false].
@@ -151,6 +159,8 @@ pub struct Settings {
     pub fail_open: bool,
     /// Policy bundles from a directory.
     pub policy_dir: Option<PathBuf>,
+    /// The trusted root file, if not the built-in one.
+    pub trusted_root: Option<PathBuf>,
     /// Kubernetes API use; `None` without `--kubernetes`.
     pub kube: Option<KubeSettings>,
     /// Kinds `/mutate` pins.
@@ -174,6 +184,8 @@ pub struct KubeSettings {
     pub policy_configmaps: Option<(String, String)>,
     /// Pull-secret cache TTL, when pull-secret auth is enabled.
     pub pull_secrets: Option<Duration>,
+    /// The trusted-root ConfigMap's name, when given.
+    pub trusted_root_configmap: Option<String>,
 }
 
 // A local alias so this file reads the same whether or not server types move.
@@ -214,6 +226,8 @@ impl Args {
             decision_deadline: self.decision_deadline.or(file.decision_deadline),
             fail_open: self.fail_open.or(file.fail_open),
             policy_dir: self.policy_dir.or(file.policy_dir),
+            trusted_root: self.trusted_root.or(file.trusted_root),
+            trusted_root_configmap: self.trusted_root_configmap.or(file.trusted_root_configmap),
             kubernetes: self.kubernetes.or(file.kubernetes),
             policy_configmaps: self.policy_configmaps.or(file.policy_configmaps),
             policy_configmap_namespace: self
@@ -312,7 +326,14 @@ impl Args {
                 .unwrap_or(true)
                 .then(|| dur(self.pull_secret_ttl, 30)),
             namespace: namespace.clone(),
+            trusted_root_configmap: self.trusted_root_configmap.clone(),
         });
+        if self.trusted_root_configmap.is_some() && kube.is_none() {
+            bail!("--trusted-root-configmap needs --kubernetes");
+        }
+        if self.trusted_root_configmap.is_some() && self.trusted_root.is_some() {
+            bail!("give --trusted-root or --trusted-root-configmap, not both");
+        }
         let mutate_kinds = self
             .mutate_kinds
             .unwrap_or_else(|| {
@@ -331,6 +352,7 @@ impl Args {
             decision_deadline: deadline,
             fail_open,
             policy_dir: self.policy_dir,
+            trusted_root: self.trusted_root,
             kube,
             mutate_kinds,
             require_all_platforms: self.require_all_platforms.unwrap_or(false),
