@@ -22,6 +22,10 @@ use webhook_support::serve::sample;
 use webhook_support::{PolicyDir, Serve, assert_denied};
 
 const POLICY: &str = "limits";
+
+/// One test at a time: their time bounds are about the server, not about sharing two
+/// cores with 8,000 TLS handshakes of a neighbouring test.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// The HTTP/2 connection preface and an empty SETTINGS frame.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
 
@@ -137,6 +141,7 @@ async fn assert_review_answered(serve: &Serve, uid: &str, within: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_thousand_idle_http2_connections_neither_grow_the_server_nor_keep_reviews_out() {
+    let _serial = SERIAL.lock().await;
     const CONNECTIONS: usize = 8_000;
     const LIMIT: u64 = 150 * 1024 * 1024;
     raise_fd_limit(CONNECTIONS as u64 + 1_000);
@@ -228,6 +233,7 @@ async fn read_to_close(conn: &mut TlsStream<TcpStream>, within: Duration) -> Str
 
 #[tokio::test]
 async fn a_slow_request_body_gets_a_timeout_answer_and_its_connection_is_not_held() {
+    let _serial = SERIAL.lock().await;
     let policies = PolicyDir::with(POLICY, "enforce");
     let serve = Serve::start(policies.path(), &["--request-body-timeout", "1s"]).await;
 
@@ -288,6 +294,7 @@ use futures::StreamExt as _;
 
 #[tokio::test]
 async fn connections_idle_past_the_idle_timeout_are_closed() {
+    let _serial = SERIAL.lock().await;
     let policies = PolicyDir::with(POLICY, "enforce");
     let serve = Serve::start(policies.path(), &["--idle-timeout", "2s"]).await;
 
@@ -335,6 +342,7 @@ async fn connections_idle_past_the_idle_timeout_are_closed() {
 
 #[tokio::test]
 async fn at_the_connection_limit_idle_connections_give_way_and_busy_ones_make_newcomers_wait() {
+    let _serial = SERIAL.lock().await;
     let policies = PolicyDir::with(POLICY, "enforce");
     let serve = Serve::start(
         policies.path(),

@@ -35,6 +35,7 @@ mod sign;
 mod statement;
 mod verify;
 
+pub use b64::{decode as base64_decode, encode as base64_encode};
 pub use canonical::{CanonicalError, canonical_json};
 pub use der::DerError;
 pub use dsse::{Envelope, EnvelopeError, Signature, pae, sign_envelope};
