@@ -17,6 +17,8 @@
 //! | `custody_tls_reloads_total` | counter | `result` |
 //! | `custody_images_without_policy_total` | counter | `action` |
 //! | `custody_policy_bundles_unenforced` | gauge | |
+//! | `custody_connections_open` | gauge | |
+//! | `custody_connections_closed_total` | counter | `reason` |
 //!
 //! No crate dependency: the text format is small and this keeps the hot path to a mutex
 //! on a short map per family.
@@ -86,6 +88,8 @@ pub struct Metrics {
     cache_requests: CounterFamily,
     tls_reloads: CounterFamily,
     without_policy: CounterFamily,
+    connections_closed: CounterFamily,
+    connections_open: AtomicI64,
     policy_reload_failures: AtomicU64,
     unenforced_bundles: AtomicI64,
     evaluations_in_flight: AtomicI64,
@@ -186,6 +190,20 @@ impl Metrics {
         }
     }
 
+    /// Marks one client connection as open until the guard drops.
+    pub fn connection_open(&self) -> InFlightGuard<'_> {
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+        InFlightGuard {
+            gauge: &self.connections_open,
+        }
+    }
+
+    /// Counts a client connection the server closed by `reason` (`idle-timeout`, or
+    /// `evicted` to make room under `--max-connections`).
+    pub fn connection_closed(&self, reason: &str) {
+        self.connections_closed.inc(&[reason]);
+    }
+
     /// Marks one review as being answered until the guard drops.
     pub fn review_in_flight(&self) -> InFlightGuard<'_> {
         self.reviews_in_flight.fetch_add(1, Ordering::Relaxed);
@@ -246,6 +264,20 @@ impl Metrics {
             "gauge",
             "Policy sources that failed to load with no earlier version in force.",
             self.unenforced_bundles.load(Ordering::Relaxed) as f64,
+        );
+        counter(
+            &mut out,
+            "custody_connections_closed_total",
+            "Client connections the server closed, by reason (idle-timeout, evicted).",
+            &["reason"],
+            &self.connections_closed,
+        );
+        scalar(
+            &mut out,
+            "custody_connections_open",
+            "gauge",
+            "Client connections open now (including those in their TLS handshake).",
+            self.connections_open.load(Ordering::Relaxed) as f64,
         );
         scalar(
             &mut out,

@@ -14,7 +14,7 @@ const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, LENIEN
 /// signature covers the decoded bytes, so this cannot change what was signed. A string
 /// that mixes the two alphabets, contains other whitespace or has non-zero trailing bits
 /// is rejected.
-pub(crate) fn decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+pub fn decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
     let cleaned;
     let text = if text.contains(['\n', '\r']) {
         cleaned = text.replace(['\n', '\r'], "");
@@ -30,7 +30,7 @@ pub(crate) fn decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
 }
 
 /// Encodes with the standard alphabet and padding (what every DSSE verifier reads).
-pub(crate) fn encode(data: &[u8]) -> String {
+pub fn encode(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(data)
 }
 

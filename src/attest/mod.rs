@@ -36,6 +36,7 @@ pub mod sigstore;
 mod statement;
 mod verify;
 
+pub use b64::{decode as base64_decode, encode as base64_encode};
 pub use canonical::{CanonicalError, canonical_json};
 pub use der::DerError;
 pub use dsse::{Envelope, EnvelopeError, Signature, pae, sign_envelope};

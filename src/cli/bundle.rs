@@ -89,17 +89,27 @@ fn read_artifact(spec: &str) -> anyhow::Result<(Option<Vec<u8>>, Option<[u8; 32]
 }
 
 fn policy(args: &VerifyArgs) -> anyhow::Result<IdentityPolicy> {
-    let subject = match (&args.certificate_identity, &args.certificate_identity_regexp) {
+    let subject = match (
+        &args.certificate_identity,
+        &args.certificate_identity_regexp,
+    ) {
         (Some(s), _) => Matcher::Exact(s.clone()),
         (None, Some(r)) => Matcher::regex(r).context("--certificate-identity-regexp")?,
         (None, None) => {
-            bail!("give --key, or --certificate-identity (or -regexp) with --certificate-oidc-issuer")
+            bail!(
+                "give --key, or --certificate-identity (or -regexp) with --certificate-oidc-issuer"
+            )
         }
     };
-    let issuer = match (&args.certificate_oidc_issuer, &args.certificate_oidc_issuer_regexp) {
+    let issuer = match (
+        &args.certificate_oidc_issuer,
+        &args.certificate_oidc_issuer_regexp,
+    ) {
         (Some(s), _) => Matcher::Exact(s.clone()),
         (None, Some(r)) => Matcher::regex(r).context("--certificate-oidc-issuer-regexp")?,
-        (None, None) => bail!("--certificate-oidc-issuer (or -regexp) is required with an identity"),
+        (None, None) => {
+            bail!("--certificate-oidc-issuer (or -regexp) is required with an identity")
+        }
     };
     let mut extensions = BTreeMap::new();
     for spec in &args.certificate_extensions {

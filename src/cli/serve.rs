@@ -106,6 +106,8 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
             });
         }
     }
+    let fd_limit = crate::server::raise_fd_limit(settings.server.max_connections);
+    tracing::info!(?fd_limit, "open-file limit");
     let reviewer = build_reviewer(&settings, store, cluster)?;
     let server = Server::bind(settings.server.clone(), reviewer, checks).await?;
     if let (Some(path), Some(pem)) = (&settings.self_signed_ca_out, server.self_signed_ca_pem()) {

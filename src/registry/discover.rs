@@ -173,7 +173,7 @@ async fn referrers_api(
 }
 
 /// The `rel="next"` target of a `Link` header, resolved against `base`.
-fn next_link(base: &Url, header: &str) -> Option<Url> {
+pub fn next_link(base: &Url, header: &str) -> Option<Url> {
     header.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
         let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;

@@ -27,6 +27,7 @@ mod reference;
 mod stats;
 mod token;
 mod types;
+pub mod wire;
 
 pub use auth::{Auth, Credentials, CredentialsError};
 pub use config::{CosignTagMode, RegistryConfig};

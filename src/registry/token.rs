@@ -11,10 +11,12 @@ const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
 
 /// A parsed `WWW-Authenticate` challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Challenge {
+pub enum Challenge {
     /// Token service at `realm`.
     Bearer {
+        /// The token service's URL.
         realm: String,
+        /// The `service` parameter to send it.
         service: Option<String>,
     },
     /// Plain HTTP Basic on the registry itself.
@@ -22,7 +24,7 @@ pub(crate) enum Challenge {
 }
 
 /// Parses the first challenge of a `WWW-Authenticate` header value.
-pub(crate) fn parse_challenge(value: &str) -> Option<Challenge> {
+pub fn parse_challenge(value: &str) -> Option<Challenge> {
     let value = value.trim();
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     if scheme.eq_ignore_ascii_case("basic") {

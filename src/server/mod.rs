@@ -24,12 +24,15 @@
 //! # Ok(()) }
 //! ```
 
+mod conns;
 pub mod fallback;
+mod fdlimit;
 mod listener;
 mod reviewer;
 mod routes;
 pub mod tls;
 
+pub use fdlimit::raise_fd_limit;
 pub use listener::shutdown_signal;
 pub use reviewer::{DenyAll, Outcome, PolicyOutcome, ReviewOutcome, Reviewer};
 pub use routes::ReadyCheck;
@@ -88,6 +91,16 @@ pub struct ServerConfig {
     pub tls: TlsSource,
     /// Largest accepted request body; larger ones get a `bad-request` denial.
     pub max_body_bytes: usize,
+    /// Time to read a request body; a slower one is answered HTTP 408 (with a denial
+    /// review) and its HTTP/1.1 connection closed.
+    pub request_body_timeout: Duration,
+    /// Open connections at most. When all are taken, the one idle longest is closed to
+    /// make room; when every one has a request in progress, new ones wait.
+    pub max_connections: usize,
+    /// A connection with no request in progress for this long is closed (HTTP/1.1
+    /// keep-alive and HTTP/2 alike; also the bound on reading an HTTP/1.1 request head).
+    /// Keep it above the apiserver's 90 s idle timeout.
+    pub idle_timeout: Duration,
     /// Reviews decided at once; more wait for a slot (within `review_bound`).
     pub max_concurrent_reviews: usize,
     /// Last-resort bound on one review, including the wait for a slot; set a little
@@ -108,6 +121,9 @@ impl ServerConfig {
             listen,
             tls,
             max_body_bytes: 3 * 1024 * 1024 + 64 * 1024,
+            request_body_timeout: Duration::from_secs(5),
+            max_connections: 1024,
+            idle_timeout: Duration::from_secs(120),
             max_concurrent_reviews: 256,
             review_bound: Duration::from_secs(9),
             fail_open: false,
@@ -171,6 +187,7 @@ impl Server {
             checks,
             routes::RouteLimits {
                 max_body_bytes: config.max_body_bytes,
+                request_body_timeout: config.request_body_timeout,
                 max_concurrent_reviews: config.max_concurrent_reviews,
                 review_bound: config.review_bound,
                 fail_open: config.fail_open,
@@ -185,6 +202,10 @@ impl Server {
                 router,
                 shutting_down,
                 grace: config.shutdown_grace,
+                limits: listener::ConnLimits {
+                    max_connections: config.max_connections,
+                    idle_timeout: config.idle_timeout,
+                },
             },
             local_addr,
             resolver,

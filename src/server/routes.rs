@@ -1,11 +1,11 @@
 //! The HTTP routes. Review handlers only move bytes between the request and the
-//! [`Reviewer`]; they add the body-size limit, the concurrency limit, a last-resort time
-//! bound, panic isolation and metrics.
+//! [`Reviewer`]; they add the body-size and body-time limits, the concurrency limit, a
+//! last-resort time bound, panic isolation and metrics.
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
@@ -27,6 +27,7 @@ pub type ReadyCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 #[derive(Debug, Clone)]
 pub(crate) struct RouteLimits {
     pub(crate) max_body_bytes: usize,
+    pub(crate) request_body_timeout: Duration,
     pub(crate) max_concurrent_reviews: usize,
     pub(crate) review_bound: Duration,
     pub(crate) fail_open: bool,
@@ -84,26 +85,70 @@ pub(crate) fn router(
     router.with_state(state)
 }
 
-async fn validate(State(state): State<AppState>, body: Body) -> Response {
-    review(state, Endpoint::Validate, body).await
+async fn validate(State(state): State<AppState>, request: Request) -> Response {
+    review(state, Endpoint::Validate, request).await
 }
 
-async fn mutate(State(state): State<AppState>, body: Body) -> Response {
-    review(state, Endpoint::Mutate, body).await
+async fn mutate(State(state): State<AppState>, request: Request) -> Response {
+    review(state, Endpoint::Mutate, request).await
 }
 
 fn json_response(body: Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-async fn review(state: AppState, endpoint: Endpoint, body: Body) -> Response {
+/// Reads a request body within the size and time limits; `None` when it took too long.
+async fn read_body(limits: &RouteLimits, body: Body) -> Option<Result<Bytes, axum::Error>> {
+    tokio::time::timeout(
+        limits.request_body_timeout,
+        axum::body::to_bytes(body, limits.max_body_bytes),
+    )
+    .await
+    .ok()
+}
+
+/// HTTP 408 for a body that was not received in time: a denial review (uid unknown),
+/// and on HTTP/1.1 the connection is closed rather than left to the slow client.
+fn body_timeout(limits: &RouteLimits, version: Version, endpoint: &str) -> Response {
+    let secs = limits.request_body_timeout.as_secs_f64();
+    tracing::warn!(
+        endpoint,
+        timeout_secs = secs,
+        "request body not received in time"
+    );
+    let message =
+        format!("custody: bad-request: the request body was not received within {secs:.1}s");
+    let body = fallback::deny(b"", 408, &message);
+    let mut response = (
+        StatusCode::REQUEST_TIMEOUT,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response();
+    if version < Version::HTTP_2 {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+async fn review(state: AppState, endpoint: Endpoint, request: Request) -> Response {
     let started = Instant::now();
     let _in_flight = metrics().review_in_flight();
     let limits = &state.limits;
     let deadline = tokio::time::Instant::from_std(started + limits.review_bound);
+    let (parts, body) = request.into_parts();
 
-    let outcome = match axum::body::to_bytes(body, limits.max_body_bytes).await {
-        Err(err) => {
+    let outcome = match read_body(limits, body).await {
+        None => {
+            let m = metrics();
+            m.review(endpoint.as_str(), Outcome::Error.as_str());
+            m.decision(Outcome::Error.as_str(), "none", "none");
+            m.observe_review(endpoint.as_str(), started.elapsed());
+            return body_timeout(limits, parts.version, endpoint.as_str());
+        }
+        Some(Err(err)) => {
             // Over the limit or a broken read: still a well-formed denial, uid unknown.
             tracing::warn!(endpoint = endpoint.as_str(), error = %err, "unreadable review body");
             let message = format!(
@@ -112,7 +157,7 @@ async fn review(state: AppState, endpoint: Endpoint, body: Body) -> Response {
             );
             error_outcome(fallback::deny(b"", 413, &message))
         }
-        Ok(bytes) => decide(&state, endpoint, bytes, deadline).await,
+        Some(Ok(bytes)) => decide(&state, endpoint, bytes, deadline).await,
     };
 
     let m = metrics();
@@ -250,6 +295,6 @@ async fn metrics_text() -> Response {
 /// The always-allow baseline for the load benchmark: reads the body, answers a constant.
 async fn bench_allow(State(state): State<AppState>, body: Body) -> Response {
     const ALLOW: &[u8] = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"","allowed":true}}"#;
-    let _ = axum::body::to_bytes(body, state.limits.max_body_bytes).await;
+    let _ = read_body(&state.limits, body).await;
     json_response(Bytes::from_static(ALLOW))
 }

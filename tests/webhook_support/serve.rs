@@ -16,6 +16,8 @@ pub struct Serve {
     pub base: String,
     /// A client that trusts only the server's self-signed CA.
     pub http: reqwest::Client,
+    /// The server's self-signed CA (PEM), for clients other than `http`.
+    pub ca_pem: String,
     child: Child,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
@@ -91,6 +93,7 @@ impl Serve {
         };
         let port = addr.rsplit(':').next().expect("port").to_owned();
         let ca = std::fs::read_to_string(&ca_path).expect("the self-signed CA file");
+        let ca_pem = ca.clone();
         let ca = reqwest::Certificate::from_pem(ca.as_bytes()).expect("CA PEM");
         let http = reqwest::Client::builder()
             .tls_certs_only([ca])
@@ -100,6 +103,7 @@ impl Serve {
         Serve {
             base: format!("https://localhost:{port}"),
             http,
+            ca_pem,
             child,
             stdout,
             stderr,
@@ -109,7 +113,7 @@ impl Serve {
 
     /// The server's peak resident memory so far (`VmHWM` of `/proc/PID/status`), in MiB.
     pub fn peak_rss_mib(&self) -> f64 {
-        let pid = self.child.id().expect("custody serve is running");
+        let pid = self.pid();
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
         let kib: f64 = status
             .lines()
@@ -117,6 +121,11 @@ impl Serve {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .expect("VmHWM in /proc/PID/status");
         kib / 1024.0
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("custody serve is running")
     }
 
     /// `GET path`: status and body text.

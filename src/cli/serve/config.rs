@@ -119,6 +119,17 @@ pub struct Args {
     /// Reviews decided at once; more wait for a slot [default: 256].
     #[arg(long, env = "CUSTODY_MAX_CONCURRENT_REVIEWS")]
     pub max_concurrent_reviews: Option<usize>,
+    /// Time to receive a request body; a slower one is answered HTTP 408 [default: 5s].
+    #[arg(long, env = "CUSTODY_REQUEST_BODY_TIMEOUT")]
+    pub request_body_timeout: Option<DurationArg>,
+    /// Open connections at most; at the limit the longest-idle connection is closed to
+    /// make room, and when every connection is busy new ones wait [default: 1024].
+    #[arg(long, env = "CUSTODY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Close a connection with no request in progress for this long (HTTP/1.1 and
+    /// HTTP/2); keep it above the apiserver's 90s idle timeout [default: 120s].
+    #[arg(long, env = "CUSTODY_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<DurationArg>,
     /// How long shutdown waits for in-flight reviews [default: 25s].
     #[arg(long, env = "CUSTODY_SHUTDOWN_GRACE")]
     pub shutdown_grace: Option<DurationArg>,
@@ -241,6 +252,9 @@ impl Args {
             mutate_kinds: self.mutate_kinds.or(file.mutate_kinds),
             max_body_bytes: self.max_body_bytes.or(file.max_body_bytes),
             max_concurrent_reviews: self.max_concurrent_reviews.or(file.max_concurrent_reviews),
+            request_body_timeout: self.request_body_timeout.or(file.request_body_timeout),
+            max_connections: self.max_connections.or(file.max_connections),
+            idle_timeout: self.idle_timeout.or(file.idle_timeout),
             shutdown_grace: self.shutdown_grace.or(file.shutdown_grace),
             bench_allow_route: self.bench_allow_route.or(file.bench_allow_route),
             require_all_platforms: self.require_all_platforms.or(file.require_all_platforms),
@@ -306,6 +320,24 @@ impl Args {
                 bail!("--max-concurrent-reviews must be at least 1");
             }
             server.max_concurrent_reviews = n;
+        }
+        if let Some(d) = self.request_body_timeout {
+            if d.0.is_zero() {
+                bail!("--request-body-timeout must be positive");
+            }
+            server.request_body_timeout = d.0;
+        }
+        if let Some(n) = self.max_connections {
+            if n == 0 {
+                bail!("--max-connections must be at least 1");
+            }
+            server.max_connections = n;
+        }
+        if let Some(d) = self.idle_timeout {
+            if d.0.is_zero() {
+                bail!("--idle-timeout must be positive");
+            }
+            server.idle_timeout = d.0;
         }
         server.shutdown_grace = dur(self.shutdown_grace, 25);
         server.bench_allow_route = self.bench_allow_route.unwrap_or(false);
@@ -392,6 +424,9 @@ mod tests {
         assert!(s.kube.is_none());
         assert_eq!(s.mutate_kinds.len(), 8);
         assert_eq!(s.server.listen.port(), 8443);
+        assert_eq!(s.server.max_connections, 1024);
+        assert_eq!(s.server.idle_timeout, Duration::from_secs(120));
+        assert_eq!(s.server.request_body_timeout, Duration::from_secs(5));
         match s.server.tls {
             crate::server::TlsSource::SelfSigned { names } => {
                 assert!(names.contains(&"custody.custody.svc".to_owned()));
@@ -456,6 +491,33 @@ mod tests {
         assert!(from_flags.registry.is_insecure("localhost:5001"));
         assert!(!from_flags.registry.is_insecure("127.0.0.1:5000"));
         assert_eq!(from_flags.registry.max_referrers, 64);
+    }
+
+    #[test]
+    fn connection_limits_come_from_flags_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("custody.yaml");
+        std::fs::write(
+            &path,
+            "self-signed: true\nmax-connections: 100\nidle-timeout: 95s\nrequest-body-timeout: 2s\n",
+        )
+        .unwrap();
+        let s = parse(&["--config", path.to_str().unwrap(), "--max-connections", "7"])
+            .resolve()
+            .unwrap();
+        assert_eq!(s.server.max_connections, 7);
+        assert_eq!(s.server.idle_timeout, Duration::from_secs(95));
+        assert_eq!(s.server.request_body_timeout, Duration::from_secs(2));
+        for bad in [
+            ["--max-connections", "0"],
+            ["--idle-timeout", "0s"],
+            ["--request-body-timeout", "0s"],
+        ] {
+            let err = parse(&["--self-signed", bad[0], bad[1]])
+                .resolve()
+                .unwrap_err();
+            assert!(err.to_string().contains(bad[0]), "{err}");
+        }
     }
 
     #[test]
