@@ -13,6 +13,8 @@ mod attestations;
 mod common;
 mod envelope;
 mod keygen;
+mod layout;
+mod link;
 mod policy;
 mod registry_access;
 mod review;
@@ -72,6 +74,12 @@ pub enum Command {
     Keygen(keygen::Args),
     /// Create, sign and attach an attestation to an image.
     Attest(attest::Args),
+    /// Verify and sign in-toto layouts.
+    #[command(subcommand)]
+    Layout(layout::Command),
+    /// Record in-toto links.
+    #[command(subcommand)]
+    Link(link::Command),
 }
 
 /// Entry point used by `main.rs`.
@@ -93,6 +101,8 @@ pub fn main() -> ExitCode {
         Command::Policy(c) => policy::run(c),
         Command::Keygen(a) => keygen::run(a),
         Command::Attest(a) => attest::run(a),
+        Command::Layout(c) => layout::run(c),
+        Command::Link(c) => link::run(c),
     };
     match result {
         Ok(code) => code,

@@ -54,6 +54,8 @@ pub enum Check {
     Sublayout,
     /// An inspection was not run or failed.
     Inspection,
+    /// The last step's products do not include the image being admitted.
+    ImageBinding,
 }
 
 impl Check {
@@ -69,6 +71,7 @@ impl Check {
             Check::Rule => "rule",
             Check::Sublayout => "sublayout",
             Check::Inspection => "inspection",
+            Check::ImageBinding => "image-binding",
         }
     }
 }

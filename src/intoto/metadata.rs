@@ -75,29 +75,7 @@ impl Metadata {
         if obj.contains_key("payloadType") {
             let env =
                 Envelope::from_json(bytes).map_err(|e| LoadError::format(what, e.to_string()))?;
-            if env.payload_type != INTOTO_PAYLOAD_TYPE {
-                return Err(LoadError::format(
-                    what,
-                    format!(
-                        "DSSE payload type {:?} is not {INTOTO_PAYLOAD_TYPE}",
-                        env.payload_type
-                    ),
-                ));
-            }
-            let payload = read_dsse_payload(&env.payload, what)?;
-            return Ok(Metadata {
-                form: Form::Dsse,
-                payload,
-                signed_bytes: env.pae(),
-                signatures: env
-                    .signatures
-                    .into_iter()
-                    .map(|s| Sig {
-                        keyid: s.keyid,
-                        sig: s.sig,
-                    })
-                    .collect(),
-            });
+            return Metadata::from_envelope(env, what);
         }
         let signed = obj.get("signed").ok_or_else(|| {
             LoadError::format(
@@ -130,6 +108,38 @@ impl Metadata {
             signed_bytes,
             signatures,
         })
+    }
+
+    /// Reads a DSSE envelope (also the one inside a Sigstore bundle).
+    pub fn from_envelope(env: Envelope, what: &str) -> Result<Metadata, LoadError> {
+        if env.payload_type != INTOTO_PAYLOAD_TYPE {
+            return Err(LoadError::format(
+                what,
+                format!("DSSE payload type {:?} is not {INTOTO_PAYLOAD_TYPE}", env.payload_type),
+            ));
+        }
+        let payload = read_dsse_payload(&env.payload, what)?;
+        Ok(Metadata {
+            form: Form::Dsse,
+            payload,
+            signed_bytes: env.pae(),
+            signatures: env
+                .signatures
+                .into_iter()
+                .map(|s| Sig { keyid: s.keyid, sig: s.sig })
+                .collect(),
+        })
+    }
+
+    /// Reads an attestation found for an image: a DSSE envelope or a Sigstore bundle
+    /// holding one. Anything that is not in-toto link metadata is `None`.
+    pub fn link_from_attestation(bytes: &[u8]) -> Option<Metadata> {
+        let env = match Envelope::from_json(bytes) {
+            Ok(env) => env,
+            Err(_) => crate::attest::bundle::Bundle::from_json(bytes).ok()?.envelope_with_hints(),
+        };
+        let md = Metadata::from_envelope(env, "attestation").ok()?;
+        md.link().is_some().then_some(md)
     }
 
     /// Whether a signature verifies under `key` (listed under `listed_id`). The

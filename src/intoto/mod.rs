@@ -17,6 +17,7 @@
 //! Nothing here touches the network; inspections run commands only in
 //! [`Inspections::Run`] mode.
 
+mod binding;
 mod error;
 mod inspect;
 mod keys;
@@ -29,6 +30,7 @@ mod sign;
 mod source;
 mod verify;
 
+pub use binding::image_binding;
 pub use error::{Check, Failure, LoadError};
 pub use inspect::Inspections;
 pub use keys::{LayoutKey, sslib_key_object};
