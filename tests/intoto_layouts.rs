@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn data(dir: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(dir)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(dir)
 }
 
 fn custody(dir: &Path, args: &[&str]) -> Output {
@@ -48,7 +50,8 @@ fn require_in_toto() {
         .unwrap_or_else(|e| panic!("python3 is required (run scripts/setup): {e}"));
     let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert_eq!(
-        version, "3.1.0",
+        version,
+        "3.1.0",
         "in-toto 3.1.0 is required: run scripts/setup ({})",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -81,8 +84,16 @@ fn golang() -> tempfile::TempDir {
 
 fn verify_json(dir: &Path, layout: &str, extra: &[&str]) -> (i32, Value) {
     let mut args = vec![
-        "layout", "verify", "--layout", layout, "--layout-key", "alice.pub", "--link-dir", ".",
-        "-o", "json",
+        "layout",
+        "verify",
+        "--layout",
+        layout,
+        "--layout-key",
+        "alice.pub",
+        "--link-dir",
+        ".",
+        "-o",
+        "json",
     ];
     args.extend_from_slice(extra);
     let out = custody(dir, &args);
@@ -100,16 +111,30 @@ fn golang_demo_layouts_verify_legacy_and_dsse() {
         v["steps"][1]["functionaries"][0],
         "d3ffd1086938b3698618adf088bf14b13db4c8ae19e4e78d73da49ee88492710"
     );
-    assert_eq!(v["inspections"][0], json!({"name": "untar", "outcome": "ran"}));
-    assert!(dir.path().join("untar.link").is_file(), "the inspection's link is recorded");
-    assert!(dir.path().join("foo.py").is_file(), "the inspection ran in the artifacts dir");
+    assert_eq!(
+        v["inspections"][0],
+        json!({"name": "untar", "outcome": "ran"})
+    );
+    assert!(
+        dir.path().join("untar.link").is_file(),
+        "the inspection's link is recorded"
+    );
+    assert!(
+        dir.path().join("foo.py").is_file(),
+        "the inspection ran in the artifacts dir"
+    );
 
     let dir = golang();
     let (rc, v) = verify_json(dir.path(), "demo.dsse.layout", &["--run-inspections"]);
     assert_eq!(rc, 0, "{v}");
     let (rc, v) = verify_json(dir.path(), "dsse-only.root.layout", &[]);
     assert_eq!(rc, 0, "{v}");
-    let names: Vec<&str> = v["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["clone-dsse", "update-version-dsse", "package-dsse"]);
 }
 
@@ -127,18 +152,40 @@ fn golang_failures_name_the_check() {
     assert_eq!(rc, 1);
     assert_eq!(v["failure"]["check"], "layout-signature");
     // The injectable clock: demo.layout expires 2030-11-18.
-    let (rc, v) = verify_json(dir.path(), "demo.layout", &["--run-inspections", "--time", "2031-01-01T00:00:00Z"]);
+    let (rc, v) = verify_json(
+        dir.path(),
+        "demo.layout",
+        &["--run-inspections", "--time", "2031-01-01T00:00:00Z"],
+    );
     assert_eq!(rc, 1);
     assert_eq!(v["failure"]["check"], "expiry");
-    let (rc, _) = verify_json(dir.path(), "demo.layout", &["--run-inspections", "--time", "2030-11-18T16:06:35Z"]);
+    let (rc, _) = verify_json(
+        dir.path(),
+        "demo.layout",
+        &["--run-inspections", "--time", "2030-11-18T16:06:35Z"],
+    );
     assert_eq!(rc, 0);
     // The wrong owner key.
-    let out = custody(dir.path(), &["layout", "verify", "--layout", "demo.layout", "--layout-key", "dan.pub", "--link-dir", "."]);
+    let out = custody(
+        dir.path(),
+        &[
+            "layout",
+            "verify",
+            "--layout",
+            "demo.layout",
+            "--layout-key",
+            "dan.pub",
+            "--link-dir",
+            ".",
+        ],
+    );
     assert_eq!(code(&out), 1, "{}", text(&out));
     assert!(text(&out).contains("layout-signature"), "{}", text(&out));
     // A link whose signed part changed no longer counts: the step is named.
     let link = dir.path().join("package.d3ffd108.link");
-    let tampered = std::fs::read_to_string(&link).unwrap().replace("\"stderr\": \"a foo.py\\n\"", "\"stderr\": \"b foo.py\\n\"");
+    let tampered = std::fs::read_to_string(&link)
+        .unwrap()
+        .replace("\"stderr\": \"a foo.py\\n\"", "\"stderr\": \"b foo.py\\n\"");
     std::fs::write(&link, tampered).unwrap();
     let (rc, v) = verify_json(dir.path(), "demo.layout", &["--run-inspections"]);
     assert_eq!(rc, 1);
@@ -150,12 +197,53 @@ fn golang_failures_name_the_check() {
 fn unusable_input_exits_2() {
     let dir = golang();
     std::fs::write(dir.path().join("junk.layout"), b"{not json").unwrap();
-    let out = custody(dir.path(), &["layout", "verify", "--layout", "junk.layout", "--layout-key", "alice.pub", "--link-dir", "."]);
+    let out = custody(
+        dir.path(),
+        &[
+            "layout",
+            "verify",
+            "--layout",
+            "junk.layout",
+            "--layout-key",
+            "alice.pub",
+            "--link-dir",
+            ".",
+        ],
+    );
     assert_eq!(code(&out), 2, "{}", text(&out));
-    let out = custody(dir.path(), &["layout", "verify", "--layout", "write-code.b7d643de.link", "--layout-key", "alice.pub", "--link-dir", "."]);
+    let out = custody(
+        dir.path(),
+        &[
+            "layout",
+            "verify",
+            "--layout",
+            "write-code.b7d643de.link",
+            "--layout-key",
+            "alice.pub",
+            "--link-dir",
+            ".",
+        ],
+    );
     assert_eq!(code(&out), 2, "a link is not a layout: {}", text(&out));
-    let out = custody(dir.path(), &["layout", "verify", "--layout", "demo.layout", "--layout-key", "heidi.pub", "--link-dir", "."]);
-    assert_eq!(code(&out), 2, "a P-224 owner key is refused: {}", text(&out));
+    let out = custody(
+        dir.path(),
+        &[
+            "layout",
+            "verify",
+            "--layout",
+            "demo.layout",
+            "--layout-key",
+            "heidi.pub",
+            "--link-dir",
+            ".",
+        ],
+    );
+    assert_eq!(
+        code(&out),
+        2,
+        "a P-224 owner key is refused: {}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -208,7 +296,10 @@ fn in_toto_matrix_custody_agrees_with_in_toto_verify() {
         ("tampered-layout", ("layout-signature", "")),
         ("unauthorized-functionary", ("threshold", "write")),
         ("threshold-2-one-key-twice", ("threshold", "package")),
-        ("threshold-2-products-differ", ("threshold-artifacts", "package")),
+        (
+            "threshold-2-products-differ",
+            ("threshold-artifacts", "package"),
+        ),
         ("disallow-hit", ("rule", "write")),
         ("match-wrong-step", ("rule", "package")),
         ("expired", ("expiry", "")),
@@ -220,19 +311,39 @@ fn in_toto_matrix_custody_agrees_with_in_toto_verify() {
         let keys: Vec<String> = case
             .owners
             .iter()
-            .map(|o| root.join("keys").join(format!("{o}.pub")).display().to_string())
+            .map(|o| {
+                root.join("keys")
+                    .join(format!("{o}.pub"))
+                    .display()
+                    .to_string()
+            })
             .collect();
         let mut py = Command::new("in-toto-verify");
-        py.args(["-l", "root.layout", "--verification-keys"]).args(&keys).current_dir(&case_dir);
+        py.args(["-l", "root.layout", "--verification-keys"])
+            .args(&keys)
+            .current_dir(&case_dir);
         let py_out = py.output().unwrap();
-        let mut args: Vec<String> = ["layout", "verify", "--layout", "root.layout", "--link-dir", ".", "-o", "json"]
-            .map(String::from)
-            .to_vec();
+        let mut args: Vec<String> = [
+            "layout",
+            "verify",
+            "--layout",
+            "root.layout",
+            "--link-dir",
+            ".",
+            "-o",
+            "json",
+        ]
+        .map(String::from)
+        .to_vec();
         for k in &keys {
             args.extend(["--layout-key".to_owned(), k.clone()]);
         }
         if case.inspections {
-            args.extend(["--run-inspections".to_owned(), "--artifacts-dir".to_owned(), ".".to_owned()]);
+            args.extend([
+                "--run-inspections".to_owned(),
+                "--artifacts-dir".to_owned(),
+                ".".to_owned(),
+            ]);
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let ours = custody(&case_dir, &args);
@@ -246,12 +357,26 @@ fn in_toto_matrix_custody_agrees_with_in_toto_verify() {
             text(&ours),
             text(&py_out)
         );
-        assert_eq!(code(&ours), if case.expect_ok { 0 } else { 1 }, "case {}: {}", case.name, text(&ours));
+        assert_eq!(
+            code(&ours),
+            if case.expect_ok { 0 } else { 1 },
+            "case {}: {}",
+            case.name,
+            text(&ours)
+        );
         let report: Value = serde_json::from_slice(&ours.stdout).unwrap();
         if let Some((check, step)) = expected_checks.remove(case.name.as_str()) {
-            assert_eq!(report["failure"]["check"], check, "case {}: {report}", case.name);
+            assert_eq!(
+                report["failure"]["check"], check,
+                "case {}: {report}",
+                case.name
+            );
             if !step.is_empty() {
-                assert_eq!(report["failure"]["step"], step, "case {}: {report}", case.name);
+                assert_eq!(
+                    report["failure"]["step"], step,
+                    "case {}: {report}",
+                    case.name
+                );
             }
         }
         if case.name == "disallow-hit" {
@@ -259,17 +384,29 @@ fn in_toto_matrix_custody_agrees_with_in_toto_verify() {
             assert_eq!(report["failure"]["rule"], "expected_products: DISALLOW *");
         }
         if case.name == "match-wrong-step" {
-            assert!(report["failure"]["message"].as_str().unwrap().contains("not among the products of \"package\""), "{report}");
+            assert!(
+                report["failure"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("not among the products of \"package\""),
+                "{report}"
+            );
         }
         if case.name == "sublayout" {
             assert_eq!(report["steps"][0]["sublayout"], true);
         }
         if case.name == "good-legacy" {
             let w = report["warnings"][0].as_str().unwrap();
-            assert!(w.contains("the layout expects"), "expected_command differs: a warning only: {w}");
+            assert!(
+                w.contains("the layout expects"),
+                "expected_command differs: a warning only: {w}"
+            );
         }
     }
-    assert!(expected_checks.is_empty(), "cases not generated: {expected_checks:?}");
+    assert!(
+        expected_checks.is_empty(),
+        "cases not generated: {expected_checks:?}"
+    );
 }
 
 fn key_object(pem_path: &Path) -> (String, Value) {
@@ -285,9 +422,44 @@ fn custody_made_layouts_and_links_verify_with_in_toto_verify() {
     for dsse in [false, true] {
         let work = tempfile::tempdir().unwrap();
         let w = work.path();
-        let out = custody(w, &["link", "record", "--name", "write", "--key", &k("bob"), "--products", "foo.py", "--", "sh", "-c", "echo hello > foo.py"]);
+        let out = custody(
+            w,
+            &[
+                "link",
+                "record",
+                "--name",
+                "write",
+                "--key",
+                &k("bob"),
+                "--products",
+                "foo.py",
+                "--",
+                "sh",
+                "-c",
+                "echo hello > foo.py",
+            ],
+        );
         assert_eq!(code(&out), 0, "{}", text(&out));
-        let out = custody(w, &["link", "record", "--name", "package", "--key", &k("carol"), "--materials", "foo.py", "--products", "foo.tar.gz", "--", "tar", "-zcf", "foo.tar.gz", "foo.py"]);
+        let out = custody(
+            w,
+            &[
+                "link",
+                "record",
+                "--name",
+                "package",
+                "--key",
+                &k("carol"),
+                "--materials",
+                "foo.py",
+                "--products",
+                "foo.tar.gz",
+                "--",
+                "tar",
+                "-zcf",
+                "foo.tar.gz",
+                "foo.py",
+            ],
+        );
         assert_eq!(code(&out), 0, "{}", text(&out));
         let (bob_id, bob) = key_object(&keys.join("bob.pub"));
         let (carol_id, carol) = key_object(&keys.join("carol.pub"));
@@ -312,36 +484,90 @@ fn custody_made_layouts_and_links_verify_with_in_toto_verify() {
         }
         let out = custody(w, &sign);
         assert_eq!(code(&out), 0, "{}", text(&out));
-        let signed: Value = serde_json::from_slice(&std::fs::read(w.join("root.layout")).unwrap()).unwrap();
+        let signed: Value =
+            serde_json::from_slice(&std::fs::read(w.join("root.layout")).unwrap()).unwrap();
         assert_eq!(signed.get("payloadType").is_some(), dsse);
         let py = Command::new("in-toto-verify")
             .args(["-l", "root.layout", "--verification-keys", &k("alice.pub")])
             .current_dir(w)
             .output()
             .unwrap();
-        assert!(py.status.success(), "dsse={dsse}: in-toto-verify refused custody's chain: {}", text(&py));
-        let ours = custody(w, &["layout", "verify", "--layout", "root.layout", "--layout-key", &k("alice.pub"), "--link-dir", "."]);
+        assert!(
+            py.status.success(),
+            "dsse={dsse}: in-toto-verify refused custody's chain: {}",
+            text(&py)
+        );
+        let ours = custody(
+            w,
+            &[
+                "layout",
+                "verify",
+                "--layout",
+                "root.layout",
+                "--layout-key",
+                &k("alice.pub"),
+                "--link-dir",
+                ".",
+            ],
+        );
         assert_eq!(code(&ours), 0, "{}", text(&ours));
         // A second owner signature is added next to the first.
         let owner2 = k("owner2");
         let out = custody(w, &["layout", "sign", "--key", &owner2, "root.layout"]);
         assert_eq!(code(&out), 0, "{}", text(&out));
         let py = Command::new("in-toto-verify")
-            .args(["-l", "root.layout", "--verification-keys", &k("alice.pub"), &k("owner2.pub")])
+            .args([
+                "-l",
+                "root.layout",
+                "--verification-keys",
+                &k("alice.pub"),
+                &k("owner2.pub"),
+            ])
             .current_dir(w)
             .output()
             .unwrap();
         assert!(py.status.success(), "two owners: {}", text(&py));
         // Both refuse a product changed after the fact.
         std::fs::write(w.join("foo.py"), "changed\n").unwrap();
-        let out = custody(w, &["link", "record", "--name", "package", "--key", &k("carol"), "--materials", "foo.py", "--products", "foo.tar.gz", "--", "tar", "-zcf", "foo.tar.gz", "foo.py"]);
+        let out = custody(
+            w,
+            &[
+                "link",
+                "record",
+                "--name",
+                "package",
+                "--key",
+                &k("carol"),
+                "--materials",
+                "foo.py",
+                "--products",
+                "foo.tar.gz",
+                "--",
+                "tar",
+                "-zcf",
+                "foo.tar.gz",
+                "foo.py",
+            ],
+        );
         assert_eq!(code(&out), 0);
         let py = Command::new("in-toto-verify")
             .args(["-l", "root.layout", "--verification-keys", &k("alice.pub")])
             .current_dir(w)
             .output()
             .unwrap();
-        let ours = custody(w, &["layout", "verify", "--layout", "root.layout", "--layout-key", &k("alice.pub"), "--link-dir", "."]);
+        let ours = custody(
+            w,
+            &[
+                "layout",
+                "verify",
+                "--layout",
+                "root.layout",
+                "--layout-key",
+                &k("alice.pub"),
+                "--link-dir",
+                ".",
+            ],
+        );
         assert_eq!(py.status.code(), Some(1), "{}", text(&py));
         assert_eq!(code(&ours), 1, "{}", text(&ours));
         assert!(text(&ours).contains("\"foo.py\""), "{}", text(&ours));
@@ -355,7 +581,8 @@ fn one_key_listed_under_both_id_conventions_counts_once() {
     let k = |n: &str| keys.join(n).display().to_string();
     let w = tempfile::tempdir().unwrap();
     let w = w.path();
-    let carol = PublicKey::from_pem(&std::fs::read_to_string(keys.join("carol.pub")).unwrap()).unwrap();
+    let carol =
+        PublicKey::from_pem(&std::fs::read_to_string(keys.join("carol.pub")).unwrap()).unwrap();
     let (new_id, obj) = sslib_key_object(&carol);
     let mut legacy = obj.clone();
     legacy["keyid_hash_algorithms"] = json!(["sha256", "sha512"]);
@@ -363,7 +590,23 @@ fn one_key_listed_under_both_id_conventions_counts_once() {
     let legacy_id = carol.intoto_key_id().to_owned();
     legacy["keyid"] = json!(legacy_id);
     assert_ne!(new_id, legacy_id);
-    let out = custody(w, &["link", "record", "--name", "build", "--key", &k("carol"), "--products", "out.txt", "--", "sh", "-c", "echo 1 > out.txt"]);
+    let out = custody(
+        w,
+        &[
+            "link",
+            "record",
+            "--name",
+            "build",
+            "--key",
+            &k("carol"),
+            "--products",
+            "out.txt",
+            "--",
+            "sh",
+            "-c",
+            "echo 1 > out.txt",
+        ],
+    );
     assert_eq!(code(&out), 0, "{}", text(&out));
     let recorded = w.join(format!("build.{}.link", &new_id[..8]));
     std::fs::copy(&recorded, w.join(format!("build.{}.link", &legacy_id[..8]))).unwrap();
@@ -376,10 +619,31 @@ fn one_key_listed_under_both_id_conventions_counts_once() {
         std::fs::write(w.join("root.layout"), layout.to_string()).unwrap();
         let out = custody(w, &["layout", "sign", "--key", &k("alice"), "root.layout"]);
         assert_eq!(code(&out), 0, "{}", text(&out));
-        let ours = custody(w, &["layout", "verify", "--layout", "root.layout", "--layout-key", &k("alice.pub"), "--link-dir", "."]);
-        assert_eq!(code(&ours), expect, "threshold {threshold}: {}", text(&ours));
+        let ours = custody(
+            w,
+            &[
+                "layout",
+                "verify",
+                "--layout",
+                "root.layout",
+                "--layout-key",
+                &k("alice.pub"),
+                "--link-dir",
+                ".",
+            ],
+        );
+        assert_eq!(
+            code(&ours),
+            expect,
+            "threshold {threshold}: {}",
+            text(&ours)
+        );
         if expect == 1 {
-            assert!(text(&ours).contains("are the same key and count once"), "{}", text(&ours));
+            assert!(
+                text(&ours).contains("are the same key and count once"),
+                "{}",
+                text(&ours)
+            );
         }
     }
 }

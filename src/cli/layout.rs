@@ -111,8 +111,8 @@ fn run_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let layout = Metadata::from_json(&layout_bytes, "layout")?;
     let mut keys = Vec::new();
     for path in &args.layout_keys {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         keys.push(
             PublicKey::from_text(&text)
                 .with_context(|| format!("{}: not a usable public key", path.display()))?,
@@ -197,7 +197,11 @@ fn report(args: &VerifyArgs, result: Result<Verified, VerifyError>) -> anyhow::R
                     println!(
                         "  step {:?}: {} ({})",
                         s.name,
-                        if s.sublayout { "sublayout verified" } else { "links counted" },
+                        if s.sublayout {
+                            "sublayout verified"
+                        } else {
+                            "links counted"
+                        },
                         s.functionaries.join(", ")
                     );
                 }

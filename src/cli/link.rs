@@ -45,12 +45,20 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     let key = SigningKey::from_pem(&key_text)
         .with_context(|| format!("{}: not a usable PEM private key", args.key.display()))?;
     let here = PathBuf::from(".");
-    let link = run_and_record(&args.name, &here, &args.materials, &args.products, &args.command)?;
+    let link = run_and_record(
+        &args.name,
+        &here,
+        &args.materials,
+        &args.products,
+        &args.command,
+    )?;
     let signed = sign_dsse_link(&link, &key)?;
     let keyid = key.public_key().securesystemslib_key_id();
-    let path = args
-        .metadata_directory
-        .join(format!("{}.{}.link", args.name, &keyid[..8.min(keyid.len())]));
+    let path = args.metadata_directory.join(format!(
+        "{}.{}.link",
+        args.name,
+        &keyid[..8.min(keyid.len())]
+    ));
     std::fs::write(&path, signed).with_context(|| format!("writing {}", path.display()))?;
     let rv = link.byproducts.get("return-value").and_then(|v| v.as_i64());
     println!(

@@ -26,6 +26,7 @@
 
 mod decide;
 mod input;
+mod layout;
 mod request;
 mod verdict;
 mod verify;
@@ -279,7 +280,10 @@ impl Engine {
         }
         let mut evidence = Vec::new();
         let mut skipped = Vec::new();
-        if applicable.iter().any(|b| !b.attestors().is_empty()) {
+        if applicable
+            .iter()
+            .any(|b| !b.attestors().is_empty() || b.layout().is_some())
+        {
             set_step("discovering attestations");
             let mut subjects = vec![digest.clone()];
             if self.config.require_all_platforms {

@@ -23,7 +23,10 @@ pub fn image_binding(verified: &Verified, digest: &Digest) -> Result<(), Failure
         .unwrap_or_default();
     Err(Failure::new(
         Check::ImageBinding,
-        format!("the products of the last step {last:?} do not include the image digest {alg}:{}", digest.hex()),
+        format!(
+            "the products of the last step {last:?} do not include the image digest {alg}:{}",
+            digest.hex()
+        ),
     )
     .step(&last)
     .artifact(&format!("{alg}:{}", digest.hex())))

@@ -112,13 +112,26 @@ impl Metadata {
 
     /// Reads a DSSE envelope (also the one inside a Sigstore bundle).
     pub fn from_envelope(env: Envelope, what: &str) -> Result<Metadata, LoadError> {
+        Metadata::from_envelope_with(env, what, None)
+    }
+
+    /// Like [`Metadata::from_envelope`]; when `provenance_step` is given, a SLSA
+    /// provenance Statement is read as the link of that step ([`link_from_provenance`]).
+    pub fn from_envelope_with(
+        env: Envelope,
+        what: &str,
+        provenance_step: Option<&str>,
+    ) -> Result<Metadata, LoadError> {
         if env.payload_type != INTOTO_PAYLOAD_TYPE {
             return Err(LoadError::format(
                 what,
-                format!("DSSE payload type {:?} is not {INTOTO_PAYLOAD_TYPE}", env.payload_type),
+                format!(
+                    "DSSE payload type {:?} is not {INTOTO_PAYLOAD_TYPE}",
+                    env.payload_type
+                ),
             ));
         }
-        let payload = read_dsse_payload(&env.payload, what)?;
+        let payload = read_dsse_payload(&env.payload, what, provenance_step)?;
         Ok(Metadata {
             form: Form::Dsse,
             payload,
@@ -126,7 +139,10 @@ impl Metadata {
             signatures: env
                 .signatures
                 .into_iter()
-                .map(|s| Sig { keyid: s.keyid, sig: s.sig })
+                .map(|s| Sig {
+                    keyid: s.keyid,
+                    sig: s.sig,
+                })
                 .collect(),
         })
     }
@@ -136,7 +152,9 @@ impl Metadata {
     pub fn link_from_attestation(bytes: &[u8]) -> Option<Metadata> {
         let env = match Envelope::from_json(bytes) {
             Ok(env) => env,
-            Err(_) => crate::attest::bundle::Bundle::from_json(bytes).ok()?.envelope_with_hints(),
+            Err(_) => crate::attest::bundle::Bundle::from_json(bytes)
+                .ok()?
+                .envelope_with_hints(),
         };
         let md = Metadata::from_envelope(env, "attestation").ok()?;
         md.link().is_some().then_some(md)
@@ -179,7 +197,11 @@ fn read_object(v: &Value, what: &str) -> Result<Payload, LoadError> {
     }
 }
 
-fn read_dsse_payload(payload: &[u8], what: &str) -> Result<Payload, LoadError> {
+fn read_dsse_payload(
+    payload: &[u8],
+    what: &str,
+    provenance_step: Option<&str>,
+) -> Result<Payload, LoadError> {
     let v: Value = serde_json::from_slice(payload)
         .map_err(|e| LoadError::format(what, format!("DSSE payload is not JSON: {e}")))?;
     match v.get("_type").and_then(Value::as_str) {
@@ -187,7 +209,12 @@ fn read_dsse_payload(payload: &[u8], what: &str) -> Result<Payload, LoadError> {
         _ => {
             let st =
                 Statement::parse(payload).map_err(|e| LoadError::format(what, e.to_string()))?;
-            link_from_statement(&st, what).map(Payload::Link)
+            match provenance_step {
+                Some(step) if st.predicate_type.starts_with(SLSA_PROVENANCE_PREFIX) => {
+                    link_from_provenance(&st, step, what).map(Payload::Link)
+                }
+                _ => link_from_statement(&st, what).map(Payload::Link),
+            }
         }
     }
 }
@@ -238,6 +265,28 @@ pub fn link_from_statement(st: &Statement, what: &str) -> Result<Link, LoadError
             .map(|s| (s.name.clone(), s.digest.clone()))
             .collect(),
     };
+    Ok(link)
+}
+
+/// Predicate types starting with this are SLSA provenance.
+pub const SLSA_PROVENANCE_PREFIX: &str = "https://slsa.dev/provenance/";
+
+/// Reads a SLSA provenance Statement as the link of step `step`, with the mapping of
+/// in-toto's attestation-verifier: materials from `buildDefinition.resolvedDependencies`
+/// (v1) or `materials` (v0.2), products from the Statement's subjects.
+pub fn link_from_provenance(st: &Statement, step: &str, what: &str) -> Result<Link, LoadError> {
+    let p = &st.predicate;
+    let deps = p
+        .get("buildDefinition")
+        .and_then(|b| b.get("resolvedDependencies"))
+        .or_else(|| p.get("materials"));
+    let mut link = Link::empty(step);
+    link.materials = descriptors(deps, what, "materials")?;
+    link.products = st
+        .subjects
+        .iter()
+        .map(|s| (s.name.clone(), s.digest.clone()))
+        .collect();
     Ok(link)
 }
 

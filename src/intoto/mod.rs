@@ -34,7 +34,10 @@ pub use binding::image_binding;
 pub use error::{Check, Failure, LoadError};
 pub use inspect::Inspections;
 pub use keys::{LayoutKey, sslib_key_object};
-pub use metadata::{Form, LINK_PREDICATE_TYPES, Metadata, Payload, Sig, link_from_statement};
+pub use metadata::{
+    Form, LINK_PREDICATE_TYPES, Metadata, Payload, SLSA_PROVENANCE_PREFIX, Sig,
+    link_from_provenance, link_from_statement,
+};
 pub use model::{ArtifactKind, Artifacts, Inspection, Layout, Link, Rule, RuleKind, Step};
 pub use record::{RecordError, record_artifacts, run_and_record};
 pub use sign::{SignError, sign_dsse_link, sign_layout};

@@ -7,6 +7,7 @@
 pub mod attestors;
 pub mod bundle;
 pub mod input;
+pub mod layout;
 pub mod matcher;
 pub mod memo;
 pub mod rego;

@@ -76,6 +76,9 @@ pub struct PolicySpec {
     /// `docs/policies.md`.
     #[serde(default = "yes")]
     pub memoize: bool,
+    /// An in-toto layout the image's supply chain must satisfy (`input.layout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<super::layout::LayoutSpec>,
 }
 
 fn yes() -> bool {
