@@ -5,16 +5,23 @@
 //! - a matrix generated here with in-toto 3.1.0 from PyPI (tests/data/intoto-generated/
 //!   matrix.py: `in-toto-run`, `in-toto-sign`, the Python layout API), where every case
 //!   runs through both `in-toto-verify` and custody and the exit codes must be equal;
-//! - layouts and links made by custody, verified by `in-toto-verify`.
+//! - layouts and links made by custody, verified by `in-toto-verify`;
+//! - end to end with a real registry (ferro-oci-server): links attached with `custody
+//!   attest --type link`, the `require-layout` library bundle, `custody verify`,
+//!   `custody review` and `custody layout verify --image`;
+//! - `input.layout` as custody builds it, against docs/policy-input.schema.json.
 //!
 //! Needs `python3` with `in-toto==3.1.0` (scripts/setup installs it); fails loudly,
 //! never skips, when it is missing.
+
+mod support;
 
 use custody::attest::{PublicKey, canonical_json};
 use custody::intoto::sslib_key_object;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use support::{TestRegistry, push_layout, single_platform};
 
 fn data(dir: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -646,4 +653,254 @@ fn one_key_listed_under_both_id_conventions_counts_once() {
             );
         }
     }
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn attest_link(reg: &TestRegistry, image: &str, key: &str, predicate: &Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let pred = dir.path().join("predicate.json");
+    std::fs::write(&pred, predicate.to_string()).unwrap();
+    let key = root().join("tests/data/policy/keys").join(key);
+    let out = custody(
+        dir.path(),
+        &[
+            "attest",
+            image,
+            "--type",
+            "link",
+            "--key",
+            key.to_str().unwrap(),
+            "--predicate",
+            pred.to_str().unwrap(),
+            "--insecure-registry",
+            &reg.host,
+        ],
+    );
+    assert_eq!(code(&out), 0, "attest: {}", text(&out));
+}
+
+/// Pushes an image with a `build` link by CI and a `release` link by the release key
+/// that consumed `released` (the image's own digest when None).
+fn chain_image(reg: &TestRegistry, name: &str, released: Option<&str>) -> String {
+    let tag = format!("layouts/{name}:1.0");
+    let digest = push_layout(reg, &single_platform(&format!("layout e2e {name}")), &tag);
+    let image = format!("{}/{tag}", reg.host);
+    let subject = custody::registry::ImageRef::parse(&image).unwrap().name();
+    attest_link(
+        reg,
+        &image,
+        "ci.key",
+        &json!({"name": "build", "command": ["make"],
+        "materials": [{"name": "src/main.go", "digest": {"sha256": "ab".repeat(32)}}]}),
+    );
+    let released = released.map_or_else(|| digest.hex().to_owned(), str::to_owned);
+    attest_link(
+        reg,
+        &image,
+        "release.key",
+        &json!({"name": "release",
+        "materials": [{"name": subject, "digest": {"sha256": released}}]}),
+    );
+    image
+}
+
+#[test]
+fn end_to_end_with_a_registry_verify_review_and_layout_verify_image() {
+    support::init_crypto();
+    let reg = TestRegistry::ferro();
+    let good = chain_image(&reg, "good", None);
+    let broken = chain_image(&reg, "broken", Some(&"cd".repeat(32)));
+    let here = root();
+    let policies = here.join("policies/require-layout");
+    let policies = policies.to_str().unwrap();
+    for (image, ok) in [(&good, true), (&broken, false)] {
+        let out = custody(
+            &here,
+            &[
+                "verify",
+                image,
+                "--policies",
+                policies,
+                "--insecure-registry",
+                &reg.host,
+                "--namespace",
+                "shop",
+            ],
+        );
+        assert_eq!(
+            code(&out),
+            if ok { 0 } else { 1 },
+            "verify {image}: {}",
+            text(&out)
+        );
+        if !ok {
+            let t = text(&out);
+            assert!(
+                t.contains("at step \"release\", rule \"expected_materials: DISALLOW *\""),
+                "{t}"
+            );
+        }
+        let owner = here.join("tests/data/policy/keys/release.pub");
+        let layout = here.join("policies/require-layout/root.layout");
+        let out = custody(
+            &here,
+            &[
+                "layout",
+                "verify",
+                "--layout",
+                layout.to_str().unwrap(),
+                "--layout-key",
+                owner.to_str().unwrap(),
+                "--image",
+                image,
+                "--insecure-registry",
+                &reg.host,
+                "-o",
+                "json",
+            ],
+        );
+        assert_eq!(
+            code(&out),
+            if ok { 0 } else { 1 },
+            "layout verify --image {image}: {}",
+            text(&out)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        if ok {
+            assert_eq!(v["steps"][1]["name"], "release");
+        } else {
+            assert_eq!(v["failure"]["step"], "release");
+            assert_eq!(v["failure"]["check"], "rule");
+        }
+        // The webhook's answer for a Pod using the image.
+        let dir = tempfile::tempdir().unwrap();
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app", "namespace": "shop"},
+            "spec": {"containers": [{"name": "app", "image": image}]}});
+        let file = dir.path().join("pod.json");
+        std::fs::write(&file, pod.to_string()).unwrap();
+        let out = custody(
+            &here,
+            &[
+                "review",
+                file.to_str().unwrap(),
+                "--policies",
+                policies,
+                "--namespace",
+                "shop",
+                "--insecure-registry",
+                &reg.host,
+                "-o",
+                "json",
+            ],
+        );
+        let t = text(&out);
+        let review: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{t}"));
+        assert_eq!(review["response"]["allowed"], ok, "review {image}: {t}");
+        if !ok {
+            let msg = review["response"]["status"]["message"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(
+                msg.contains("step \"release\"") && msg.contains("DISALLOW"),
+                "{msg}"
+            );
+        }
+    }
+}
+
+const SCHEMA_CHECK: &str = r#"
+import json, sys, jsonschema
+schema = json.load(open(sys.argv[1]))
+doc = json.load(sys.stdin)
+v = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+errors = [f"{'/'.join(map(str, e.path))}: {e.message}" for e in v.iter_errors(doc)]
+print("\n".join(errors))
+sys.exit(1 if errors else 0)
+"#;
+
+fn schema_errors(doc: &Value) -> String {
+    use std::io::Write as _;
+    let schema = root().join("docs/policy-input.schema.json");
+    let mut child = Command::new("python3")
+        .args(["-c", SCHEMA_CHECK, schema.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with jsonschema is required (scripts/setup)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(doc.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "validator failed: {}",
+        text(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn input_layout_as_custody_builds_it_matches_the_schema() {
+    use custody::policy::layout::{LayoutPolicy, LayoutSpec};
+    let files =
+        custody::policy::bundle::read_bundle_dir(&root().join("policies/require-layout")).unwrap();
+    let spec: custody::policy::PolicySpec = yaml_serde_from(&files["policy.yaml"]);
+    let lspec: LayoutSpec = spec.layout.clone().unwrap();
+    let policy = LayoutPolicy::load(&lspec, &files).unwrap();
+    let digest = custody::digest::Digest::sha256(b"image");
+    let failed = policy.evaluate(Vec::new(), &digest, chrono::Utc::now());
+    assert!(!failed.verified);
+    assert_eq!(failed.failure.as_ref().unwrap().check, "threshold");
+    let mut doc = custody::policy::input::PolicyInput::empty(chrono::Utc::now());
+    doc.layout = Some(failed);
+    let v = serde_json::to_value(&doc).unwrap();
+    assert_eq!(schema_errors(&v), "");
+    let mut bad = v.clone();
+    bad["layout"]["failure"]["check"] = json!("vibes");
+    assert!(
+        schema_errors(&bad).contains("layout/failure"),
+        "the schema checks input.layout"
+    );
+    // A verified outcome, with links signed by the demo keys.
+    let sign = |key: &str, pred: Value| {
+        let k = custody::attest::SigningKey::from_pem(
+            &std::fs::read_to_string(root().join("tests/data/policy/keys").join(key)).unwrap(),
+        )
+        .unwrap();
+        let st = json!({"_type": "https://in-toto.io/Statement/v1", "subject": [{"name": "app", "digest": {"sha256": digest.hex()}}],
+            "predicateType": "https://in-toto.io/attestation/link/v0.3", "predicate": pred});
+        custody::attest::sign_envelope(
+            custody::attest::INTOTO_PAYLOAD_TYPE,
+            st.to_string().as_bytes(),
+            &[&k],
+        )
+        .unwrap()
+    };
+    let envs = [
+        sign(
+            "ci.key",
+            json!({"name": "build", "materials": [{"name": "src/a.go", "digest": {"sha256": "ab".repeat(32)}}]}),
+        ),
+        sign(
+            "release.key",
+            json!({"name": "release", "materials": [{"name": "app", "digest": {"sha256": digest.hex()}}]}),
+        ),
+    ];
+    let refs: Vec<&custody::attest::Envelope> = envs.iter().collect();
+    let ok = policy.evaluate(policy.links_of(&refs), &digest, chrono::Utc::now());
+    assert!(ok.verified, "{ok:?}");
+    assert_eq!(ok.links_found, 2);
+    doc.layout = Some(ok);
+    assert_eq!(schema_errors(&serde_json::to_value(&doc).unwrap()), "");
+}
+
+fn yaml_serde_from<T: serde::de::DeserializeOwned>(text: &str) -> T {
+    yaml_serde::from_str(text).unwrap()
 }
