@@ -468,12 +468,20 @@ fn custody_made_layouts_and_links_verify_with_in_toto_verify() {
             ],
         );
         assert_eq!(code(&out), 0, "{}", text(&out));
-        let (bob_id, bob) = key_object(&keys.join("bob.pub"));
-        let (carol_id, carol) = key_object(&keys.join("carol.pub"));
+        let (bob_id, _) = key_object(&keys.join("bob.pub"));
+        let (carol_id, _) = key_object(&keys.join("carol.pub"));
+        let out = custody(w, &["layout", "key", &k("bob.pub"), &k("carol.pub")]);
+        assert_eq!(code(&out), 0, "{}", text(&out));
+        let key_objects: Value = serde_json::from_slice(&out.stdout).unwrap();
+        // The very objects (and ids) in-toto's Python layout API wrote for these keys.
+        let python: Value = serde_json::from_slice(&std::fs::read(dir.path().join("m/good-legacy/root.layout")).unwrap()).unwrap();
+        for id in [&bob_id, &carol_id] {
+            assert_eq!(key_objects[id.as_str()], python["signed"]["keys"][id.as_str()], "key {id}");
+        }
         let layout = json!({
             "_type": "layout",
             "expires": "2099-01-01T00:00:00Z",
-            "keys": {bob_id.clone(): bob, carol_id.clone(): carol},
+            "keys": key_objects,
             "steps": [
                 {"name": "write", "pubkeys": [bob_id], "expected_products": [["CREATE", "foo.py"], ["DISALLOW", "*"]]},
                 {"name": "package", "pubkeys": [carol_id], "expected_command": ["tar", "-zcf", "foo.tar.gz", "foo.py"],

@@ -20,6 +20,16 @@ pub enum Command {
     Verify(Box<VerifyArgs>),
     /// Sign a layout with an owner key (adds a signature; a bare layout becomes signed metadata).
     Sign(SignArgs),
+    /// Print public keys as a layout's `keys` (securesystemslib key objects by key id).
+    Key(KeyArgs),
+}
+
+/// Arguments of `custody layout key`.
+#[derive(Debug, clap::Args)]
+pub struct KeyArgs {
+    /// Public keys (PEM or securesystemslib JSON).
+    #[arg(required = true)]
+    pub keys: Vec<PathBuf>,
 }
 
 /// Arguments of `custody layout verify`.
@@ -82,7 +92,22 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Verify(a) => run_verify(*a),
         Command::Sign(a) => run_sign(a),
+        Command::Key(a) => run_key(a),
     }
+}
+
+fn run_key(args: KeyArgs) -> anyhow::Result<ExitCode> {
+    let mut keys = serde_json::Map::new();
+    for path in &args.keys {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let key = PublicKey::from_text(&text)
+            .with_context(|| format!("{}: not a usable public key", path.display()))?;
+        let (id, object) = crate::intoto::sslib_key_object(&key);
+        keys.insert(id, object);
+    }
+    println!("{}", serde_json::to_string_pretty(&keys)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_sign(args: SignArgs) -> anyhow::Result<ExitCode> {

@@ -54,6 +54,13 @@ pub(crate) fn perform(
         }
         Inspections::Run(dir) => {
             for ins in inspections {
+                if ins.name.is_empty() || ins.name.contains(['/', '\\']) || ins.name == ".." {
+                    return Err(Failure::new(
+                        Check::Inspection,
+                        "the inspection's name cannot name its link file",
+                    )
+                    .step(&ins.name));
+                }
                 let here = [PathBuf::from(".")];
                 let link = run_and_record(&ins.name, dir, &here, &here, &ins.run)
                     .map_err(|e| Failure::new(Check::Inspection, e.to_string()).step(&ins.name))?;

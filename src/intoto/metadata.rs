@@ -342,3 +342,50 @@ pub(crate) fn metablock_signature(keyid: &str, sig: &[u8]) -> Value {
 pub(crate) fn dsse_message(payload: &[u8]) -> Vec<u8> {
     pae(INTOTO_PAYLOAD_TYPE, payload)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(predicate_type: &str, predicate: Value) -> Statement {
+        let v = serde_json::json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": "app", "digest": {"sha256": "ab"}}],
+            "predicateType": predicate_type,
+            "predicate": predicate,
+        });
+        Statement::parse(v.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn link_statements_in_their_forms() {
+        let v03 = st(
+            "https://in-toto.io/attestation/link/v0.3",
+            serde_json::json!({"name": "build", "command": ["make"],
+                "materials": [{"name": "src/a.c", "digest": {"sha256": "CD"}}, {"uri": "git+https://x", "digest": {"sha1": "ef"}}]}),
+        );
+        let l = link_from_statement(&v03, "t").unwrap();
+        assert_eq!(l.name, "build");
+        assert_eq!(l.command, ["make"]);
+        assert_eq!(l.materials["src/a.c"]["sha256"], "cd");
+        assert!(l.materials.contains_key("git+https://x"));
+        assert_eq!(l.products["app"]["sha256"], "ab");
+        let v02 = st(
+            "https://in-toto.io/Link/v0.2",
+            serde_json::json!({"name": "pkg", "materials": {"a": {"sha256": "01"}}, "products": {"b": {"sha256": "02"}}}),
+        );
+        let l = link_from_statement(&v02, "t").unwrap();
+        assert_eq!(l.materials["a"]["sha256"], "01");
+        assert_eq!(l.products.keys().collect::<Vec<_>>(), ["b"]);
+        let other = st("https://slsa.dev/provenance/v1", serde_json::json!({}));
+        assert!(link_from_statement(&other, "t").is_err());
+        let prov = st(
+            "https://slsa.dev/provenance/v0.2",
+            serde_json::json!({"materials": [{"uri": "git+https://src", "digest": {"sha1": "aa"}}]}),
+        );
+        let l = link_from_provenance(&prov, "build", "t").unwrap();
+        assert_eq!(l.name, "build");
+        assert!(l.materials.contains_key("git+https://src"));
+        assert!(l.products.contains_key("app"));
+    }
+}

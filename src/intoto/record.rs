@@ -92,12 +92,12 @@ pub fn record_artifacts(base: &Path, paths: &[PathBuf]) -> Result<Artifacts, Rec
         if name.split('/').any(excluded) {
             continue;
         }
-        walk(base, &name, &mut out)?;
+        walk(base, &name, true, &mut out)?;
     }
     Ok(out)
 }
 
-fn walk(base: &Path, name: &str, out: &mut Artifacts) -> Result<(), RecordError> {
+fn walk(base: &Path, name: &str, top: bool, out: &mut Artifacts) -> Result<(), RecordError> {
     let full = base.join(name);
     let meta = std::fs::metadata(&full).map_err(|source| RecordError::Io {
         path: full.display().to_string(),
@@ -117,7 +117,7 @@ fn walk(base: &Path, name: &str, out: &mut Artifacts) -> Result<(), RecordError>
         path: full.display().to_string(),
         source,
     })?;
-    if link_meta.file_type().is_symlink() && name != "." {
+    if link_meta.file_type().is_symlink() && !top {
         return Ok(());
     }
     let mut entries: Vec<String> = std::fs::read_dir(&full)
@@ -136,7 +136,7 @@ fn walk(base: &Path, name: &str, out: &mut Artifacts) -> Result<(), RecordError>
         } else {
             format!("{name}/{entry}")
         };
-        walk(base, &child, out)?;
+        walk(base, &child, false, out)?;
     }
     Ok(())
 }

@@ -32,8 +32,23 @@ impl DirSource {
     }
 }
 
+/// Whether a step name and key id can name a file in the link directory (no path
+/// separators, no `..`, a hex key id), so a layout cannot point outside it.
+fn file_name_safe(step: &str, keyid: &str) -> bool {
+    !step.is_empty()
+        && !step.contains(['/', '\\', '\0'])
+        && step != ".."
+        && !keyid.is_empty()
+        && keyid.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 impl LinkSource for DirSource {
     fn links(&self, step: &str, keyid: &str) -> Vec<Result<Metadata, String>> {
+        if !file_name_safe(step, keyid) {
+            return vec![Err(format!(
+                "step {step:?} with key id {keyid:?} cannot name a link file"
+            ))];
+        }
         let name = format!("{step}.{}.link", prefix(keyid));
         let path = self.dir.join(&name);
         match std::fs::read(&path) {
@@ -44,6 +59,9 @@ impl LinkSource for DirSource {
     }
 
     fn sublayout(&self, step: &str, keyid: &str) -> Box<dyn LinkSource + '_> {
+        if !file_name_safe(step, keyid) {
+            return Box::new(CollectedLinks::default());
+        }
         Box::new(DirSource::new(
             self.dir.join(format!("{step}.{}", prefix(keyid))),
         ))
@@ -77,5 +95,23 @@ impl LinkSource for CollectedLinks {
 
     fn sublayout(&self, _step: &str, _keyid: &str) -> Box<dyn LinkSource + '_> {
         Box::new(CollectedLinks::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_layout_cannot_name_files_outside_the_link_directory() {
+        assert!(file_name_safe("build", "0a1b2c3d"));
+        assert!(!file_name_safe("../etc", "0a1b2c3d"));
+        assert!(!file_name_safe("a/b", "0a1b2c3d"));
+        assert!(!file_name_safe("..", "0a1b2c3d"));
+        assert!(!file_name_safe("build", "../../x"));
+        let dir = tempfile::tempdir().unwrap();
+        let got = DirSource::new(dir.path()).links("../x", "0a1b2c3d");
+        assert!(got[0].as_ref().is_err_and(|e| e.contains("cannot name a link file")));
+        assert!(DirSource::new(dir.path()).links("build", "0a1b2c3d").is_empty());
     }
 }

@@ -258,7 +258,18 @@ fn count_links(
             }
             Some(Ok(key)) => key,
         };
-        for candidate in source.links(&step.name, keyid) {
+        let mut candidates = source.links(&step.name, keyid);
+        // Candidates whose signature names this key first: a key id is only a hint, but
+        // it spares trying every key on every link.
+        candidates.sort_by_key(|c| match c {
+            Ok(md) => !md.signatures.iter().any(|s| {
+                s.keyid
+                    .as_deref()
+                    .is_some_and(|id| id.eq_ignore_ascii_case(keyid) || key.answers_to(id))
+            }),
+            Err(_) => true,
+        });
+        for candidate in candidates {
             let md = match candidate {
                 Ok(md) => md,
                 Err(reason) => {
