@@ -474,9 +474,16 @@ fn custody_made_layouts_and_links_verify_with_in_toto_verify() {
         assert_eq!(code(&out), 0, "{}", text(&out));
         let key_objects: Value = serde_json::from_slice(&out.stdout).unwrap();
         // The very objects (and ids) in-toto's Python layout API wrote for these keys.
-        let python: Value = serde_json::from_slice(&std::fs::read(dir.path().join("m/good-legacy/root.layout")).unwrap()).unwrap();
+        let python: Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join("m/good-legacy/root.layout")).unwrap(),
+        )
+        .unwrap();
         for id in [&bob_id, &carol_id] {
-            assert_eq!(key_objects[id.as_str()], python["signed"]["keys"][id.as_str()], "key {id}");
+            assert_eq!(
+                key_objects[id.as_str()],
+                python["signed"]["keys"][id.as_str()],
+                "key {id}"
+            );
         }
         let layout = json!({
             "_type": "layout",

@@ -99,8 +99,8 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
 fn run_key(args: KeyArgs) -> anyhow::Result<ExitCode> {
     let mut keys = serde_json::Map::new();
     for path in &args.keys {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let key = PublicKey::from_text(&text)
             .with_context(|| format!("{}: not a usable public key", path.display()))?;
         let (id, object) = crate::intoto::sslib_key_object(&key);
@@ -162,10 +162,10 @@ fn run_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         (None, None) => anyhow::bail!("give --link-dir or --image"),
     };
     let mut result = verify(&layout, &keys, source.as_ref(), &options);
-    if let (Ok(v), Some(digest)) = (&result, &image_digest) {
-        if let Err(f) = crate::intoto::image_binding(v, digest) {
-            result = Err(VerifyError::Failed(f));
-        }
+    if let (Ok(v), Some(digest)) = (&result, &image_digest)
+        && let Err(f) = crate::intoto::image_binding(v, digest)
+    {
+        result = Err(VerifyError::Failed(f));
     }
     report(&args, result)
 }

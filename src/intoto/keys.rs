@@ -54,12 +54,12 @@ fn check_key(id: &str, obj: &Map<String, Value>) -> Result<PublicKey, String> {
             "listed under id {id} but its key object hashes to {computed}"
         ));
     }
-    if let Some(inner) = obj.get("keyid").and_then(Value::as_str) {
-        if !inner.eq_ignore_ascii_case(id) {
-            return Err(format!(
-                "listed under id {id} but says its keyid is {inner}"
-            ));
-        }
+    if let Some(inner) = obj.get("keyid").and_then(Value::as_str)
+        && !inner.eq_ignore_ascii_case(id)
+    {
+        return Err(format!(
+            "listed under id {id} but says its keyid is {inner}"
+        ));
     }
     let key = match keytype {
         "ed25519" => {

@@ -111,7 +111,15 @@ mod tests {
         assert!(!file_name_safe("build", "../../x"));
         let dir = tempfile::tempdir().unwrap();
         let got = DirSource::new(dir.path()).links("../x", "0a1b2c3d");
-        assert!(got[0].as_ref().is_err_and(|e| e.contains("cannot name a link file")));
-        assert!(DirSource::new(dir.path()).links("build", "0a1b2c3d").is_empty());
+        assert!(
+            got[0]
+                .as_ref()
+                .is_err_and(|e| e.contains("cannot name a link file"))
+        );
+        assert!(
+            DirSource::new(dir.path())
+                .links("build", "0a1b2c3d")
+                .is_empty()
+        );
     }
 }

@@ -181,13 +181,14 @@ pub fn verify(
     }
     let mut warnings = Vec::new();
     for (step, links) in layout.steps.iter().zip(&links_by_step) {
-        if let Some((keyid, link)) = links.first() {
-            if !step.expected_command.is_empty() && link.command != step.expected_command {
-                warnings.push(format!(
-                    "step {:?}: the link by {keyid} ran {:?}, the layout expects {:?}",
-                    step.name, link.command, step.expected_command
-                ));
-            }
+        if let Some((keyid, link)) = links.first()
+            && !step.expected_command.is_empty()
+            && link.command != step.expected_command
+        {
+            warnings.push(format!(
+                "step {:?}: the link by {keyid} ran {:?}, the layout expects {:?}",
+                step.name, link.command, step.expected_command
+            ));
         }
         if step.threshold > 1 {
             check_agreement(&step.name, links)?;
@@ -283,11 +284,11 @@ fn count_links(
                 ));
                 continue;
             }
-            if let Payload::Link(l) = &md.payload {
-                if l.name != step.name {
-                    notes.push(format!("the link by {keyid} is for step {:?}", l.name));
-                    continue;
-                }
+            if let Payload::Link(l) = &md.payload
+                && l.name != step.name
+            {
+                notes.push(format!("the link by {keyid} is for step {:?}", l.name));
+                continue;
             }
             if let Some(other) = counted.iter().find(|c| c.key == *key) {
                 notes.push(format!(
