@@ -123,6 +123,39 @@ fn bench(c: &mut Criterion) {
         "layout verify: 5 steps, 10 links x 200 artifacts (parse + verify)",
         |b| b.iter(|| run(black_box(layout.as_bytes()), black_box(&links))),
     );
+    // Baselines in the same run: parsing alone, and the 11 signature checks alone.
+    c.bench_function("baseline: parse the layout and the 10 links only", |b| {
+        b.iter(|| {
+            let md = Metadata::from_json(black_box(layout.as_bytes()), "layout").is_ok();
+            let n = links
+                .iter()
+                .filter(|l| Metadata::from_json(black_box(l), "link").is_ok())
+                .count();
+            md && n == links.len()
+        })
+    });
+    let Ok(layout_md) = Metadata::from_json(layout.as_bytes(), "layout") else {
+        return;
+    };
+    let link_mds: Vec<Metadata> = links
+        .iter()
+        .filter_map(|l| Metadata::from_json(l, "link").ok())
+        .collect();
+    let signers: Vec<(custody::attest::PublicKey, String)> = functionaries
+        .iter()
+        .map(|f| (f.public_key().clone(), sslib_key_object(f.public_key()).0))
+        .collect();
+    c.bench_function("baseline: the 11 signature checks only", |b| {
+        b.iter(|| {
+            let owner_ok =
+                layout_md.signed_by(&owner_keys[0], owner_keys[0].securesystemslib_key_id());
+            let links_ok = link_mds
+                .iter()
+                .zip(&signers)
+                .all(|(m, (k, id))| m.signed_by(black_box(k), id));
+            owner_ok && links_ok
+        })
+    });
 }
 
 criterion_group!(benches, bench);
