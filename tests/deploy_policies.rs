@@ -17,6 +17,7 @@ fn shipped(dir: &Path) -> BTreeMap<String, String> {
         let name = entry.file_name().to_string_lossy().to_string();
         let ships = name == "policy.yaml"
             || name == "data.json"
+            || name.ends_with(".layout")
             || (name.ends_with(".rego") && !name.ends_with("_test.rego"));
         if ships && entry.path().is_file() {
             out.insert(

@@ -14,6 +14,8 @@ mod bundle;
 mod common;
 mod envelope;
 mod keygen;
+mod layout;
+mod link;
 mod policy;
 mod registry_access;
 mod review;
@@ -80,6 +82,12 @@ pub enum Command {
     Keygen(keygen::Args),
     /// Create, sign and attach an attestation to an image.
     Attest(attest::Args),
+    /// Verify and sign in-toto layouts.
+    #[command(subcommand)]
+    Layout(layout::Command),
+    /// Record in-toto links.
+    #[command(subcommand)]
+    Link(link::Command),
 }
 
 /// Entry point used by `main.rs`.
@@ -106,6 +114,8 @@ pub fn main() -> ExitCode {
         Command::Policy(c) => policy::run(c),
         Command::Keygen(a) => keygen::run(a),
         Command::Attest(a) => attest::run(a),
+        Command::Layout(c) => layout::run(c),
+        Command::Link(c) => link::run(c),
     };
     match result {
         Ok(code) => code,

@@ -73,6 +73,7 @@ fn base_input(facts: &ImageFacts, ctx: &Context) -> PolicyInput {
         workload,
         namespace: ctx.namespace.clone(),
         request: ctx.request.clone(),
+        layout: None,
     }
 }
 
@@ -136,12 +137,14 @@ fn evaluate_one(
     skipped: &[RejectedEvidence],
     facts: &ImageFacts,
     ctx: &Context,
+    layout: Option<&crate::policy::layout::LayoutResult>,
 ) -> PolicyResult {
     let mut rejected = ev.rejected.clone();
     if !bundle.attestors().is_empty() {
         rejected.extend(skipped.iter().cloned());
     }
-    let input = inputs.build(bundle, &ev.attestations, &rejected);
+    let mut input = inputs.build(bundle, &ev.attestations, &rejected);
+    super::layout::insert(&mut input, layout);
     let mut result = PolicyResult {
         policy: bundle.name().to_owned(),
         mode: bundle.mode(),
@@ -221,7 +224,16 @@ pub(crate) fn decide(
     for bundle in bundles {
         let ev = verify::for_policy(bundle, &parsed, &digests, cache);
         summarise(&mut summary, bundle.name(), &ev);
-        results.push(evaluate_one(bundle, &mut inputs, &ev, &skipped, facts, ctx));
+        let layout = super::layout::evaluate(bundle, &parsed, &facts.digest, ctx.time);
+        results.push(evaluate_one(
+            bundle,
+            &mut inputs,
+            &ev,
+            &skipped,
+            facts,
+            ctx,
+            layout.as_ref(),
+        ));
     }
     (results, summary)
 }

@@ -26,6 +26,7 @@
 
 mod decide;
 mod input;
+mod layout;
 mod request;
 mod verdict;
 mod verify;
@@ -369,7 +370,10 @@ impl Engine {
         let mut evidence = Vec::new();
         let mut skipped = Vec::new();
         let mut skipped_omitted = 0;
-        if applicable.iter().any(|b| !b.attestors().is_empty()) {
+        if applicable
+            .iter()
+            .any(|b| !b.attestors().is_empty() || b.layout().is_some())
+        {
             set_step("discovering attestations");
             let mut subjects = vec![digest.clone()];
             if self.config.require_all_platforms {

@@ -3,6 +3,7 @@
 
 use super::attestors::Attestor;
 use super::dialect::RegoVersion;
+use super::layout::LayoutPolicy;
 use super::matcher::Matcher;
 use super::memo::Memo;
 use super::rego::{CompiledRego, DEFAULT_EVAL_TIMEOUT, Outcome, RegoError};
@@ -58,6 +59,14 @@ pub enum BundleError {
         /// What is wrong with the key.
         message: String,
     },
+    /// The in-toto layout is missing, malformed, or not signed by its owner keys.
+    #[error("bundle {source_name}: {message}")]
+    Layout {
+        /// Where the bundle came from.
+        source_name: String,
+        /// What is wrong.
+        message: String,
+    },
     /// No `.rego` file.
     #[error("bundle {0}: no .rego files")]
     NoRego(String),
@@ -86,6 +95,7 @@ struct Inner {
     timeout: Duration,
     fingerprint: Digest,
     files: BTreeMap<String, String>,
+    layout: Option<Arc<LayoutPolicy>>,
 }
 
 impl Bundle {
@@ -122,6 +132,15 @@ impl Bundle {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let layout = match &spec.layout {
+            Some(l) => Some(Arc::new(LayoutPolicy::load(l, files).map_err(
+                |message| BundleError::Layout {
+                    source_name: source_name.to_owned(),
+                    message,
+                },
+            )?)),
+            None => None,
+        };
         let rego_files: Vec<(String, String)> = files
             .iter()
             .filter(|(name, _)| name.ends_with(".rego"))
@@ -156,6 +175,7 @@ impl Bundle {
                 timeout,
                 fingerprint: fingerprint(files),
                 files: files.clone(),
+                layout,
             }),
         })
     }
@@ -228,6 +248,11 @@ impl Bundle {
         self.inner.rego.evaluate_fresh(input)
     }
 
+    /// The in-toto layout the policy verifies images against, if it has one.
+    pub fn layout(&self) -> Option<&LayoutPolicy> {
+        self.inner.layout.as_deref()
+    }
+
     /// The bundle's memo, when its answers are remembered.
     pub fn memo(&self) -> Option<&Memo> {
         self.inner.rego.memo()
@@ -235,7 +260,7 @@ impl Bundle {
 }
 
 /// Reads the bundle files of a directory: `policy.yaml`, `*.rego`, `data.json`,
-/// `tests.yaml`; other files and subdirectories are ignored.
+/// `tests.yaml`, `*.layout`; other files and subdirectories are ignored.
 pub fn read_bundle_dir(dir: &Path) -> Result<BTreeMap<String, String>, BundleError> {
     let source_name = dir.display().to_string();
     let read_err = |file: &str, e: std::io::Error| BundleError::Read {
@@ -251,7 +276,8 @@ pub fn read_bundle_dir(dir: &Path) -> Result<BTreeMap<String, String>, BundleErr
         let wanted = name == POLICY_FILE
             || name == DATA_FILE
             || name == TESTS_FILE
-            || name.ends_with(".rego");
+            || name.ends_with(".rego")
+            || name.ends_with(".layout");
         if !wanted {
             continue;
         }

@@ -35,6 +35,9 @@ pub struct PolicyInput {
     pub namespace: NamespaceInfo,
     /// The admission request (or the CLI's stand-in for one).
     pub request: RequestInfo,
+    /// The in-toto layout verification, when the policy has a layout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<super::layout::LayoutResult>,
 }
 
 /// Evaluation metadata.
@@ -301,6 +304,7 @@ impl PolicyInput {
                 operation: "CREATE".to_owned(),
                 ..RequestInfo::default()
             },
+            layout: None,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod attestors;
 pub mod bundle;
 pub mod dialect;
 pub mod input;
+pub mod layout;
 pub mod limits;
 pub mod matcher;
 pub mod memo;

@@ -80,6 +80,9 @@ pub struct PolicySpec {
     /// [`super::dialect::RegoVersion::detect`]).
     #[serde(default)]
     pub rego_version: Option<super::dialect::RegoVersion>,
+    /// An in-toto layout the image's supply chain must satisfy (`input.layout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<super::layout::LayoutSpec>,
 }
 
 fn yes() -> bool {
