@@ -149,14 +149,13 @@ impl ConnLimiter {
             freed.as_mut().enable();
             {
                 let mut open = self.lock();
-                if open.len() >= self.max {
-                    if let Some(id) = longest_idle(&open) {
-                        if let Some(victim) = open.remove(&id) {
-                            victim.evicted.store(true, Ordering::SeqCst);
-                            victim.evict.notify_one();
-                            crate::metrics::metrics().connection_closed("evicted");
-                        }
-                    }
+                if open.len() >= self.max
+                    && let Some(id) = longest_idle(&open)
+                    && let Some(victim) = open.remove(&id)
+                {
+                    victim.evicted.store(true, Ordering::SeqCst);
+                    victim.evict.notify_one();
+                    crate::metrics::metrics().connection_closed("evicted");
                 }
                 if open.len() < self.max {
                     let id = self.next_id.fetch_add(1, Ordering::Relaxed);
