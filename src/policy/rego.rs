@@ -412,20 +412,15 @@ mod tests {
         // v0 style compiled as v1: `deny[msg] if` is an object.
         let err =
             compile("package custody.t\n\ndeny[msg] if {\n\tinput.n > 2\n\tmsg := \"x\"\n}\n")
-                .err()
-                .expect("refused");
+                .expect_err("refused");
         assert!(err.to_string().contains("deny contains msg if"), "{err}");
         // Shapes the text check cannot see are refused when warming...
-        let err = compile("package custody.t\n\ndeny := {\"a\": 1}\n")
-            .err()
-            .expect("refused");
+        let err = compile("package custody.t\n\ndeny := {\"a\": 1}\n").expect_err("refused");
         assert!(
             err.to_string().contains("must be a set of strings"),
             "{err}"
         );
-        let err = compile("package custody.t\n\nwarn contains 7 if true\n")
-            .err()
-            .expect("refused");
+        let err = compile("package custody.t\n\nwarn contains 7 if true\n").expect_err("refused");
         assert!(err.to_string().contains("holds a number"), "{err}");
         // ...and, when they depend on the input, at evaluation: an error, never a message.
         let p = compile("package custody.t\n\ndeny := true if input.n > 2\n").unwrap();
@@ -446,8 +441,7 @@ mod tests {
             RegoVersion::V1,
             Some(r#"{"custody": {"t": {"deny": []}}}"#),
         )
-        .err()
-        .expect("refused");
+        .expect_err("refused");
         assert!(matches!(err, RegoError::Data(_)), "{err}");
         assert!(err.to_string().contains("data.custody.t"), "{err}");
         let ok = compile_as(text, RegoVersion::V1, Some(r#"{"custody": {"config": 1}}"#)).unwrap();

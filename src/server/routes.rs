@@ -40,8 +40,15 @@ pub(crate) struct AppState {
     checks: Arc<Vec<ReadyCheck>>,
     limits: Arc<RouteLimits>,
     permits: Arc<Semaphore>,
+    /// Request-body bytes held at once, in KiB: every review reserves its body's size
+    /// (or the body limit when none is declared) before reading it, and keeps it until
+    /// answered, so many connections and streams cannot together hold unbounded bodies.
+    body_budget: Arc<Semaphore>,
     shutting_down: Arc<AtomicBool>,
 }
+
+/// The most request-body bytes held at once across all reviews.
+pub(crate) const BODY_BUDGET_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy)]
 enum Endpoint {
@@ -70,6 +77,9 @@ pub(crate) fn router(
         reviewer,
         checks: Arc::new(checks),
         permits: Arc::new(Semaphore::new(limits.max_concurrent_reviews.max(1))),
+        body_budget: Arc::new(Semaphore::new(
+            BODY_BUDGET_BYTES.max(limits.max_body_bytes) / 1024,
+        )),
         limits: Arc::new(limits),
         shutting_down,
     };
@@ -139,6 +149,28 @@ async fn review(state: AppState, endpoint: Endpoint, request: Request) -> Respon
     let limits = &state.limits;
     let deadline = tokio::time::Instant::from_std(started + limits.review_bound);
     let (parts, body) = request.into_parts();
+
+    // Reserve the body's bytes first (within the body time limit): a review that cannot
+    // get them in time is answered like a slow body.
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let want = declared
+        .unwrap_or(limits.max_body_bytes)
+        .min(limits.max_body_bytes);
+    let kib = u32::try_from(want.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    let reserve = state.body_budget.clone().acquire_many_owned(kib);
+    let _body_bytes = match tokio::time::timeout(limits.request_body_timeout, reserve).await {
+        Ok(Ok(permit)) => permit,
+        _ => {
+            let m = metrics();
+            m.review(endpoint.as_str(), Outcome::Error.as_str());
+            m.observe_review(endpoint.as_str(), started.elapsed());
+            return body_timeout(limits, parts.version, endpoint.as_str());
+        }
+    };
 
     let outcome = match read_body(limits, body).await {
         None => {
