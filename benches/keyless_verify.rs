@@ -29,9 +29,10 @@ fn bench(c: &mut Criterion) {
     let policy = IdentityPolicy::exact(IDENTITY, ISSUER);
     let verifier = Verifier::Identity(&policy);
     assert!(verify_bundle(&bundle, None, &verifier, &root).is_ok());
-    c.bench_function("keyless dsse bundle verify (public-good, P-384 chain)", |b| {
-        b.iter(|| verify_bundle(black_box(&bundle), None, &verifier, &root).is_ok())
-    });
+    c.bench_function(
+        "keyless dsse bundle verify (public-good, P-384 chain)",
+        |b| b.iter(|| verify_bundle(black_box(&bundle), None, &verifier, &root).is_ok()),
+    );
 
     // The baseline: the bundle's own DSSE signature under its leaf key.
     let value: serde_json::Value = serde_json::from_slice(&bundle).unwrap_or_default();
@@ -49,9 +50,10 @@ fn bench(c: &mut Criterion) {
     let message = pae(&envelope.payload_type, &envelope.payload);
     let sig = envelope.signatures[0].sig.clone();
     assert!(key.verify(&message, &sig));
-    c.bench_function("baseline: aws-lc ecdsa p256 verify only (same bundle's DSSE)", |b| {
-        b.iter(|| key.verify(black_box(&message), black_box(&sig)))
-    });
+    c.bench_function(
+        "baseline: aws-lc ecdsa p256 verify only (same bundle's DSSE)",
+        |b| b.iter(|| key.verify(black_box(&message), black_box(&sig))),
+    );
 
     let Ok(sigstore) = TestSigstore::new() else {
         return;
@@ -66,13 +68,29 @@ fn bench(c: &mut Criterion) {
     };
     let private_policy = IdentityPolicy::exact(&leaf.subject, &leaf.issuer);
     let private_verifier = Verifier::Identity(&private_policy);
-    assert!(verify_bundle(private_bundle.as_bytes(), None, &private_verifier, &private_root).is_ok());
-    c.bench_function("keyless dsse bundle verify (private sigstore, all P-256)", |b| {
-        b.iter(|| {
-            verify_bundle(black_box(private_bundle.as_bytes()), None, &private_verifier, &private_root)
+    assert!(
+        verify_bundle(
+            private_bundle.as_bytes(),
+            None,
+            &private_verifier,
+            &private_root
+        )
+        .is_ok()
+    );
+    c.bench_function(
+        "keyless dsse bundle verify (private sigstore, all P-256)",
+        |b| {
+            b.iter(|| {
+                verify_bundle(
+                    black_box(private_bundle.as_bytes()),
+                    None,
+                    &private_verifier,
+                    &private_root,
+                )
                 .is_ok()
-        })
-    });
+            })
+        },
+    );
 }
 
 criterion_group!(benches, bench);

@@ -30,7 +30,9 @@ const DEFAULT_IDENTITY: &str = "https://github.com/sigstore-conformance/extremel
 const DEFAULT_ISSUER: &str = "https://token.actions.githubusercontent.com";
 
 fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(rel)
 }
 
 fn custody(args: &[String]) -> Output {
@@ -83,7 +85,10 @@ fn case_args(dir: &Path, by_digest: bool) -> Vec<String> {
         data("sigstore-conformance/a.txt")
     };
     if by_digest {
-        args.push(format!("sha256:{}", sha256_hex(&std::fs::read(&artifact).unwrap())));
+        args.push(format!(
+            "sha256:{}",
+            sha256_hex(&std::fs::read(&artifact).unwrap())
+        ));
     } else {
         args.push(artifact.display().to_string());
     }
@@ -93,38 +98,122 @@ fn case_args(dir: &Path, by_digest: bool) -> Vec<String> {
 /// What each failing case must be rejected for: the check named in the output (or, for
 /// unusable input, in the error on stderr).
 const FAIL_REASONS: &[(&str, &str)] = &[
-    ("bundle-empty-certificate-chain_fail", "bundle: the x509CertificateChain is empty"),
-    ("bundle-from-wrong-instance_fail", "tlog-entry: the log entry is not from a transparency log of the trusted root"),
+    (
+        "bundle-empty-certificate-chain_fail",
+        "bundle: the x509CertificateChain is empty",
+    ),
+    (
+        "bundle-from-wrong-instance_fail",
+        "tlog-entry: the log entry is not from a transparency log of the trusted root",
+    ),
     ("bundle-malformed-json_fail", "bundle: not JSON"),
-    ("bundle-negative-log-index_fail", "tlog-entry: a log entry has a negative log index"),
-    ("bundle-with-root-cert_fail", "certificate-chain: the bundle carries a root certificate"),
-    ("checkpoint-wrong-roothash_fail", "checkpoint: the checkpoint's tree size or root hash differs"),
-    ("dsse-invalid-sig_fail", "log-entry-body: the log entry's signature does not match"),
-    ("dsse-mismatch-sig_fail", "log-entry-body: the log entry's signature does not match"),
-    ("inclusion-proof-corrupted-hash_fail", "inclusion-proof: the inclusion proof does not lead"),
-    ("incorrect-public-key_fail", "log-entry-body: the log entry's signing certificate or key does not match"),
+    (
+        "bundle-negative-log-index_fail",
+        "tlog-entry: a log entry has a negative log index",
+    ),
+    (
+        "bundle-with-root-cert_fail",
+        "certificate-chain: the bundle carries a root certificate",
+    ),
+    (
+        "checkpoint-wrong-roothash_fail",
+        "checkpoint: the checkpoint's tree size or root hash differs",
+    ),
+    (
+        "dsse-invalid-sig_fail",
+        "log-entry-body: the log entry's signature does not match",
+    ),
+    (
+        "dsse-mismatch-sig_fail",
+        "log-entry-body: the log entry's signature does not match",
+    ),
+    (
+        "inclusion-proof-corrupted-hash_fail",
+        "inclusion-proof: the inclusion proof does not lead",
+    ),
+    (
+        "incorrect-public-key_fail",
+        "log-entry-body: the log entry's signing certificate or key does not match",
+    ),
     ("intoto-expired-certificate_fail", "certificate: signed at"),
     ("intoto-log-entry-mismatch_fail", "log-entry-body:"),
-    ("intoto-set-outside-signing-cert-validity_fail", "certificate: signed at"),
-    ("intoto-tsa-timestamp-outside-cert-validity_fail", "certificate: signed at"),
-    ("invalid-checkpoint-signature_fail", "checkpoint: no signature of the log"),
-    ("invalid-ct-key_fail", "sct: no signed certificate timestamp"),
+    (
+        "intoto-set-outside-signing-cert-validity_fail",
+        "certificate: signed at",
+    ),
+    (
+        "intoto-tsa-timestamp-outside-cert-validity_fail",
+        "certificate: signed at",
+    ),
+    (
+        "invalid-checkpoint-signature_fail",
+        "checkpoint: no signature of the log",
+    ),
+    (
+        "invalid-ct-key_fail",
+        "sct: no signed certificate timestamp",
+    ),
     ("managed-key-wrong-key_fail", "not a usable public key"),
-    ("message-digest-mismatch_fail", "artifact: the bundle's message digest is not the artifact's"),
-    ("rekor2-checkpoint-missing-log-signature_fail", "checkpoint: no signature of the log"),
-    ("rekor2-checkpoint-missing-origin_fail", "checkpoint: the checkpoint has no origin line"),
-    ("rekor2-checkpoint-missing-size_fail", "checkpoint: the checkpoint's second line is not a tree size"),
-    ("rekor2-dsse-invalid-sig_fail", "log-entry-body: the log entry's signature does not match"),
-    ("rekor2-dsse-mismatch-sig_fail", "log-entry-body: the log entry's signature does not match"),
-    ("rekor2-no-timestamp_fail", "rfc3161-timestamp: no verified signing time"),
-    ("rekor2-timestamp-outside-trust-root-tsa-validity_fail", "rfc3161-timestamp: the timestamp's authority was not trusted"),
-    ("rekor2-timestamp-payload-mismatch_fail", "rfc3161-timestamp: the timestamp's message imprint"),
-    ("rekor2-timestamp-untrusted-tsa-with-embedded-cert_fail", "rfc3161-timestamp: the timestamp is not signed by a timestamp authority of the trusted root"),
-    ("set-invalid-signature_fail", "signed-entry-timestamp: the signed entry timestamp does not verify"),
-    ("trust-root-tlog-missing-validity-start_fail", "trusted-root: tlogs[1].publicKey: validFor has no start"),
-    ("wrong-hashedrekord-artifact_fail", "log-entry-body: the log entry's artifact digest does not match"),
-    ("wrong-hashedrekord-cert-and-sig_fail", "log-entry-body: the log entry's signature does not match"),
-    ("wrong-material_fail", "artifact: the bundle's message digest is not the artifact's"),
+    (
+        "message-digest-mismatch_fail",
+        "artifact: the bundle's message digest is not the artifact's",
+    ),
+    (
+        "rekor2-checkpoint-missing-log-signature_fail",
+        "checkpoint: no signature of the log",
+    ),
+    (
+        "rekor2-checkpoint-missing-origin_fail",
+        "checkpoint: the checkpoint has no origin line",
+    ),
+    (
+        "rekor2-checkpoint-missing-size_fail",
+        "checkpoint: the checkpoint's second line is not a tree size",
+    ),
+    (
+        "rekor2-dsse-invalid-sig_fail",
+        "log-entry-body: the log entry's signature does not match",
+    ),
+    (
+        "rekor2-dsse-mismatch-sig_fail",
+        "log-entry-body: the log entry's signature does not match",
+    ),
+    (
+        "rekor2-no-timestamp_fail",
+        "rfc3161-timestamp: no verified signing time",
+    ),
+    (
+        "rekor2-timestamp-outside-trust-root-tsa-validity_fail",
+        "rfc3161-timestamp: the timestamp's authority was not trusted",
+    ),
+    (
+        "rekor2-timestamp-payload-mismatch_fail",
+        "rfc3161-timestamp: the timestamp's message imprint",
+    ),
+    (
+        "rekor2-timestamp-untrusted-tsa-with-embedded-cert_fail",
+        "rfc3161-timestamp: the timestamp is not signed by a timestamp authority of the trusted root",
+    ),
+    (
+        "set-invalid-signature_fail",
+        "signed-entry-timestamp: the signed entry timestamp does not verify",
+    ),
+    (
+        "trust-root-tlog-missing-validity-start_fail",
+        "trusted-root: tlogs[1].publicKey: validFor has no start",
+    ),
+    (
+        "wrong-hashedrekord-artifact_fail",
+        "log-entry-body: the log entry's artifact digest does not match",
+    ),
+    (
+        "wrong-hashedrekord-cert-and-sig_fail",
+        "log-entry-body: the log entry's signature does not match",
+    ),
+    (
+        "wrong-material_fail",
+        "artifact: the bundle's message digest is not the artifact's",
+    ),
 ];
 
 #[test]
@@ -185,7 +274,10 @@ fn exit_codes_separate_not_verified_from_unusable_input() {
 fn another_identity_or_issuer_is_refused_by_the_identity_check() {
     let dir = data("sigstore-conformance/happy-path-intoto-in-dsse-v3");
     for (flag, value) in [
-        ("--certificate-identity", "https://github.com/someone-else/repo/.github/workflows/x.yml@refs/heads/main"),
+        (
+            "--certificate-identity",
+            "https://github.com/someone-else/repo/.github/workflows/x.yml@refs/heads/main",
+        ),
         ("--certificate-oidc-issuer", "https://accounts.google.com"),
     ] {
         let mut args = case_args(&dir, false);
@@ -206,7 +298,10 @@ fn identity_regexps_and_extension_constraints() {
         let mut args: Vec<String> = case_args(&dir, false);
         let artifact = args.pop().unwrap();
         // Replace the exact identity with a regexp.
-        let i = args.iter().position(|a| a == "--certificate-identity").unwrap();
+        let i = args
+            .iter()
+            .position(|a| a == "--certificate-identity")
+            .unwrap();
         args.drain(i..i + 2);
         args.extend(extra.iter().map(|s| s.to_string()));
         args.push(artifact);
@@ -218,12 +313,26 @@ fn identity_regexps_and_extension_constraints() {
         "--certificate-extension",
         "sourceRepositoryURI=https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon",
     ]);
-    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stdout));
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
     let stdout = String::from_utf8_lossy(&ok.stdout);
-    assert!(stdout.contains("issuer: https://token.actions.githubusercontent.com"), "{stdout}");
-    assert!(stdout.contains("runnerEnvironment: github-hosted"), "{stdout}");
+    assert!(
+        stdout.contains("issuer: https://token.actions.githubusercontent.com"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("runnerEnvironment: github-hosted"),
+        "{stdout}"
+    );
     // The regexp must match the whole SAN: a prefix alone is not enough.
-    let partial = base(&["--certificate-identity-regexp", "https://github.com/sigstore-conformance"]);
+    let partial = base(&[
+        "--certificate-identity-regexp",
+        "https://github.com/sigstore-conformance",
+    ]);
     assert_eq!(partial.status.code(), Some(1));
     let wrong_repo = base(&[
         "--certificate-identity-regexp",
@@ -233,7 +342,12 @@ fn identity_regexps_and_extension_constraints() {
     ]);
     assert_eq!(wrong_repo.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&wrong_repo.stdout).contains("sourceRepositoryURI"));
-    let unknown = base(&["--certificate-identity-regexp", ".*", "--certificate-extension", "colour=blue"]);
+    let unknown = base(&[
+        "--certificate-identity-regexp",
+        ".*",
+        "--certificate-extension",
+        "colour=blue",
+    ]);
     assert_eq!(unknown.status.code(), Some(2));
 }
 
@@ -246,7 +360,9 @@ fn trusted_roots_load_and_public_good_is_the_default() {
     }
     // The built-in default is byte for byte the public-good production root.
     let builtin = include_str!("../src/attest/sigstore/public_good_trusted_root.json");
-    let vector = std::fs::read_to_string(data("sigstore-trusted-roots/public-good-production.json")).unwrap();
+    let vector =
+        std::fs::read_to_string(data("sigstore-trusted-roots/public-good-production.json"))
+            .unwrap();
     assert_eq!(builtin, vector);
     TrustedRoot::public_good().unwrap();
     // Every custom root shipped with a conformance case loads, except the one whose
@@ -272,7 +388,10 @@ fn library_verifies_keyless_dsse_and_returns_the_payload_and_identity() {
     let bundle = std::fs::read(dir.join("bundle.sigstore.json")).unwrap();
     let root = TrustedRoot::public_good().unwrap();
     let policy = IdentityPolicy {
-        subject: Matcher::regex("https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.*").unwrap(),
+        subject: Matcher::regex(
+            "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.*",
+        )
+        .unwrap(),
         issuer: Matcher::Exact(DEFAULT_ISSUER.to_owned()),
         extensions: Default::default(),
     };
@@ -286,209 +405,31 @@ fn library_verifies_keyless_dsse_and_returns_the_payload_and_identity() {
     assert_eq!(v.log_entries, 1);
     assert_eq!(v.inclusion_proofs, 1);
     // With an artifact that is not the statement's subject: refused.
-    let err = sigstore::verify_bundle(&bundle, Some(Artifact::Bytes(b"other")), &Verifier::Identity(&policy), &root)
-        .unwrap_err();
+    let err = sigstore::verify_bundle(
+        &bundle,
+        Some(Artifact::Bytes(b"other")),
+        &Verifier::Identity(&policy),
+        &root,
+    )
+    .unwrap_err();
     assert_eq!(err.check, Check::Artifact);
     // A key is not a certificate identity.
-    let key = PublicKey::from_pem(&std::fs::read_to_string(data("sigstore-conformance/managed-key-happy-path/key.pub")).unwrap()).unwrap();
+    let key = PublicKey::from_pem(
+        &std::fs::read_to_string(data("sigstore-conformance/managed-key-happy-path/key.pub"))
+            .unwrap(),
+    )
+    .unwrap();
     let err = sigstore::verify_bundle(&bundle, None, &Verifier::Key(&key), &root).unwrap_err();
     assert_eq!(err.check, Check::Signature);
     // Against the staging root nothing of production is trusted.
-    let staging = TrustedRoot::from_json(&std::fs::read(data("sigstore-trusted-roots/staging.json")).unwrap()).unwrap();
-    let err = sigstore::verify_bundle(&bundle, None, &Verifier::Identity(&policy), &staging).unwrap_err();
+    let staging = TrustedRoot::from_json(
+        &std::fs::read(data("sigstore-trusted-roots/staging.json")).unwrap(),
+    )
+    .unwrap();
+    let err =
+        sigstore::verify_bundle(&bundle, None, &Verifier::Identity(&policy), &staging).unwrap_err();
     assert_eq!(err.check, Check::Tlog);
 }
 
-// ---------------------------------------------------------------------------------
-// End to end: keyless attestors with a real registry.
-
-use custody::attest::sigstore::testing::{Leaf, TestSigstore, to_legacy_cosign};
-use custody::digest::Digest;
-use custody::registry::{Artifact as OciArtifact, Credentials, DSSE_MEDIA_TYPE, SIGSTORE_BUNDLE_MEDIA_TYPE};
-use serde_json::Value;
-use std::collections::BTreeMap;
-use support::{TestRegistry, push_layout, single_platform, statement};
-
-const REPO: &str = "octo-org/octo-repo";
-
-fn provenance() -> Value {
-    serde_json::from_slice(&std::fs::read(data("policy/predicates/slsa-provenance-v1.json")).unwrap()).unwrap()
-}
-
-/// A policy directory: the shipped require-provenance Rego, with an attestor that trusts
-/// only the release workflow of `octo-org/octo-repo`, run by GitHub Actions on a push.
-fn keyless_policy(dir: &Path) {
-    let bundle = dir.join("require-provenance");
-    std::fs::create_dir_all(&bundle).unwrap();
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/require-provenance");
-    std::fs::copy(shipped.join("provenance.rego"), bundle.join("provenance.rego")).unwrap();
-    let spec = std::fs::read_to_string(shipped.join("policy.yaml")).unwrap();
-    let start = spec.find("attestors:").unwrap();
-    let end = spec.find("predicateTypes:").unwrap();
-    let attestors = format!(
-        "attestors:\n  - name: release\n    identities:\n      - issuer: https://token.actions.githubusercontent.com\n        subject: https://github.com/{REPO}/.github/workflows/release.yml@refs/heads/main\n        extensions:\n          sourceRepositoryURI: https://github.com/{REPO}\n          buildTrigger: push\n"
-    );
-    let spec = format!("{}{attestors}{}", &spec[..start], &spec[end..]);
-    std::fs::write(bundle.join("policy.yaml"), spec).unwrap();
-}
-
-enum Layer {
-    Bundle(String),
-    Legacy(Vec<u8>, BTreeMap<String, String>),
-}
-
-fn image_with(rt: &tokio::runtime::Runtime, reg: &TestRegistry, sigstore: &TestSigstore, name: &str, leaf: &Leaf, legacy: bool) -> String {
-    let tag = format!("keyless/{name}:1.0");
-    let digest = push_layout(reg, &single_platform(&format!("keyless {name}")), &tag);
-    let body = statement(&digest, "https://slsa.dev/provenance/v1", provenance());
-    let bundle = sigstore.dsse_bundle("application/vnd.in-toto+json", &body, leaf).unwrap();
-    let layer = if legacy {
-        let (env, ann) = to_legacy_cosign(&bundle).unwrap();
-        Layer::Legacy(env, ann)
-    } else {
-        Layer::Bundle(bundle)
-    };
-    let artifact = match layer {
-        Layer::Bundle(b) => OciArtifact {
-            artifact_type: SIGSTORE_BUNDLE_MEDIA_TYPE.to_owned(),
-            media_type: SIGSTORE_BUNDLE_MEDIA_TYPE.to_owned(),
-            data: bytes::Bytes::from(b.into_bytes()),
-            annotations: BTreeMap::from([(
-                "dev.sigstore.bundle.predicateType".to_owned(),
-                "https://slsa.dev/provenance/v1".to_owned(),
-            )]),
-        },
-        Layer::Legacy(env, mut ann) => {
-            ann.insert("predicateType".to_owned(), "https://slsa.dev/provenance/v1".to_owned());
-            OciArtifact {
-                artifact_type: DSSE_MEDIA_TYPE.to_owned(),
-                media_type: DSSE_MEDIA_TYPE.to_owned(),
-                data: bytes::Bytes::from(env),
-                annotations: ann,
-            }
-        }
-    };
-    let client = reg.client();
-    rt.block_on(client.attach(&reg.image(&tag), &digest, &artifact, &Credentials::anonymous()))
-        .expect("attach");
-    format!("{}/{tag}", reg.host)
-}
-
-fn result_of<'a>(doc: &'a Value, image: &str) -> &'a Value {
-    let img = doc["images"].as_array().unwrap().iter().find(|i| i["image"] == image).unwrap_or_else(|| panic!("{image} not in {doc}"));
-    &img["results"][0]
-}
-
-#[test]
-fn keyless_attestors_end_to_end_with_a_real_registry() {
-    support::init_crypto();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let reg = TestRegistry::ferro();
-    let sigstore = TestSigstore::new().unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let root_file = tmp.path().join("trusted_root.json");
-    std::fs::write(&root_file, sigstore.trusted_root_json()).unwrap();
-    let policies = tmp.path().join("policies");
-    keyless_policy(&policies);
-
-    let release = Leaf::github_workflow(REPO, "release.yml");
-    let cases: Vec<(&str, Leaf, bool, Option<(&str, &str)>)> = vec![
-        ("good", release.clone(), false, None),
-        ("legacy", release.clone(), true, None),
-        ("other-workflow", Leaf::github_workflow(REPO, "nightly.yml"), false, Some(("untrusted-signer", "identity:"))),
-        ("other-issuer", Leaf { issuer: "https://gitlab.com".into(), ..release.clone() }, false, Some(("untrusted-signer", "OIDC issuer"))),
-        ("pull-request", Leaf { extensions: vec![(12, format!("https://github.com/{REPO}")), (20, "pull_request".into())], ..release.clone() }, false, Some(("untrusted-signer", "buildTrigger"))),
-        ("expired", Leaf { signed_after_secs: 3600, ..release.clone() }, false, Some(("bad-signature", "certificate: signed at"))),
-        ("wrong-ca", Leaf { unknown_ca: true, ..release.clone() }, false, Some(("bad-signature", "certificate-chain:"))),
-        ("broken-proof", Leaf { broken_inclusion_proof: true, ..release.clone() }, false, Some(("bad-signature", "inclusion-proof:"))),
-        ("other-envelope", Leaf { entry_for_other_envelope: true, ..release.clone() }, false, Some(("bad-signature", "log-entry-body:"))),
-    ];
-    let images: Vec<String> = cases.iter().map(|(name, leaf, legacy, _)| image_with(&rt, &reg, &sigstore, name, leaf, *legacy)).collect();
-
-    let run = |extra: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_custody"));
-        cmd.arg("verify").args(&images).arg("--policies").arg(&policies)
-            .arg("--insecure-registry").arg(&reg.host).args(["-o", "json"]).args(extra);
-        let out = cmd.output().unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-    };
-    let root_arg = root_file.display().to_string();
-    let (code, stdout, stderr) = run(&["--trusted-root", &root_arg]);
-    assert_eq!(code, Some(1), "{stdout}{stderr}");
-    let doc: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
-    let signers = &doc["images"][0]["evidence"]["verified"][0]["signers"];
-    assert_eq!(signers[0], format!("release/{}", release.subject), "{signers}");
-    for ((name, _, _, want), image) in cases.iter().zip(&images) {
-        let r = result_of(&doc, image);
-        let text = r.to_string();
-        match want {
-            None => assert_eq!(r["allowed"], true, "{name}: {r}"),
-            Some((category, reason)) => {
-                assert_eq!(r["allowed"], false, "{name}: {r}");
-                assert_eq!(r["category"], *category, "{name}: {r}");
-                assert!(text.contains(reason), "{name}: the reason should name the check ({reason}): {r}");
-            }
-        }
-    }
-
-    // The Rego input names the keyless signer: a policy over
-    // `input.attestations[].signers[].identity` admits the release workflow and denies
-    // another workflow that its attestor (any workflow of the organisation) accepted.
-    let identity_policies = tmp.path().join("identity-policies");
-    let b = identity_policies.join("release-only");
-    std::fs::create_dir_all(&b).unwrap();
-    std::fs::write(b.join("policy.yaml"), "apiVersion: custody.dev/v1\nkind: Policy\nname: release-only\nattestors:\n  - name: org\n    identities:\n      - issuer: https://token.actions.githubusercontent.com\n        subjectRegExp: https://github.com/octo-org/.*\n").unwrap();
-    std::fs::write(b.join("release.rego"), format!(r#"package custody.release_only
-
-deny contains msg if {{
-	not released
-	msg := "not signed by the release workflow"
-}}
-
-released if {{
-	some att in input.attestations
-	some s in att.signers
-	s.attestor == "org"
-	s.identity.subject == "{}"
-	s.identity.issuer == "https://token.actions.githubusercontent.com"
-	s.identity.extensions.sourceRepositoryURI == "https://github.com/{REPO}"
-	s.identity.extensions.runnerEnvironment == "github-hosted"
-}}
-"#, release.subject)).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_custody"))
-        .arg("verify").args([&images[0], &images[2]]).arg("--policies").arg(&identity_policies)
-        .args(["--insecure-registry", &reg.host, "-o", "json", "--trusted-root", &root_arg])
-        .output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let doc: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
-    assert_eq!(result_of(&doc, &images[0])["allowed"], true, "{stdout}");
-    let r = result_of(&doc, &images[2]);
-    assert_eq!(r["allowed"], false, "{r}");
-    assert_eq!(r["messages"][0], "not signed by the release workflow", "{r}");
-
-    // Against the built-in public-good root, the private instance is trusted by nobody.
-    let (code, stdout, _) = run(&[]);
-    assert_eq!(code, Some(1));
-    let doc: Value = serde_json::from_str(&stdout).unwrap();
-    let r = result_of(&doc, &images[0]);
-    assert_eq!(r["category"], "bad-signature", "{r}");
-    assert!(r.to_string().contains("tlog-entry"), "{r}");
-
-    // `custody attestations` shows the keyless identity, issuer and log-proof status.
-    let out = Command::new(env!("CARGO_BIN_EXE_custody"))
-        .args(["attestations", &images[0], "--insecure-registry", &reg.host, "--trusted-root", &root_arg])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains(&format!("identity: {}", release.subject)), "{text}");
-    assert!(text.contains("issuer:   https://token.actions.githubusercontent.com"), "{text}");
-    assert!(text.contains("log proof: verified: 1 log entry, 1 with inclusion proof"), "{text}");
-    let out = Command::new(env!("CARGO_BIN_EXE_custody"))
-        .args(["attestations", &images[7], "--insecure-registry", &reg.host, "--trusted-root", &root_arg])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("log proof: not verified: inclusion-proof:"), "{text}");
-    let _ = Digest::sha256(b"");
-}
+#[path = "keyless/end_to_end.rs"]
+mod end_to_end;

@@ -113,7 +113,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map(|(p, found): (&PlatformDigest, _)| PlatformSection {
             platform: p.platform.as_ref().map(ToString::to_string),
             digest: &p.digest,
-            section: found.as_ref().ok().map(|d| section(d, &p.digest, &keys, &root)),
+            section: found
+                .as_ref()
+                .ok()
+                .map(|d| section(d, &p.digest, &keys, &root)),
             error: found.as_ref().err().map(ToString::to_string),
         })
         .collect();

@@ -168,7 +168,8 @@ impl VerifyCache {
     fn verify(&self, a: &Attestor, ev: &Evidence, env: &Envelope) -> Outcome {
         // Keyless attestors verify against the trusted root in force; their verdicts are
         // cached per root generation.
-        let root = (!a.identities.is_empty()).then(|| crate::policy::trust_root::global().current());
+        let root =
+            (!a.identities.is_empty()).then(|| crate::policy::trust_root::global().current());
         let generation = match &root {
             Some(Ok((_, g))) => *g,
             Some(Err(_)) => u64::MAX,
@@ -319,14 +320,16 @@ pub(crate) fn for_policy(
             match cache.verify(a, p.evidence, env).as_ref() {
                 Ok(v) => {
                     accepted.push(&a.name);
-                    signers.extend(v.signers.iter().map(|s| SignerInfo {
-                        attestor: a.name.clone(),
-                        key_id: s.key_id.clone(),
-                        name: s.name.clone(),
-                        identity: s
-                            .identity
-                            .as_ref()
-                            .map(crate::policy::input::SignerIdentity::from_certificate),
+                    signers.extend(v.signers.iter().map(|s| {
+                        SignerInfo {
+                            attestor: a.name.clone(),
+                            key_id: s.key_id.clone(),
+                            name: s.name.clone(),
+                            identity: s
+                                .identity
+                                .as_ref()
+                                .map(crate::policy::input::SignerIdentity::from_certificate),
+                        }
                     }));
                     verified.get_or_insert_with(|| v.clone());
                 }

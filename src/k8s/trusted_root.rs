@@ -53,7 +53,9 @@ impl TrustedRootWatch {
                     "trusted root ConfigMap deleted; the previous root stays in force"
                 ),
                 Ok(Event::Init) => {}
-                Err(err) => tracing::warn!(error = %err, "trusted root ConfigMap watch failed; retrying"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "trusted root ConfigMap watch failed; retrying")
+                }
             }
         }
     }

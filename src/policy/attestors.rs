@@ -26,9 +26,7 @@ fn identity_policy(i: usize, spec: &IdentitySpec) -> Result<(String, IdentityPol
     let matcher = |exact: &Option<String>, re: &Option<String>, field: &str| match (exact, re) {
         (Some(_), Some(_)) => Err(format!("{what}: give {field} or {field}RegExp, not both")),
         (Some(s), None) => Ok(Matcher::Exact(s.clone())),
-        (None, Some(r)) => {
-            Matcher::regex(r).map_err(|e| format!("{what}: {field}RegExp: {e}"))
-        }
+        (None, Some(r)) => Matcher::regex(r).map_err(|e| format!("{what}: {field}RegExp: {e}")),
         (None, None) => Err(format!("{what}: {field} or {field}RegExp is required")),
     };
     let issuer = matcher(&spec.issuer, &spec.issuer_regexp, "issuer")?;
@@ -146,8 +144,9 @@ impl Attestor {
     ) -> Result<Verified, VerifyError> {
         let policies: Vec<IdentityPolicy> =
             self.identities.iter().map(|(_, p)| p.clone()).collect();
-        let v = sigstore::verify_bundle_value(bundle, None, &Verifier::AnyIdentity(&policies), root)
-            .map_err(VerifyError::Keyless)?;
+        let v =
+            sigstore::verify_bundle_value(bundle, None, &Verifier::AnyIdentity(&policies), root)
+                .map_err(VerifyError::Keyless)?;
         let Some((payload_type, payload)) = v.dsse else {
             return Err(VerifyError::Keyless(sigstore::SigstoreError {
                 check: sigstore::Check::Bundle,
@@ -173,7 +172,12 @@ impl Attestor {
         let mut ids: Vec<&str> = self.keys.iter().map(|k| k.key.key_id()).collect();
         ids.sort_unstable();
         let identities: Vec<&str> = self.identities.iter().map(|(l, _)| l.as_str()).collect();
-        format!("{}:{}|{}", self.threshold, ids.join(","), identities.join("|"))
+        format!(
+            "{}:{}|{}",
+            self.threshold,
+            ids.join(","),
+            identities.join("|")
+        )
     }
 }
 
@@ -245,9 +249,11 @@ mod tests {
         let sigstore = TestSigstore::new().unwrap();
         let root = TrustedRoot::from_json(sigstore.trusted_root_json().as_bytes()).unwrap();
         let key = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
-        let attestor =
-            Attestor::from_spec(&keyless_spec(vec![release_identity()], &[key.public_key_pem()]))
-                .unwrap();
+        let attestor = Attestor::from_spec(&keyless_spec(
+            vec![release_identity()],
+            &[key.public_key_pem()],
+        ))
+        .unwrap();
         let verify = |leaf: &Leaf| {
             let bundle = sigstore
                 .dsse_bundle("application/vnd.in-toto+json", STATEMENT, leaf)
@@ -263,12 +269,20 @@ mod tests {
             Some("https://github.com/org/repo/.github/workflows/release.yml@refs/heads/main")
         );
         let id = signer.identity.as_ref().unwrap();
-        assert_eq!(id.extensions["sourceRepositoryURI"], "https://github.com/org/repo");
+        assert_eq!(
+            id.extensions["sourceRepositoryURI"],
+            "https://github.com/org/repo"
+        );
         let other = verify(&Leaf::github_workflow("org/other", "release.yml")).unwrap_err();
         assert_eq!(other.category(), crate::category::Category::UntrustedSigner);
         let mut pr = Leaf::github_workflow("org/repo", "release.yml");
         pr.extensions = vec![(20, "pull_request".into())];
-        assert!(verify(&pr).unwrap_err().to_string().contains("buildTrigger"));
+        assert!(
+            verify(&pr)
+                .unwrap_err()
+                .to_string()
+                .contains("buildTrigger")
+        );
         let mut broken = Leaf::github_workflow("org/repo", "release.yml");
         broken.broken_inclusion_proof = true;
         let err = verify(&broken).unwrap_err();
@@ -280,36 +294,62 @@ mod tests {
         // A key-only attestor never trusts a certificate.
         let keys_only = Attestor::from_spec(&spec(&[key.public_key_pem()], 1)).unwrap();
         let bundle = sigstore
-            .dsse_bundle("application/vnd.in-toto+json", STATEMENT, &Leaf::github_workflow("org/repo", "release.yml"))
+            .dsse_bundle(
+                "application/vnd.in-toto+json",
+                STATEMENT,
+                &Leaf::github_workflow("org/repo", "release.yml"),
+            )
             .unwrap();
         let value: serde_json::Value = serde_json::from_str(&bundle).unwrap();
         let env = Envelope::from_json(value["dsseEnvelope"].to_string().as_bytes()).unwrap();
-        assert!(keys_only.verify_evidence(&env, Some(&value), &root).is_err());
+        assert!(
+            keys_only
+                .verify_evidence(&env, Some(&value), &root)
+                .is_err()
+        );
     }
 
     #[test]
     fn identity_specs_are_checked() {
         let bad = |i: IdentitySpec| Attestor::from_spec(&keyless_spec(vec![i], &[])).unwrap_err();
-        assert!(bad(IdentitySpec { subject: Some("s".into()), ..Default::default() }).contains("issuer"));
-        assert!(bad(IdentitySpec { issuer: Some("i".into()), ..Default::default() }).contains("subject"));
-        assert!(bad(IdentitySpec {
-            issuer: Some("i".into()),
-            subject: Some("s".into()),
-            subject_regexp: Some("s.*".into()),
-            ..Default::default()
-        })
-        .contains("not both"));
-        assert!(bad(IdentitySpec {
-            issuer: Some("i".into()),
-            subject_regexp: Some("(".into()),
-            ..Default::default()
-        })
-        .contains("subjectRegExp"));
-        assert!(bad(IdentitySpec {
-            extensions: [("colour".to_owned(), "blue".to_owned())].into(),
-            ..release_identity()
-        })
-        .contains("unknown Fulcio extension"));
+        assert!(
+            bad(IdentitySpec {
+                subject: Some("s".into()),
+                ..Default::default()
+            })
+            .contains("issuer")
+        );
+        assert!(
+            bad(IdentitySpec {
+                issuer: Some("i".into()),
+                ..Default::default()
+            })
+            .contains("subject")
+        );
+        assert!(
+            bad(IdentitySpec {
+                issuer: Some("i".into()),
+                subject: Some("s".into()),
+                subject_regexp: Some("s.*".into()),
+                ..Default::default()
+            })
+            .contains("not both")
+        );
+        assert!(
+            bad(IdentitySpec {
+                issuer: Some("i".into()),
+                subject_regexp: Some("(".into()),
+                ..Default::default()
+            })
+            .contains("subjectRegExp")
+        );
+        assert!(
+            bad(IdentitySpec {
+                extensions: [("colour".to_owned(), "blue".to_owned())].into(),
+                ..release_identity()
+            })
+            .contains("unknown Fulcio extension")
+        );
         let yaml = "name: ci\nidentities:\n  - issuer: https://token.actions.githubusercontent.com\n    subjectRegExp: https://github.com/org/.*\n    extensions: {sourceRepositoryRef: refs/heads/main}\n";
         let parsed: AttestorSpec = yaml_serde::from_str(yaml).unwrap();
         assert!(Attestor::from_spec(&parsed).is_ok());

@@ -295,7 +295,10 @@ impl PolicySpec {
                 return Err(format!("attestor {:?} is declared twice", a.name));
             }
             if a.keys.is_empty() && a.identities.is_empty() {
-                return Err(format!("attestor {:?} has no keys and no identities", a.name));
+                return Err(format!(
+                    "attestor {:?} has no keys and no identities",
+                    a.name
+                ));
             }
             if a.threshold == 0 || (!a.keys.is_empty() && a.threshold > a.keys.len()) {
                 return Err(format!(

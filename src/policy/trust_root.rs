@@ -178,7 +178,11 @@ mod tests {
         };
         std::fs::write(&path, "{ not a root").unwrap();
         std::thread::sleep(Duration::from_millis(600));
-        assert_eq!(global().current().unwrap().1, g1, "a broken root replaced the previous");
+        assert_eq!(
+            global().current().unwrap().1,
+            g1,
+            "a broken root replaced the previous"
+        );
         let second = crate::attest::sigstore::testing::TestSigstore::new().unwrap();
         std::fs::write(&path, second.trusted_root_json()).unwrap();
         assert!(wait_for(g1 + 1), "the new root was not loaded");

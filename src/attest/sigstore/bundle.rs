@@ -83,8 +83,12 @@ fn bad(reason: impl Into<String>) -> SigstoreError {
 
 fn int(v: Option<&Value>, what: &str) -> Result<i64, SigstoreError> {
     match v {
-        Some(Value::String(s)) => s.parse().map_err(|_| bad(format!("{what} is not an integer"))),
-        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| bad(format!("{what} is not an integer"))),
+        Some(Value::String(s)) => s
+            .parse()
+            .map_err(|_| bad(format!("{what} is not an integer"))),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .ok_or_else(|| bad(format!("{what} is not an integer"))),
         _ => Err(bad(format!("{what} is missing"))),
     }
 }
@@ -127,7 +131,10 @@ fn tlog_entry(e: &Value, i: usize) -> Result<TlogEntry, SigstoreError> {
         .to_owned();
     Ok(TlogEntry {
         log_index: int(e.get("logIndex"), &w("logIndex"))?,
-        log_id: bytes(e.get("logId").and_then(|l| l.get("keyId")), &w("logId.keyId"))?,
+        log_id: bytes(
+            e.get("logId").and_then(|l| l.get("keyId")),
+            &w("logId.keyId"),
+        )?,
         kind: kv
             .and_then(|k| k.get("kind"))
             .and_then(Value::as_str)
@@ -174,14 +181,21 @@ fn material(vm: &Value) -> Result<Material, SigstoreError> {
         return Ok(Material::Certificates(
             certs
                 .iter()
-                .map(|c| bytes(c.get("rawBytes"), "x509CertificateChain.certificates.rawBytes"))
+                .map(|c| {
+                    bytes(
+                        c.get("rawBytes"),
+                        "x509CertificateChain.certificates.rawBytes",
+                    )
+                })
                 .collect::<Result<_, _>>()?,
         ));
     }
     if vm.get("publicKey").is_some() {
         return Ok(Material::PublicKey);
     }
-    Err(bad("verificationMaterial has no certificate, chain or public key"))
+    Err(bad(
+        "verificationMaterial has no certificate, chain or public key",
+    ))
 }
 
 impl SigstoreBundle {
@@ -221,7 +235,11 @@ impl SigstoreBundle {
                 },
                 signature: bytes(m.get("signature"), "messageSignature.signature")?,
             },
-            _ => return Err(bad("exactly one of dsseEnvelope and messageSignature is required")),
+            _ => {
+                return Err(bad(
+                    "exactly one of dsseEnvelope and messageSignature is required",
+                ));
+            }
         };
         let tlog_entries = vm
             .get("tlogEntries")
@@ -239,7 +257,12 @@ impl SigstoreBundle {
             .map(Vec::as_slice)
             .unwrap_or_default()
             .iter()
-            .map(|t| bytes(t.get("signedTimestamp"), "rfc3161Timestamps.signedTimestamp"))
+            .map(|t| {
+                bytes(
+                    t.get("signedTimestamp"),
+                    "rfc3161Timestamps.signedTimestamp",
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(SigstoreBundle {
             minor_version,
@@ -258,7 +281,10 @@ impl SigstoreBundle {
                 [one] => Ok(&one.sig),
                 sigs => Err(SigstoreError::new(
                     Check::Signature,
-                    format!("the DSSE envelope has {} signatures; exactly one is required", sigs.len()),
+                    format!(
+                        "the DSSE envelope has {} signatures; exactly one is required",
+                        sigs.len()
+                    ),
                 )),
             },
         }

@@ -12,14 +12,25 @@ use super::x509::{Certificate, OID_KP_CODE_SIGNING};
 /// each of `times`.
 pub(crate) fn check_leaf(leaf: &Certificate, times: &[UnixTime]) -> Result<(), SigstoreError> {
     if leaf.is_ca()? {
-        return fail(Check::Certificate, "the signing certificate is a CA certificate");
+        return fail(
+            Check::Certificate,
+            "the signing certificate is a CA certificate",
+        );
     }
     if !leaf.allows_digital_signature()? {
-        return fail(Check::Certificate, "the signing certificate's key usage forbids signing");
+        return fail(
+            Check::Certificate,
+            "the signing certificate's key usage forbids signing",
+        );
     }
     match leaf.ext_key_usages()? {
         Some(ekus) if ekus.iter().any(|e| e == OID_KP_CODE_SIGNING) => {}
-        _ => return fail(Check::Certificate, "the signing certificate is not for code signing"),
+        _ => {
+            return fail(
+                Check::Certificate,
+                "the signing certificate is not for code signing",
+            );
+        }
     }
     if let Some(t) = times.iter().find(|&&t| !leaf.valid_at(t)) {
         return fail(

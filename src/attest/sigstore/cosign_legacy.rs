@@ -27,7 +27,11 @@ pub fn legacy_cosign_bundle(
     annotations: &BTreeMap<String, String>,
 ) -> Option<Result<Value, SigstoreError>> {
     let cert_pem = annotations.get(COSIGN_CERTIFICATE)?;
-    Some(convert(envelope_json, cert_pem, annotations.get(COSIGN_BUNDLE)))
+    Some(convert(
+        envelope_json,
+        cert_pem,
+        annotations.get(COSIGN_BUNDLE),
+    ))
 }
 
 fn convert(
@@ -46,7 +50,9 @@ fn convert(
     if let Some(text) = rekor {
         let r: Value = serde_json::from_str(text)
             .map_err(|e| bad(format!("{COSIGN_BUNDLE} is not JSON: {e}")))?;
-        let payload = r.get("Payload").ok_or_else(|| bad(format!("{COSIGN_BUNDLE} has no Payload")))?;
+        let payload = r
+            .get("Payload")
+            .ok_or_else(|| bad(format!("{COSIGN_BUNDLE} has no Payload")))?;
         let body_b64 = payload
             .get("body")
             .and_then(Value::as_str)

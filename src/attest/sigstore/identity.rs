@@ -132,7 +132,9 @@ pub enum Matcher {
 impl Matcher {
     /// A regular-expression matcher; the pattern must match the whole value.
     pub fn regex(pattern: &str) -> Result<Matcher, regex::Error> {
-        Ok(Matcher::Regex(regex::Regex::new(&format!("^(?:{pattern})$"))?))
+        Ok(Matcher::Regex(regex::Regex::new(&format!(
+            "^(?:{pattern})$"
+        ))?))
     }
 
     /// Whether `value` matches.

@@ -209,7 +209,8 @@ fn verify_logs(
                         "the entry's integrated time is outside the log key's validity",
                     );
                 }
-                out.times.push((TimeSource::TransparencyLog, entry.integrated_time));
+                out.times
+                    .push((TimeSource::TransparencyLog, entry.integrated_time));
             }
             None if bundle.minor_version == 1 => {
                 return fail(
@@ -245,7 +246,11 @@ fn verify_logs(
     Ok(out)
 }
 
-fn check_artifact_in_statement(payload_type: &str, payload: &[u8], digest: &[u8; 32]) -> Result<(), SigstoreError> {
+fn check_artifact_in_statement(
+    payload_type: &str,
+    payload: &[u8],
+    digest: &[u8; 32],
+) -> Result<(), SigstoreError> {
     if payload_type != INTOTO_PAYLOAD_TYPE {
         return fail(
             Check::Artifact,
@@ -259,7 +264,10 @@ fn check_artifact_in_statement(payload_type: &str, payload: &[u8], digest: &[u8;
     if !statement.matches_digest(&want) {
         return fail(
             Check::Artifact,
-            format!("no subject of the statement has digest sha256:{}", want.hex()),
+            format!(
+                "no subject of the statement has digest sha256:{}",
+                want.hex()
+            ),
         );
     }
     Ok(())
@@ -276,13 +284,19 @@ fn verify_parsed(
     let artifact_digest = artifact.map(|a| a.sha256());
     if let Content::Message { digest, .. } = &bundle.content {
         let Some(want) = artifact_digest else {
-            return fail(Check::Artifact, "a message signature needs the artifact or its digest");
+            return fail(
+                Check::Artifact,
+                "a message signature needs the artifact or its digest",
+            );
         };
         if let Some((alg, hint)) = digest
             && alg == "SHA2_256"
             && hint.as_slice() != want.as_slice()
         {
-            return fail(Check::Artifact, "the bundle's message digest is not the artifact's");
+            return fail(
+                Check::Artifact,
+                "the bundle's message digest is not the artifact's",
+            );
         }
     }
     // 1. Signing times from timestamp authorities.
@@ -302,8 +316,10 @@ fn verify_parsed(
         root,
         &tsa_times,
     )?;
-    let mut signing_times: Vec<(TimeSource, i64)> =
-        tsa_times.iter().map(|&t| (TimeSource::Rfc3161, t)).collect();
+    let mut signing_times: Vec<(TimeSource, i64)> = tsa_times
+        .iter()
+        .map(|&t| (TimeSource::Rfc3161, t))
+        .collect();
     signing_times.extend(logs.times);
     if signing_times.is_empty() {
         return fail(
@@ -358,7 +374,10 @@ fn verify_parsed(
     // 4. The signature, and the artifact against the content.
     let dsse = match &bundle.content {
         Content::Dsse(env) => {
-            if !material.key.verify(material.key.default_hash(), &env.pae(), signature) {
+            if !material
+                .key
+                .verify(material.key.default_hash(), &env.pae(), signature)
+            {
                 return fail(Check::Signature, "the DSSE signature does not verify");
             }
             if let Some(d) = &artifact_digest {
@@ -369,13 +388,20 @@ fn verify_parsed(
         Content::Message { signature, .. } => {
             let ok = match artifact {
                 Some(Artifact::Bytes(b)) => {
-                    material.key.verify(material.key.default_hash(), b, signature)
+                    material
+                        .key
+                        .verify(material.key.default_hash(), b, signature)
                 }
-                Some(Artifact::Sha256(d)) => material.key.verify_prehashed(Hash::Sha256, &d, signature),
+                Some(Artifact::Sha256(d)) => {
+                    material.key.verify_prehashed(Hash::Sha256, &d, signature)
+                }
                 None => false,
             };
             if !ok {
-                return fail(Check::Signature, "the message signature does not verify over the artifact");
+                return fail(
+                    Check::Signature,
+                    "the message signature does not verify over the artifact",
+                );
             }
             None
         }

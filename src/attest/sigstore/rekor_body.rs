@@ -95,7 +95,9 @@ pub(crate) fn check_body(
             }
         }
         ("hashedrekord", "0.0.2", _) => {
-            let spec = spec.get("hashedRekordV002").ok_or_else(|| mismatch("spec"))?;
+            let spec = spec
+                .get("hashedRekordV002")
+                .ok_or_else(|| mismatch("spec"))?;
             let (digest, signature) = match content {
                 Content::Message { signature, .. } => {
                     (artifact_sha256.map(<[u8]>::to_vec), signature.as_slice())

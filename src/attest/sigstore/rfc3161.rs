@@ -10,7 +10,9 @@ use super::x509::OID_KP_TIME_STAMPING;
 use crate::attest::der::{self, Reader};
 
 const OID_SIGNED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
-const OID_TST_INFO: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x10, 0x01, 0x04];
+const OID_TST_INFO: &[u8] = &[
+    0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x10, 0x01, 0x04,
+];
 const OID_MESSAGE_DIGEST: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x04];
 const OID_CONTENT_TYPE: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x03];
 const SET: u8 = 0x31;
@@ -45,8 +47,14 @@ fn parse_token(data: &[u8]) -> Result<Token<'_>, SigstoreError> {
     // A TimeStampResp starts with PKIStatusInfo (a SEQUENCE); a token with its OID.
     let content_info = if r.peek_tag() == Some(der::SEQUENCE) {
         let status = r.read(der::SEQUENCE).map_err(derr("status"))?;
-        if Reader::new(status).read(der::INTEGER).map_err(derr("status"))? != [0]
-            && Reader::new(status).read(der::INTEGER).map_err(derr("status"))? != [1]
+        if Reader::new(status)
+            .read(der::INTEGER)
+            .map_err(derr("status"))?
+            != [0]
+            && Reader::new(status)
+                .read(der::INTEGER)
+                .map_err(derr("status"))?
+                != [1]
         {
             return Err(bad("the timestamp response does not grant a timestamp"));
         }
@@ -83,8 +91,10 @@ fn parse_token(data: &[u8]) -> Result<Token<'_>, SigstoreError> {
     let mut si = Reader::new(info);
     si.read(der::INTEGER).map_err(derr("signerInfo version"))?;
     si.read_any().map_err(derr("sid"))?;
-    let digest_alg = Hash::from_oid(alg_oid(si.read(der::SEQUENCE).map_err(derr("digestAlgorithm"))?)?)
-        .ok_or_else(|| bad("unsupported timestamp digest algorithm"))?;
+    let digest_alg = Hash::from_oid(alg_oid(
+        si.read(der::SEQUENCE).map_err(derr("digestAlgorithm"))?,
+    )?)
+    .ok_or_else(|| bad("unsupported timestamp digest algorithm"))?;
     let signed_attrs = if si.peek_tag() == Some(CONTEXT_0) {
         Some(si.read_raw(CONTEXT_0).map_err(derr("signedAttrs"))?)
     } else {
@@ -108,8 +118,10 @@ fn parse_tst_info(tst: &[u8]) -> Result<(Hash, &[u8], UnixTime), SigstoreError> 
     r.read(der::INTEGER).map_err(derr("TSTInfo version"))?;
     r.read(der::OID).map_err(derr("policy"))?;
     let mut imprint = Reader::new(r.read(der::SEQUENCE).map_err(derr("messageImprint"))?);
-    let hash = Hash::from_oid(alg_oid(imprint.read(der::SEQUENCE).map_err(derr("hashAlgorithm"))?)?)
-        .ok_or_else(|| bad("unsupported message imprint algorithm"))?;
+    let hash = Hash::from_oid(alg_oid(
+        imprint.read(der::SEQUENCE).map_err(derr("hashAlgorithm"))?,
+    )?)
+    .ok_or_else(|| bad("unsupported message imprint algorithm"))?;
     let digest = imprint.read(OCTET_STRING).map_err(derr("hashedMessage"))?;
     r.read(der::INTEGER).map_err(derr("serialNumber"))?;
     let time = r.read(GENERALIZED_TIME).map_err(derr("genTime"))?;

@@ -47,7 +47,8 @@ struct Sct<'a> {
 }
 
 fn parse_list(ext_value: &[u8]) -> Result<Vec<Sct<'_>>, SigstoreError> {
-    let tls = der::read_single(ext_value, OCTET_STRING).map_err(|_| bad("the SCT extension is not an OCTET STRING"))?;
+    let tls = der::read_single(ext_value, OCTET_STRING)
+        .map_err(|_| bad("the SCT extension is not an OCTET STRING"))?;
     let mut list = Tls(tls);
     let mut items = Tls(list.vec16()?);
     if !list.0.is_empty() {
@@ -86,7 +87,10 @@ pub(crate) fn verify_scts(
     root: &TrustedRoot,
 ) -> Result<(), SigstoreError> {
     let Some(ext) = leaf.extension(OID_SCT_LIST) else {
-        return fail(Check::Sct, "the certificate carries no signed certificate timestamp");
+        return fail(
+            Check::Sct,
+            "the certificate carries no signed certificate timestamp",
+        );
     };
     let scts = parse_list(&ext.value)?;
     let tbs = leaf.precert_tbs();
@@ -113,8 +117,14 @@ pub(crate) fn verify_scts(
         }
     }
     if known_log {
-        fail(Check::Sct, "no signed certificate timestamp verifies under its CT log's key")
+        fail(
+            Check::Sct,
+            "no signed certificate timestamp verifies under its CT log's key",
+        )
     } else {
-        fail(Check::Sct, "no signed certificate timestamp is from a CT log of the trusted root")
+        fail(
+            Check::Sct,
+            "no signed certificate timestamp is from a CT log of the trusted root",
+        )
     }
 }

@@ -144,23 +144,28 @@ impl VerifyKey {
             (KeyKind::P521, Hash::Sha384) => &[&sig::ECDSA_P521_SHA384_ASN1],
             (KeyKind::P521, Hash::Sha512) => &[&sig::ECDSA_P521_SHA512_ASN1],
             (KeyKind::Ed25519, _) => &[&sig::ED25519],
-            (KeyKind::Rsa, Hash::Sha256) => {
-                &[&sig::RSA_PKCS1_2048_8192_SHA256, &sig::RSA_PSS_2048_8192_SHA256]
-            }
-            (KeyKind::Rsa, Hash::Sha384) => {
-                &[&sig::RSA_PKCS1_2048_8192_SHA384, &sig::RSA_PSS_2048_8192_SHA384]
-            }
-            (KeyKind::Rsa, Hash::Sha512) => {
-                &[&sig::RSA_PKCS1_2048_8192_SHA512, &sig::RSA_PSS_2048_8192_SHA512]
-            }
+            (KeyKind::Rsa, Hash::Sha256) => &[
+                &sig::RSA_PKCS1_2048_8192_SHA256,
+                &sig::RSA_PSS_2048_8192_SHA256,
+            ],
+            (KeyKind::Rsa, Hash::Sha384) => &[
+                &sig::RSA_PKCS1_2048_8192_SHA384,
+                &sig::RSA_PSS_2048_8192_SHA384,
+            ],
+            (KeyKind::Rsa, Hash::Sha512) => &[
+                &sig::RSA_PKCS1_2048_8192_SHA512,
+                &sig::RSA_PSS_2048_8192_SHA512,
+            ],
         }
     }
 
     /// Whether `signature` signs `msg` with `hash` (ignored for Ed25519).
     pub(crate) fn verify(&self, hash: Hash, msg: &[u8], signature: &[u8]) -> bool {
-        self.algorithms(hash)
-            .iter()
-            .any(|alg| UnparsedPublicKey::new(*alg, &self.raw).verify(msg, signature).is_ok())
+        self.algorithms(hash).iter().any(|alg| {
+            UnparsedPublicKey::new(*alg, &self.raw)
+                .verify(msg, signature)
+                .is_ok()
+        })
     }
 
     /// Whether `signature` signs the message whose `hash` digest is `digest` (ECDSA and

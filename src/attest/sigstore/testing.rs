@@ -6,8 +6,8 @@ use super::sigalg::sha256;
 use crate::attest::{b64, canonical_json, pae, pem};
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SigningKey as _,
-    PublicKeyData as _,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PublicKeyData as _, SanType,
+    SigningKey as _,
 };
 use serde_json::{Value, json};
 
@@ -253,10 +253,12 @@ impl TestSigstore {
         let mut list = ((sct.len() + 2) as u16).to_be_bytes().to_vec();
         list.extend_from_slice(&(sct.len() as u16).to_be_bytes());
         list.extend_from_slice(&sct);
-        params.custom_extensions.push(CustomExtension::from_oid_content(
-            SCT_LIST,
-            crate::attest::der::write(0x04, &list),
-        ));
+        params
+            .custom_extensions
+            .push(CustomExtension::from_oid_content(
+                SCT_LIST,
+                crate::attest::der::write(0x04, &list),
+            ));
         Ok(params.signed_by(key, &issuer).map_err(e)?.der().to_vec())
     }
 
@@ -422,14 +424,59 @@ mod tests {
         let policy = IdentityPolicy::exact(&good.subject, &good.issuer);
         assert_eq!(check(&good, &policy), Ok(()));
         let cases: Vec<(Leaf, Check)> = vec![
-            (Leaf { unknown_ca: true, ..good.clone() }, Check::Chain),
-            (Leaf { signed_after_secs: 601, ..good.clone() }, Check::Certificate),
-            (Leaf { signed_after_secs: -1, ..good.clone() }, Check::Certificate),
-            (Leaf { broken_inclusion_proof: true, ..good.clone() }, Check::InclusionProof),
-            (Leaf { entry_for_other_envelope: true, ..good.clone() }, Check::LogEntryBody),
-            (Leaf { bad_dsse_signature: true, ..good.clone() }, Check::Signature),
-            (Leaf { bad_sct: true, ..good.clone() }, Check::Sct),
-            (Leaf::github_workflow("org/other", "release.yml"), Check::Identity),
+            (
+                Leaf {
+                    unknown_ca: true,
+                    ..good.clone()
+                },
+                Check::Chain,
+            ),
+            (
+                Leaf {
+                    signed_after_secs: 601,
+                    ..good.clone()
+                },
+                Check::Certificate,
+            ),
+            (
+                Leaf {
+                    signed_after_secs: -1,
+                    ..good.clone()
+                },
+                Check::Certificate,
+            ),
+            (
+                Leaf {
+                    broken_inclusion_proof: true,
+                    ..good.clone()
+                },
+                Check::InclusionProof,
+            ),
+            (
+                Leaf {
+                    entry_for_other_envelope: true,
+                    ..good.clone()
+                },
+                Check::LogEntryBody,
+            ),
+            (
+                Leaf {
+                    bad_dsse_signature: true,
+                    ..good.clone()
+                },
+                Check::Signature,
+            ),
+            (
+                Leaf {
+                    bad_sct: true,
+                    ..good.clone()
+                },
+                Check::Sct,
+            ),
+            (
+                Leaf::github_workflow("org/other", "release.yml"),
+                Check::Identity,
+            ),
         ];
         for (leaf, want) in cases {
             assert_eq!(check(&leaf, &policy), Err(want), "{leaf:?}");
@@ -449,8 +496,9 @@ mod tests {
         let legacy = super::super::legacy_cosign_bundle(&envelope, &annotations)
             .unwrap()
             .unwrap();
-        let v = super::super::verify_bundle_value(&legacy, None, &Verifier::Identity(&policy), &root)
-            .unwrap();
+        let v =
+            super::super::verify_bundle_value(&legacy, None, &Verifier::Identity(&policy), &root)
+                .unwrap();
         assert_eq!(v.log_entries, 1);
         assert_eq!(v.inclusion_proofs, 0);
         // Without the Rekor bundle annotation there is no log proof: refused offline.
@@ -458,8 +506,9 @@ mod tests {
         let bare = super::super::legacy_cosign_bundle(&envelope, &annotations)
             .unwrap()
             .unwrap();
-        let err = super::super::verify_bundle_value(&bare, None, &Verifier::Identity(&policy), &root)
-            .unwrap_err();
+        let err =
+            super::super::verify_bundle_value(&bare, None, &Verifier::Identity(&policy), &root)
+                .unwrap_err();
         assert_eq!(err.check, Check::Tlog);
         // Not keyless at all: no certificate annotation.
         assert!(super::super::legacy_cosign_bundle(&envelope, &Default::default()).is_none());

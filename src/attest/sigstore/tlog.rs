@@ -22,7 +22,10 @@ pub(crate) fn verify_set(entry: &TlogEntry, log: &LogKey, set: &[u8]) -> Result<
     if !log.key.verify(Hash::Sha256, &bytes, set) {
         return fail(
             Check::SignedEntryTimestamp,
-            format!("the signed entry timestamp does not verify under the key of {}", log.base_url),
+            format!(
+                "the signed entry timestamp does not verify under the key of {}",
+                log.base_url
+            ),
         );
     }
     Ok(())
@@ -103,11 +106,14 @@ fn parse_checkpoint(text: &str) -> Result<Checkpoint<'_>, SigstoreError> {
     let size = size_line
         .parse::<u64>()
         .map_err(|_| bad("the checkpoint's second line is not a tree size"))?;
-    let root = b64::decode(root_line).map_err(|_| bad("the checkpoint's root hash is not base64"))?;
+    let root =
+        b64::decode(root_line).map_err(|_| bad("the checkpoint's root hash is not base64"))?;
     let mut signatures = Vec::new();
     for line in text[split + 2..].lines() {
         let Some(rest) = line.strip_prefix("\u{2014} ") else {
-            return Err(bad("a checkpoint signature line does not start with an em dash"));
+            return Err(bad(
+                "a checkpoint signature line does not start with an em dash",
+            ));
         };
         let (name, sig) = rest
             .rsplit_once(' ')
@@ -135,8 +141,10 @@ pub(crate) fn verify_inclusion(
     proof: &InclusionProof,
     log: &LogKey,
 ) -> Result<(), SigstoreError> {
-    let (Ok(index), Ok(size)) = (u64::try_from(proof.log_index), u64::try_from(proof.tree_size))
-    else {
+    let (Ok(index), Ok(size)) = (
+        u64::try_from(proof.log_index),
+        u64::try_from(proof.tree_size),
+    ) else {
         return fail(Check::InclusionProof, "negative log index or tree size");
     };
     let root = root_from_proof(index, size, leaf_hash(&entry.body), &proof.hashes);
@@ -152,12 +160,18 @@ pub(crate) fn verify_inclusion(
     let cp = parse_checkpoint(text)?;
     let hint = log.log_id.get(..4).unwrap_or_default();
     let signed = cp.signatures.iter().any(|(_, sig)| {
-        sig[..4] == *hint && log.key.verify(Hash::Sha256, cp.signed.as_bytes(), &sig[4..])
+        sig[..4] == *hint
+            && log
+                .key
+                .verify(Hash::Sha256, cp.signed.as_bytes(), &sig[4..])
     });
     if !signed {
         return fail(
             Check::Checkpoint,
-            format!("no signature of the log {} on checkpoint {:?} verifies", log.base_url, cp.origin),
+            format!(
+                "no signature of the log {} on checkpoint {:?} verifies",
+                log.base_url, cp.origin
+            ),
         );
     }
     if cp.size != size || cp.root != proof.root_hash {
@@ -206,11 +220,17 @@ mod tests {
             let root = tree_root(&leaves);
             for m in 0..n {
                 let p = proof(&leaves, m);
-                assert_eq!(root_from_proof(m as u64, n as u64, leaves[m], &p), Some(root));
+                assert_eq!(
+                    root_from_proof(m as u64, n as u64, leaves[m], &p),
+                    Some(root)
+                );
                 if !p.is_empty() {
                     let mut broken = p.clone();
                     broken[0][0] ^= 1;
-                    assert_ne!(root_from_proof(m as u64, n as u64, leaves[m], &broken), Some(root));
+                    assert_ne!(
+                        root_from_proof(m as u64, n as u64, leaves[m], &broken),
+                        Some(root)
+                    );
                 }
                 assert_eq!(root_from_proof(n as u64, n as u64, leaves[m], &p), None);
             }

@@ -172,8 +172,8 @@ impl TrustedRoot {
     /// Reads a `trusted_root.json`. Every log key and authority must say from when it is
     /// trusted (`validFor.start`); a missing bound is an error, never "forever".
     pub fn from_json(bytes: &[u8]) -> Result<TrustedRoot, SigstoreError> {
-        let root: Value = serde_json::from_slice(bytes)
-            .map_err(|e| bad(format!("not JSON: {e}")))?;
+        let root: Value =
+            serde_json::from_slice(bytes).map_err(|e| bad(format!("not JSON: {e}")))?;
         let media_type = root.get("mediaType").and_then(Value::as_str).unwrap_or("");
         if !media_type.starts_with("application/vnd.dev.sigstore.trustedroot") {
             return fail(

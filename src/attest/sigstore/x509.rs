@@ -16,7 +16,8 @@ pub(crate) const OID_EXT_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x25];
 /// `subjectAltName`.
 pub(crate) const OID_SAN: &[u8] = &[0x55, 0x1d, 0x11];
 /// The embedded SCT list (1.3.6.1.4.1.11129.2.4.2).
-pub(crate) const OID_SCT_LIST: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0xd6, 0x79, 0x02, 0x04, 0x02];
+pub(crate) const OID_SCT_LIST: &[u8] =
+    &[0x2b, 0x06, 0x01, 0x04, 0x01, 0xd6, 0x79, 0x02, 0x04, 0x02];
 /// id-kp-codeSigning.
 pub(crate) const OID_KP_CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
 /// id-kp-timeStamping.
@@ -113,7 +114,10 @@ impl Certificate {
         let not_after = parse_der_time(tag, na).map_err(|_| err("notAfter"))?;
         v.finish().map_err(derr("validity"))?;
         let subject = t.read_raw(der::SEQUENCE).map_err(derr("subject"))?.to_vec();
-        let spki = t.read_raw(der::SEQUENCE).map_err(derr("subjectPublicKeyInfo"))?.to_vec();
+        let spki = t
+            .read_raw(der::SEQUENCE)
+            .map_err(derr("subjectPublicKeyInfo"))?
+            .to_vec();
         let mut prefix_end = start - t.remaining_len();
         let mut extensions = Vec::new();
         while !t.is_empty() {
@@ -226,7 +230,8 @@ fn read_extensions(content: &[u8]) -> Result<Vec<Extension>, SigstoreError> {
     let mut out: Vec<Extension> = Vec::new();
     while !r.is_empty() {
         let raw = r.read_raw(der::SEQUENCE).map_err(derr("extension"))?;
-        let mut e = der::Reader::new(der::read_single(raw, der::SEQUENCE).map_err(derr("extension"))?);
+        let mut e =
+            der::Reader::new(der::read_single(raw, der::SEQUENCE).map_err(derr("extension"))?);
         let oid = e.read(der::OID).map_err(derr("extension"))?.to_vec();
         let critical = if e.peek_tag() == Some(BOOLEAN) {
             e.read(BOOLEAN).map_err(derr("extension"))? == [0xff]

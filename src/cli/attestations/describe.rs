@@ -49,16 +49,23 @@ pub(super) struct Keyless {
 pub(super) fn keyless(e: &Evidence, root: &TrustedRoot) -> Option<Keyless> {
     let bundle: serde_json::Value = match e.format {
         EvidenceFormat::SigstoreBundle => serde_json::from_slice(&e.bytes).ok()?,
-        EvidenceFormat::DsseEnvelope => sigstore::legacy_cosign_bundle(&e.bytes, &e.annotations)?.ok()?,
+        EvidenceFormat::DsseEnvelope => {
+            sigstore::legacy_cosign_bundle(&e.bytes, &e.annotations)?.ok()?
+        }
     };
     let material = bundle.get("verificationMaterial")?;
     let cert_b64 = material
         .pointer("/certificate/rawBytes")
         .or_else(|| material.pointer("/x509CertificateChain/certificates/0/rawBytes"))?
         .as_str()?;
-    let der = base64::engine::general_purpose::STANDARD.decode(cert_b64).ok()?;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(cert_b64)
+        .ok()?;
     let id = sigstore::CertificateIdentity::from_der(&der).ok();
-    let anyone = match (sigstore::Matcher::regex(".*"), sigstore::Matcher::regex(".*")) {
+    let anyone = match (
+        sigstore::Matcher::regex(".*"),
+        sigstore::Matcher::regex(".*"),
+    ) {
         (Ok(subject), Ok(issuer)) => sigstore::IdentityPolicy {
             subject,
             issuer,
@@ -66,7 +73,8 @@ pub(super) fn keyless(e: &Evidence, root: &TrustedRoot) -> Option<Keyless> {
         },
         _ => return None,
     };
-    let result = sigstore::verify_bundle_value(&bundle, None, &sigstore::Verifier::Identity(&anyone), root);
+    let result =
+        sigstore::verify_bundle_value(&bundle, None, &sigstore::Verifier::Identity(&anyone), root);
     let mut out = Keyless {
         identity: id.as_ref().and_then(|i| i.sans.first().cloned()),
         issuer: id.as_ref().and_then(|i| i.issuer.clone()),

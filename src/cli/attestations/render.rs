@@ -81,7 +81,12 @@ fn evidence(out: &mut String, n: usize, item: &Item<'_>, indent: &str) {
     if let Some(k) = &item.keyless {
         line("identity:", k.identity.as_deref().unwrap_or("(none)"));
         line("issuer:", k.issuer.as_deref().unwrap_or("(none)"));
-        for name in ["sourceRepositoryURI", "sourceRepositoryRef", "buildTrigger", "runnerEnvironment"] {
+        for name in [
+            "sourceRepositoryURI",
+            "sourceRepositoryRef",
+            "buildTrigger",
+            "runnerEnvironment",
+        ] {
             if let Some(v) = k.extensions.get(name) {
                 line("", &format!("{name}: {v}"));
             }
