@@ -74,7 +74,13 @@ pub(crate) fn load_trusted_root(path: Option<&Path>) -> anyhow::Result<TrustedRo
     }
 }
 
-fn read_artifact(spec: &str) -> anyhow::Result<(Option<Vec<u8>>, Option<[u8; 32]>)> {
+/// The artifact as given: a file's bytes, or a SHA-256 digest.
+enum ArtifactInput {
+    Bytes(Vec<u8>),
+    Digest([u8; 32]),
+}
+
+fn read_artifact(spec: &str) -> anyhow::Result<ArtifactInput> {
     if let Some(hex_part) = spec.strip_prefix("sha256:")
         && hex_part.len() == 64
         && !Path::new(spec).exists()
@@ -82,10 +88,10 @@ fn read_artifact(spec: &str) -> anyhow::Result<(Option<Vec<u8>>, Option<[u8; 32]
         let bytes = hex::decode(hex_part).context("the sha256: digest is not hex")?;
         let mut d = [0u8; 32];
         d.copy_from_slice(&bytes);
-        return Ok((None, Some(d)));
+        return Ok(ArtifactInput::Digest(d));
     }
     let bytes = std::fs::read(spec).with_context(|| format!("reading artifact {spec}"))?;
-    Ok((Some(bytes), None))
+    Ok(ArtifactInput::Bytes(bytes))
 }
 
 fn policy(args: &VerifyArgs) -> anyhow::Result<IdentityPolicy> {
@@ -135,11 +141,10 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let root = load_trusted_root(args.trusted_root.as_deref())?;
     let bundle = std::fs::read(&args.bundle)
         .with_context(|| format!("reading bundle {}", args.bundle.display()))?;
-    let (bytes, digest) = read_artifact(&args.artifact)?;
-    let artifact = match (&bytes, digest) {
-        (Some(b), _) => Artifact::Bytes(b),
-        (None, Some(d)) => Artifact::Sha256(d),
-        (None, None) => bail!("no artifact"),
+    let input = read_artifact(&args.artifact)?;
+    let artifact = match &input {
+        ArtifactInput::Bytes(b) => Artifact::Bytes(b),
+        ArtifactInput::Digest(d) => Artifact::Sha256(*d),
     };
     let key;
     let identity;

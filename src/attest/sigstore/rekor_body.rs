@@ -199,3 +199,101 @@ pub(crate) fn check_body(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attest::dsse::{Envelope, Signature};
+    use serde_json::json;
+
+    const CERT: &[u8] = b"not really a certificate, compared as bytes";
+
+    fn envelope() -> Envelope {
+        Envelope {
+            payload_type: "application/vnd.in-toto+json".into(),
+            payload: b"{}".to_vec(),
+            signatures: vec![Signature {
+                keyid: None,
+                sig: vec![1, 2, 3],
+            }],
+        }
+    }
+
+    fn entry(body: &Value) -> TlogEntry {
+        let bytes = body.to_string().into_bytes();
+        TlogEntry {
+            log_index: 0,
+            log_id: Vec::new(),
+            kind: body["kind"].as_str().unwrap().to_owned(),
+            version: body["apiVersion"].as_str().unwrap().to_owned(),
+            integrated_time: 0,
+            set: None,
+            proof: None,
+            body_b64: b64::encode(&bytes),
+            body: bytes,
+        }
+    }
+
+    fn pem_b64() -> String {
+        b64::encode(pem::encode("CERTIFICATE", CERT).as_bytes())
+    }
+
+    #[test]
+    fn intoto_002_bodies_match_payload_type_signature_and_certificate() {
+        let env = envelope();
+        let body = |payload_type: &str, sig: &[u8]| {
+            json!({"apiVersion": "0.0.2", "kind": "intoto", "spec": {"content": {
+                "envelope": {"payloadType": payload_type, "signatures": [
+                    {"sig": b64::encode(b64::encode(sig).as_bytes()), "publicKey": pem_b64()}
+                ]},
+                "hash": {"algorithm": "sha256", "value": "00"},
+                "payloadHash": {"algorithm": "sha256", "value": hex::encode(sha256(b"{}"))}
+            }}})
+        };
+        let signer = Signer::Certificate(CERT);
+        let content = Content::Dsse(env);
+        let good = body("application/vnd.in-toto+json", &[1, 2, 3]);
+        check_body(&entry(&good), &content, &signer, None).unwrap();
+        let other_sig = body("application/vnd.in-toto+json", &[9]);
+        assert!(check_body(&entry(&other_sig), &content, &signer, None).is_err());
+        let other_type = body("text/plain", &[1, 2, 3]);
+        assert!(check_body(&entry(&other_type), &content, &signer, None).is_err());
+        let other_cert = Signer::Certificate(b"another");
+        assert!(check_body(&entry(&good), &content, &other_cert, None).is_err());
+    }
+
+    #[test]
+    fn dsse_002_bodies_match_payload_hash_signature_and_verifier() {
+        let content = Content::Dsse(envelope());
+        let body = |payload: &[u8], sig: &[u8]| {
+            json!({"apiVersion": "0.0.2", "kind": "dsse", "spec": {"dsseV002": {
+                "payloadHash": {"algorithm": "SHA2_256", "digest": b64::encode(&sha256(payload))},
+                "signatures": [{"content": b64::encode(sig), "verifier": {
+                    "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                    "x509Certificate": {"rawBytes": b64::encode(CERT)}
+                }}]
+            }}})
+        };
+        let signer = Signer::Certificate(CERT);
+        check_body(&entry(&body(b"{}", &[1, 2, 3])), &content, &signer, None).unwrap();
+        let err = check_body(&entry(&body(b"{ }", &[1, 2, 3])), &content, &signer, None);
+        assert_eq!(err.unwrap_err().check, Check::LogEntryBody);
+        assert!(check_body(&entry(&body(b"{}", &[3])), &content, &signer, None).is_err());
+        assert!(
+            check_body(
+                &entry(&body(b"{}", &[1, 2, 3])),
+                &content,
+                &Signer::Key(CERT),
+                None
+            )
+            .is_err()
+        );
+        // The entry's declared kind must be the body's.
+        let mut lying = entry(&body(b"{}", &[1, 2, 3]));
+        lying.kind = "hashedrekord".into();
+        assert!(check_body(&lying, &content, &signer, None).is_err());
+        // A message-signature entry cannot describe an envelope.
+        let hashed = json!({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {}});
+        assert!(check_body(&entry(&hashed), &content, &signer, None).is_err());
+    }
+}
