@@ -929,15 +929,45 @@ fn links_naming_artifacts_outside_their_directory_do_not_verify() {
     let (id, obj) = sslib_key_object(builder.public_key());
     let layout = json!({"_type": "layout", "expires": "2099-01-01T00:00:00Z", "keys": {id.clone(): obj},
         "steps": [{"name": "build", "pubkeys": [id], "expected_products": [["ALLOW", "*"]]}]});
-    for (name, ok) in [("out/app", true), ("../../etc/passwd", false), ("/etc/passwd", false), ("out\\app", false)] {
+    for (name, ok) in [
+        ("out/app", true),
+        ("../../etc/passwd", false),
+        ("/etc/passwd", false),
+        ("out\\app", false),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let w = dir.path();
-        std::fs::write(w.join("root.layout"), sign_layout(layout.to_string().as_bytes(), &owner, false).unwrap()).unwrap();
+        std::fs::write(
+            w.join("root.layout"),
+            sign_layout(layout.to_string().as_bytes(), &owner, false).unwrap(),
+        )
+        .unwrap();
         std::fs::write(w.join("owner.pub"), owner.public_key_pem()).unwrap();
         let mut link = Link::empty("build");
-        link.products.insert(name.to_owned(), [("sha256".to_owned(), "ab".repeat(32))].into());
-        std::fs::write(w.join(format!("build.{}.link", &id[..8])), sign_dsse_link(&link, &builder).unwrap()).unwrap();
-        let out = custody(w, &["layout", "verify", "--layout", "root.layout", "--layout-key", "owner.pub", "--link-dir", ".", "-o", "json"]);
+        link.products.insert(
+            name.to_owned(),
+            [("sha256".to_owned(), "ab".repeat(32))].into(),
+        );
+        std::fs::write(
+            w.join(format!("build.{}.link", &id[..8])),
+            sign_dsse_link(&link, &builder).unwrap(),
+        )
+        .unwrap();
+        let out = custody(
+            w,
+            &[
+                "layout",
+                "verify",
+                "--layout",
+                "root.layout",
+                "--layout-key",
+                "owner.pub",
+                "--link-dir",
+                ".",
+                "-o",
+                "json",
+            ],
+        );
         assert_eq!(code(&out), if ok { 0 } else { 1 }, "{name}: {}", text(&out));
         if !ok {
             let v: Value = serde_json::from_slice(&out.stdout).unwrap();
