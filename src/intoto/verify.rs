@@ -111,6 +111,17 @@ pub fn verify(
         }
     }
     let layout = Layout::from_value(value)?;
+    verify_layout(&layout, source, options)
+}
+
+/// The workflow from step 2 on, for a layout whose signatures were already checked and
+/// that was already parsed (what admission does per image with the layout it checked
+/// when the bundle loaded).
+pub fn verify_layout(
+    layout: &Layout,
+    source: &dyn LinkSource,
+    options: &Options,
+) -> Result<Verified, VerifyError> {
     if layout.expires <= options.now {
         return Err(Failure::new(
             Check::Expiry,
@@ -124,7 +135,7 @@ pub fn verify(
     }
     let mut counted_by_step: Vec<Vec<Counted>> = Vec::new();
     for step in &layout.steps {
-        counted_by_step.push(count_links(&layout, step, source)?);
+        counted_by_step.push(count_links(layout, step, source)?);
     }
     // Sublayouts and artifact names.
     let mut links_by_step: Vec<Vec<(String, Cow<'_, Link>)>> = Vec::new();
