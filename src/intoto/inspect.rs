@@ -28,7 +28,7 @@ pub enum Inspections {
 pub(crate) fn perform(
     inspections: &[Inspection],
     mode: &Inspections,
-    links: &mut BTreeMap<String, Link>,
+    links: &BTreeMap<String, &Link>,
 ) -> Result<Vec<InspectionReport>, Failure> {
     let mut reports = Vec::new();
     match mode {
@@ -53,6 +53,7 @@ pub(crate) fn perform(
             }
         }
         Inspections::Run(dir) => {
+            let mut ran: Vec<Link> = Vec::new();
             for ins in inspections {
                 if ins.name.is_empty() || ins.name.contains(['/', '\\']) || ins.name == ".." {
                     return Err(Failure::new(
@@ -81,24 +82,28 @@ pub(crate) fn perform(
                     )
                     .step(&ins.name)
                 })?;
-                links.insert(ins.name.clone(), link);
+                ran.push(link);
                 reports.push(InspectionReport {
                     name: ins.name.clone(),
                     outcome: "ran",
                 });
+            }
+            let mut all = links.clone();
+            for link in &ran {
+                all.insert(link.name.clone(), link);
             }
             for ins in inspections {
                 rules::apply(
                     &ins.name,
                     ArtifactKind::Materials,
                     &ins.expected_materials,
-                    links,
+                    &all,
                 )?;
                 rules::apply(
                     &ins.name,
                     ArtifactKind::Products,
                     &ins.expected_products,
-                    links,
+                    &all,
                 )?;
             }
         }

@@ -42,4 +42,6 @@ pub use model::{ArtifactKind, Artifacts, Inspection, Layout, Link, Rule, RuleKin
 pub use record::{RecordError, record_artifacts, run_and_record};
 pub use sign::{SignError, sign_dsse_link, sign_layout};
 pub use source::{CollectedLinks, DirSource, LinkSource};
-pub use verify::{InspectionReport, Options, StepReport, Verified, VerifyError, verify};
+pub use verify::{
+    InspectionReport, Options, StepReport, Verified, VerifyError, verify, verify_layout,
+};

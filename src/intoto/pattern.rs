@@ -63,6 +63,20 @@ impl Pattern {
 
     /// Whether the whole of `name` matches.
     pub(crate) fn matches(&self, name: &str) -> bool {
+        // Fast paths for the common shapes: `*`, a literal name, `prefix*`.
+        match self.tokens.as_slice() {
+            [Token::AnyRun] => return true,
+            tokens if tokens.iter().all(|t| matches!(t, Token::Literal(_))) => {
+                return tokens
+                    .iter()
+                    .map(|t| match t {
+                        Token::Literal(c) => *c,
+                        _ => '\0',
+                    })
+                    .eq(name.chars());
+            }
+            _ => {}
+        }
         let s: Vec<char> = name.chars().collect();
         let (mut ti, mut si) = (0usize, 0usize);
         let mut backtrack: Option<(usize, usize)> = None;

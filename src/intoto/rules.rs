@@ -25,9 +25,9 @@ pub(crate) fn apply(
     item: &str,
     kind: ArtifactKind,
     rules: &[Rule],
-    links: &BTreeMap<String, Link>,
+    links: &BTreeMap<String, &Link>,
 ) -> Result<(), Failure> {
-    let Some(link) = links.get(item) else {
+    let Some(&link) = links.get(item) else {
         return Err(Failure::new(Check::Rule, "no link to apply the rules to").step(item));
     };
     let artifacts = match kind {
@@ -133,11 +133,11 @@ fn match_rule(
     dest_kind: ArtifactKind,
     dest_prefix: Option<&str>,
     dest_step: &str,
-    links: &BTreeMap<String, Link>,
+    links: &BTreeMap<String, &Link>,
     passed_over: &mut BTreeMap<String, String>,
 ) -> Vec<String> {
     let mut consumed = Vec::new();
-    let dest_link = links.get(dest_step);
+    let dest_link = links.get(dest_step).copied();
     let source_prefix = source_prefix.map(|p| join(p, ""));
     for full in queue {
         let relative = match &source_prefix {
@@ -212,7 +212,7 @@ mod tests {
             .collect()
     }
 
-    fn links() -> BTreeMap<String, Link> {
+    fn owned() -> BTreeMap<String, Link> {
         let mut build = Link::empty("build");
         build.materials = art(&[("src/a.c", "11"), ("src/b.c", "22")]);
         build.products = art(&[("src/a.c", "11"), ("out/app", "33"), ("src/b.c", "23")]);
@@ -223,7 +223,8 @@ mod tests {
 
     #[test]
     fn queue_semantics_create_modify_allow_disallow() {
-        let l = links();
+        let owned = owned();
+        let l: BTreeMap<String, &Link> = owned.iter().map(|(k, v)| (k.clone(), v)).collect();
         let ok = rules(&[
             "CREATE out/*",
             "MODIFY src/b.c",
@@ -250,7 +251,8 @@ mod tests {
 
     #[test]
     fn match_with_prefixes_and_wrong_step() {
-        let l = links();
+        let owned = owned();
+        let l: BTreeMap<String, &Link> = owned.iter().map(|(k, v)| (k.clone(), v)).collect();
         let ok = rules(&[
             "MATCH app WITH PRODUCTS IN out FROM build",
             "ALLOW README",

@@ -3,13 +3,14 @@
 
 use super::metadata::{Metadata, Payload};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Supplies the candidate links of a step.
 pub trait LinkSource {
     /// The candidate metadata for `step` by the functionary listed as `keyid`; each
     /// candidate still has to verify under that key. Items that could not be read
     /// are returned as their reason.
-    fn links(&self, step: &str, keyid: &str) -> Vec<Result<Metadata, String>>;
+    fn links(&self, step: &str, keyid: &str) -> Vec<Result<Arc<Metadata>, String>>;
     /// The source of the links of a sublayout (the step `step` by `keyid`).
     fn sublayout(&self, step: &str, keyid: &str) -> Box<dyn LinkSource + '_>;
 }
@@ -43,7 +44,7 @@ fn file_name_safe(step: &str, keyid: &str) -> bool {
 }
 
 impl LinkSource for DirSource {
-    fn links(&self, step: &str, keyid: &str) -> Vec<Result<Metadata, String>> {
+    fn links(&self, step: &str, keyid: &str) -> Vec<Result<Arc<Metadata>, String>> {
         if !file_name_safe(step, keyid) {
             return vec![Err(format!(
                 "step {step:?} with key id {keyid:?} cannot name a link file"
@@ -52,7 +53,11 @@ impl LinkSource for DirSource {
         let name = format!("{step}.{}.link", prefix(keyid));
         let path = self.dir.join(&name);
         match std::fs::read(&path) {
-            Ok(bytes) => vec![Metadata::from_json(&bytes, &name).map_err(|e| e.to_string())],
+            Ok(bytes) => vec![
+                Metadata::from_json(&bytes, &name)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string()),
+            ],
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => vec![Err(format!("{name}: {e}"))],
         }
@@ -73,18 +78,20 @@ impl LinkSource for DirSource {
 /// have no links here.
 #[derive(Debug, Clone, Default)]
 pub struct CollectedLinks {
-    links: Vec<Metadata>,
+    links: Vec<Arc<Metadata>>,
 }
 
 impl CollectedLinks {
     /// A collection of links.
     pub fn new(links: Vec<Metadata>) -> CollectedLinks {
-        CollectedLinks { links }
+        CollectedLinks {
+            links: links.into_iter().map(Arc::new).collect(),
+        }
     }
 }
 
 impl LinkSource for CollectedLinks {
-    fn links(&self, step: &str, _keyid: &str) -> Vec<Result<Metadata, String>> {
+    fn links(&self, step: &str, _keyid: &str) -> Vec<Result<Arc<Metadata>, String>> {
         self.links
             .iter()
             .filter(|m| matches!(&m.payload, Payload::Link(l) if l.name == step))

@@ -20,7 +20,9 @@ use super::rules;
 use super::source::LinkSource;
 use crate::attest::PublicKey;
 use chrono::{DateTime, Utc};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// How to verify.
 #[derive(Debug, Clone)]
@@ -78,7 +80,7 @@ pub enum VerifyError {
 struct Counted {
     keyid: String,
     key: PublicKey,
-    metadata: Metadata,
+    metadata: Arc<Metadata>,
 }
 
 /// Verifies `layout` (signed metadata holding a layout) signed by every key in
@@ -109,6 +111,17 @@ pub fn verify(
         }
     }
     let layout = Layout::from_value(value)?;
+    verify_layout(&layout, source, options)
+}
+
+/// The workflow from step 2 on, for a layout whose signatures were already checked and
+/// that was already parsed (what admission does per image with the layout it checked
+/// when the bundle loaded).
+pub fn verify_layout(
+    layout: &Layout,
+    source: &dyn LinkSource,
+    options: &Options,
+) -> Result<Verified, VerifyError> {
     if layout.expires <= options.now {
         return Err(Failure::new(
             Check::Expiry,
@@ -122,17 +135,17 @@ pub fn verify(
     }
     let mut counted_by_step: Vec<Vec<Counted>> = Vec::new();
     for step in &layout.steps {
-        counted_by_step.push(count_links(&layout, step, source)?);
+        counted_by_step.push(count_links(layout, step, source)?);
     }
     // Sublayouts and artifact names.
-    let mut links_by_step: Vec<Vec<(String, Link)>> = Vec::new();
+    let mut links_by_step: Vec<Vec<(String, Cow<'_, Link>)>> = Vec::new();
     let mut reports = Vec::new();
     for (step, counted) in layout.steps.iter().zip(&counted_by_step) {
         let mut links = Vec::new();
         let mut sub = false;
         for c in counted {
             let link = match &c.metadata.payload {
-                Payload::Link(l) => l.clone(),
+                Payload::Link(l) => Cow::Borrowed(l),
                 Payload::Layout(_) => {
                     sub = true;
                     let inner = source.sublayout(&step.name, &c.keyid);
@@ -145,7 +158,7 @@ pub fn verify(
                         Ok(v) => {
                             let mut s = v.summary;
                             s.name = step.name.clone();
-                            s
+                            Cow::Owned(s)
                         }
                         Err(VerifyError::Failed(f)) => return Err(f.within(&step.name).into()),
                         Err(VerifyError::Unusable(e)) => {
@@ -194,10 +207,10 @@ pub fn verify(
             check_agreement(&step.name, links)?;
         }
     }
-    let mut reduced: BTreeMap<String, Link> = BTreeMap::new();
+    let mut reduced: BTreeMap<String, &Link> = BTreeMap::new();
     for (step, links) in layout.steps.iter().zip(&links_by_step) {
         if let Some((_, link)) = links.first() {
-            reduced.insert(step.name.clone(), link.clone());
+            reduced.insert(step.name.clone(), link.as_ref());
         }
     }
     for step in &layout.steps {
@@ -214,7 +227,7 @@ pub fn verify(
             &reduced,
         )?;
     }
-    let inspections = inspect::perform(&layout.inspect, &options.inspections, &mut reduced)?;
+    let inspections = inspect::perform(&layout.inspect, &options.inspections, &reduced)?;
     let summary = match (layout.steps.first(), layout.steps.last()) {
         (Some(first), Some(last)) => {
             let mut s = Link::empty("");
@@ -324,7 +337,7 @@ fn count_links(
     Ok(counted)
 }
 
-fn check_agreement(step: &str, links: &[(String, Link)]) -> Result<(), Failure> {
+fn check_agreement(step: &str, links: &[(String, Cow<'_, Link>)]) -> Result<(), Failure> {
     let Some((first_id, first)) = links.first() else {
         return Ok(());
     };

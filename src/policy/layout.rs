@@ -9,7 +9,7 @@ use crate::attest::{Envelope, PublicKey};
 use crate::digest::Digest;
 use crate::intoto::{
     CollectedLinks, Failure, InspectionReport, Inspections, Layout, Metadata, Options, Payload,
-    StepReport, VerifyError, image_binding, verify,
+    StepReport, VerifyError, image_binding, verify_layout,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,8 +40,8 @@ fn default_file() -> String {
 #[derive(Debug, Clone)]
 pub struct LayoutPolicy {
     file: String,
-    metadata: Metadata,
-    owner_keys: Vec<PublicKey>,
+    /// Parsed once, after its owner signatures verified.
+    layout: Layout,
     accepted: BTreeSet<String>,
     provenance_step: Option<String>,
 }
@@ -133,7 +133,6 @@ impl LayoutPolicy {
         let Payload::Layout(value) = &metadata.payload else {
             return Err(format!("layout: {} holds a link, not a layout", spec.file));
         };
-        let mut owner_keys = Vec::new();
         for (i, k) in spec.keys.iter().enumerate() {
             let key = PublicKey::from_text(&k.pem).map_err(|e| {
                 format!(
@@ -150,13 +149,11 @@ impl LayoutPolicy {
                         .unwrap_or_else(|| key.securesystemslib_key_id().to_owned())
                 ));
             }
-            owner_keys.push(key);
         }
-        Layout::from_value(value).map_err(|e| e.to_string())?;
+        let layout = Layout::from_value(value).map_err(|e| e.to_string())?;
         Ok(LayoutPolicy {
             file: spec.file.clone(),
-            metadata,
-            owner_keys,
+            layout,
             accepted: spec.accepted_inspections.iter().cloned().collect(),
             provenance_step: spec.provenance_step.clone(),
         })
@@ -191,19 +188,14 @@ impl LayoutPolicy {
             now,
             inspections: Inspections::Accept(self.accepted.clone()),
         };
-        let outcome = verify(
-            &self.metadata,
-            &self.owner_keys,
-            &CollectedLinks::new(links),
-            &options,
-        )
-        .map_err(|e| match e {
-            VerifyError::Failed(f) => f,
-            VerifyError::Unusable(u) => {
-                Failure::new(crate::intoto::Check::LayoutContent, u.to_string())
-            }
-        })
-        .and_then(|v| image_binding(&v, digest).map(|()| v));
+        let outcome = verify_layout(&self.layout, &CollectedLinks::new(links), &options)
+            .map_err(|e| match e {
+                VerifyError::Failed(f) => f,
+                VerifyError::Unusable(u) => {
+                    Failure::new(crate::intoto::Check::LayoutContent, u.to_string())
+                }
+            })
+            .and_then(|v| image_binding(&v, digest).map(|()| v));
         let mut result = LayoutResult {
             file: self.file.clone(),
             verified: false,
