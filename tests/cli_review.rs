@@ -11,6 +11,22 @@ fn custody(args: &[&str]) -> Output {
         .expect("running custody")
 }
 
+/// `custody review PATH` with the library policies, its images on a registry that
+/// refuses connections (127.0.0.1:9), and `extra` flags.
+fn review_unreachable(path: &Path, extra: &[&str]) -> Output {
+    let path = path.to_str().unwrap();
+    let mut args = vec![
+        "review",
+        path,
+        "--policies",
+        "policies",
+        "--insecure-registry",
+        "127.0.0.1:9",
+    ];
+    args.extend_from_slice(extra);
+    custody(&args)
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -28,30 +44,14 @@ fn a_bare_object_from_kubectl_is_reviewed_as_a_create() {
     let obj = obj.replace("registry.example/shop/app:1.0", "127.0.0.1:9/shop/app:1.0");
     let path = dir.path().join("deployment.json");
     std::fs::write(&path, obj).unwrap();
-    let out = custody(&[
-        "review",
-        path.to_str().unwrap(),
-        "--policies",
-        "policies",
-        "--insecure-registry",
-        "127.0.0.1:9",
-    ]);
+    let out = review_unreachable(&path, &[]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("denied: custody denied 1 of 1 image:"), "{t}");
     assert!(t.contains("- 127.0.0.1:9/shop/app:1.0"), "{t}");
     assert!(t.contains("[registry-unreachable]"), "{t}");
 
-    let json = custody(&[
-        "review",
-        path.to_str().unwrap(),
-        "--policies",
-        "policies",
-        "--insecure-registry",
-        "127.0.0.1:9",
-        "-o",
-        "json",
-    ]);
+    let json = review_unreachable(&path, &["-o", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON answer");
     assert_eq!(v["kind"], "AdmissionReview");
     assert_eq!(v["response"]["allowed"], false);
@@ -103,14 +103,7 @@ fn an_image_volume_is_checked_like_a_container() {
     ]);
     let path = dir.path().join("pod.json");
     std::fs::write(&path, pod.to_string()).unwrap();
-    let out = custody(&[
-        "review",
-        path.to_str().unwrap(),
-        "--policies",
-        "policies",
-        "--insecure-registry",
-        "127.0.0.1:9",
-    ]);
+    let out = review_unreachable(&path, &[]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("custody denied 2 of 2 images"), "{t}");

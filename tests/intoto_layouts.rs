@@ -743,6 +743,8 @@ fn end_to_end_with_a_registry_verify_review_and_layout_verify_image() {
                 &reg.host,
                 "--namespace",
                 "shop",
+                "--namespace-label",
+                "custody.dev/supply-chain=in-toto",
             ],
         );
         assert_eq!(
@@ -805,6 +807,8 @@ fn end_to_end_with_a_registry_verify_review_and_layout_verify_image() {
                 policies,
                 "--namespace",
                 "shop",
+                "--namespace-label",
+                "custody.dev/supply-chain=in-toto",
                 "--insecure-registry",
                 &reg.host,
                 "-o",

@@ -30,6 +30,7 @@ pub(crate) mod der;
 pub(crate) mod dsse;
 mod keyid;
 mod keys;
+mod oid;
 pub(crate) mod pem;
 mod sign;
 pub mod sigstore;
