@@ -103,9 +103,13 @@ mod tests {
         let engine = Engine::new(registry.clone(), store.clone(), EngineConfig::default());
         let req = CheckRequest {
             images: vec![ImageUse::container(IMAGE, "app")],
+            // The library's require-layout applies to namespaces that opt in.
             namespace: NamespaceInfo {
                 name: "shop".into(),
-                labels: BTreeMap::new(),
+                labels: BTreeMap::from([(
+                    "custody.dev/supply-chain".to_owned(),
+                    "in-toto".to_owned(),
+                )]),
             },
             ..CheckRequest::default()
         };
