@@ -39,7 +39,7 @@ pub struct Cli {
     )]
     pub log_format: LogFormat,
     /// Heap size (bytes, or with a KiB/MiB/GiB suffix) at which Rego evaluations stop
-    /// with an error, which denies; `0` disables the ceiling [default: 192MiB].
+    /// with an error, which denies; `0` disables the ceiling [default: 224MiB].
     #[arg(long, global = true, env = "CUSTODY_POLICY_MEMORY_LIMIT", value_parser = parse_size)]
     pub policy_memory_limit: Option<u64>,
     /// The subcommand.

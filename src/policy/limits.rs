@@ -21,10 +21,12 @@ use regorus::Value;
 /// Most elements `numbers.range`/`numbers.range_step` may produce in one call.
 pub const MAX_RANGE_ELEMENTS: i64 = 100_000;
 
-/// The default heap ceiling for Rego evaluation (`--policy-memory-limit`): a third
-/// below the chart's 256 MiB memory limit, so that a runaway policy fails (and denies)
-/// before the kernel kills the pod.
-pub const DEFAULT_MEMORY_CEILING: u64 = 192 * 1024 * 1024;
+/// The default heap ceiling for Rego evaluation (`--policy-memory-limit`): below the
+/// chart's 256 MiB memory limit by the process's non-heap memory (code, allocator
+/// overhead), so that a runaway policy fails (and denies) before the kernel kills the
+/// pod, yet above what a busy replica holds legitimately (the registry caches alone may
+/// hold 128 MiB), so that a full cache never starts failing evaluations.
+pub const DEFAULT_MEMORY_CEILING: u64 = 224 * 1024 * 1024;
 
 /// Sets the heap size at which Rego evaluations stop with an error (`None`: no ceiling).
 /// Process-wide: regorus compares the whole process heap with it while evaluating.
