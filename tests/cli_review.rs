@@ -109,3 +109,25 @@ fn an_image_volume_is_checked_like_a_container() {
     assert!(t.contains("custody denied 2 of 2 images"), "{t}");
     assert!(t.contains("127.0.0.1:9/shop/models:7"), "{t}");
 }
+
+#[test]
+fn a_trusted_root_is_taken_from_the_file_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let obj = std::fs::read_to_string("tests/data/admission-review/objects/pod.json").unwrap();
+    let path = dir.path().join("pod.json");
+    std::fs::write(
+        &path,
+        obj.replace("registry.example/shop/app:1.0", "127.0.0.1:9/shop/app:1.0"),
+    )
+    .unwrap();
+    // A usable root: the review runs (and is denied: the registry is unreachable).
+    let staging = "tests/data/sigstore-trusted-roots/staging.json";
+    let out = review_unreachable(&path, &["--trusted-root", staging]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    // An unusable one is unusable input, never a silent fall-back to the built-in root.
+    let broken = dir.path().join("root.json");
+    std::fs::write(&broken, "{\"mediaType\": 7}").unwrap();
+    let out = review_unreachable(&path, &["--trusted-root", broken.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("cannot be used"), "{}", text(&out));
+}

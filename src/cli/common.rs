@@ -27,6 +27,20 @@ pub(crate) fn parse_label(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Makes the trusted root at `path` (a `trusted_root.json`) the one keyless attestors
+/// verify against; `None` keeps the built-in public-good root.
+pub(crate) fn use_trusted_root(path: Option<&Path>) -> anyhow::Result<()> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading trusted root {}", path.display()))?;
+    crate::policy::trust_root::global()
+        .replace_from_json(&bytes)
+        .with_context(|| format!("trusted root {} cannot be used", path.display()))?;
+    Ok(())
+}
+
 /// Loads every bundle under `dir`; any bundle that fails, or none at all, is an error.
 pub(crate) fn load_policies(dir: &Path) -> anyhow::Result<PolicyStore> {
     let store = PolicyStore::new();

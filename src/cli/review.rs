@@ -55,6 +55,10 @@ pub struct Args {
     /// Output format.
     #[arg(short = 'o', long = "output", env = "CUSTODY_OUTPUT", value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    /// Sigstore trusted root (`trusted_root.json`) for keyless attestors [default: the
+    /// built-in public-good root].
+    #[arg(long, env = "CUSTODY_TRUSTED_ROOT")]
+    pub trusted_root: Option<std::path::PathBuf>,
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryConfig,
@@ -63,6 +67,7 @@ pub struct Args {
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let body = read_review(&args)?;
+    common::use_trusted_root(args.trusted_root.as_deref())?;
     let store = common::load_policies(&args.policies)?;
     let (engine, defaults) = common::engine(
         &args.registry,

@@ -78,13 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for image in &args.images {
         ImageRef::parse(image).with_context(|| format!("image {image:?}"))?;
     }
-    if let Some(path) = &args.trusted_root {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("reading trusted root {}", path.display()))?;
-        crate::policy::trust_root::global()
-            .replace_from_json(&bytes)
-            .with_context(|| format!("trusted root {} cannot be used", path.display()))?;
-    }
+    super::common::use_trusted_root(args.trusted_root.as_deref())?;
     let store = super::common::load_policies(&args.policies)?;
     let (engine, defaults) = super::common::engine(
         &args.registry,
