@@ -11,7 +11,7 @@ use custody::registry::{Artifact, Credentials, DSSE_MEDIA_TYPE};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::process::Command;
-use support::{TestRegistry, push_layout, signed_envelope, single_platform, statement};
+use support::{TestRegistry, push_layout, result_of, signed_envelope, single_platform, statement};
 
 const SLSA_V1: &str = "https://slsa.dev/provenance/v1";
 
@@ -83,16 +83,6 @@ fn verify(reg: &TestRegistry, images: &[&str], json: bool) -> (i32, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.code().unwrap_or(-1), text)
-}
-
-fn result_of<'a>(doc: &'a Value, image: &str) -> &'a Value {
-    let img = doc["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["image"] == image)
-        .unwrap_or_else(|| panic!("{image} not in {doc}"));
-    &img["results"][0]
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! End to end: keyless attestors with a real registry (see the crate docs of
 //! tests/keyless.rs).
 
-use super::support::{self, TestRegistry, push_layout, single_platform, statement};
+use super::support::{self, TestRegistry, push_layout, result_of, single_platform, statement};
 use super::{DEFAULT_ISSUER, data};
 use custody::attest::sigstore::testing::{Leaf, TestSigstore, to_legacy_cosign};
 use custody::registry::{
@@ -103,16 +103,6 @@ fn image_with(
     ))
     .expect("attach");
     format!("{}/{tag}", reg.host)
-}
-
-fn result_of<'a>(doc: &'a Value, image: &str) -> &'a Value {
-    let img = doc["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["image"] == image)
-        .unwrap_or_else(|| panic!("{image} not in {doc}"));
-    &img["results"][0]
 }
 
 #[test]

@@ -16,6 +16,17 @@ pub use attest::{attach_statement, signed_envelope, statement};
 pub use images::{Layout, multi_platform, push_layout, single_platform};
 pub use registries::{Kind, TestRegistry};
 
+/// The first policy result of `image` in a `custody verify -o json` document.
+pub fn result_of<'a>(doc: &'a serde_json::Value, image: &str) -> &'a serde_json::Value {
+    let img = doc["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["image"] == image)
+        .unwrap_or_else(|| panic!("{image} not in {doc}"));
+    &img["results"][0]
+}
+
 /// Installs the rustls crypto provider once (reqwest needs one when several are built in).
 pub fn init_crypto() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
