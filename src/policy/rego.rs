@@ -113,11 +113,10 @@ impl CompiledRego {
         let mut in_package = Vec::new();
         let mut packages = vec![format!("data.{EVAL_PACKAGE}")];
         for (name, text) in files {
-            let text = match version {
+            let text = &match version {
                 RegoVersion::V0 => dialect::normalise_v0(text),
                 RegoVersion::V1 => text.clone(),
             };
-            let text = &text;
             let pkg =
                 engine
                     .add_policy(name.clone(), text.clone())

@@ -77,8 +77,9 @@ pub(crate) fn router(
         reviewer,
         checks: Arc::new(checks),
         permits: Arc::new(Semaphore::new(limits.max_concurrent_reviews.max(1))),
+        // Rounded up like each reservation, so that a body at the limit always fits.
         body_budget: Arc::new(Semaphore::new(
-            BODY_BUDGET_BYTES.max(limits.max_body_bytes) / 1024,
+            BODY_BUDGET_BYTES.max(limits.max_body_bytes).div_ceil(1024),
         )),
         limits: Arc::new(limits),
         shutting_down,

@@ -23,6 +23,22 @@ fn mismatch(what: &str) -> SigstoreError {
     )
 }
 
+/// The entry's one signature and the envelope's one signature: a DSSE entry, and the
+/// envelope it is for, carry exactly one each.
+fn single_signature<'a>(
+    spec: &'a Value,
+    env: &'a crate::attest::dsse::Envelope,
+) -> Result<(&'a Value, &'a crate::attest::dsse::Signature), SigstoreError> {
+    let sigs = spec
+        .get("signatures")
+        .and_then(Value::as_array)
+        .ok_or_else(|| mismatch("signatures"))?;
+    match (sigs.as_slice(), env.signatures.as_slice()) {
+        ([one], [mine]) => Ok((one, mine)),
+        _ => Err(mismatch("signatures")),
+    }
+}
+
 fn s<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(v, |v, k| v.get(k))?.as_str()
 }
@@ -125,13 +141,7 @@ pub(crate) fn check_body(
             {
                 return Err(mismatch("payload hash"));
             }
-            let sigs = spec
-                .get("signatures")
-                .and_then(Value::as_array)
-                .ok_or_else(|| mismatch("signatures"))?;
-            let ([one], [mine]) = (sigs.as_slice(), env.signatures.as_slice()) else {
-                return Err(mismatch("signatures"));
-            };
+            let (one, mine) = single_signature(spec, env)?;
             if b64_at(one, &["signature"]).as_deref() != Some(mine.sig.as_slice()) {
                 return Err(mismatch("signature"));
             }
@@ -147,13 +157,7 @@ pub(crate) fn check_body(
             {
                 return Err(mismatch("payload hash"));
             }
-            let sigs = spec
-                .get("signatures")
-                .and_then(Value::as_array)
-                .ok_or_else(|| mismatch("signatures"))?;
-            let ([one], [mine]) = (sigs.as_slice(), env.signatures.as_slice()) else {
-                return Err(mismatch("signatures"));
-            };
+            let (one, mine) = single_signature(spec, env)?;
             if b64_at(one, &["content"]).as_deref() != Some(mine.sig.as_slice()) {
                 return Err(mismatch("signature"));
             }

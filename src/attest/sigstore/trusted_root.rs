@@ -88,16 +88,19 @@ fn rsa_spki(pkcs1: &[u8]) -> Vec<u8> {
     der::write(der::SEQUENCE, &body)
 }
 
-fn logs(root: &Value, field: &str) -> Result<Vec<LogKey>, SigstoreError> {
-    let mut out = Vec::new();
-    for (i, log) in root
-        .get(field)
+/// The entries of the list `field` of the root (none when absent), numbered.
+fn entries<'a>(root: &'a Value, field: &str) -> impl Iterator<Item = (usize, &'a Value)> {
+    root.get(field)
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default()
         .iter()
         .enumerate()
-    {
+}
+
+fn logs(root: &Value, field: &str) -> Result<Vec<LogKey>, SigstoreError> {
+    let mut out = Vec::new();
+    for (i, log) in entries(root, field) {
         let what = format!("{field}[{i}]");
         let pk = log
             .get("publicKey")
@@ -129,14 +132,7 @@ fn logs(root: &Value, field: &str) -> Result<Vec<LogKey>, SigstoreError> {
 
 fn authorities(root: &Value, field: &str) -> Result<Vec<Authority>, SigstoreError> {
     let mut out = Vec::new();
-    for (i, ca) in root
-        .get(field)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
+    for (i, ca) in entries(root, field) {
         let what = format!("{field}[{i}]");
         let validity = validity(ca.get("validFor"), &what)?;
         let certs = ca
