@@ -36,4 +36,5 @@ pub mod metrics;
 pub mod policy;
 pub mod registry;
 pub mod server;
+pub mod units;
 pub mod webhook;

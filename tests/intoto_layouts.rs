@@ -7,7 +7,7 @@
 //!   runs through both `in-toto-verify` and custody and the exit codes must be equal;
 //! - layouts and links made by custody, verified by `in-toto-verify`;
 //! - end to end with a real registry (ferro-oci-server): links attached with `custody
-//!   attest --type link`, the `require-layout` library bundle, `custody verify`,
+//!   attest --type intoto-link`, the `require-layout` library bundle, `custody verify`,
 //!   `custody review`, `custody layout verify --image` and a review through `custody serve`
 //!   over HTTPS;
 //! - `input.layout` as custody builds it, against docs/policy-input.schema.json.
@@ -687,7 +687,7 @@ fn attest_link(reg: &TestRegistry, image: &str, key: &str, predicate: &Value) {
             "attest",
             image,
             "--type",
-            "link",
+            "intoto-link",
             "--key",
             key.to_str().unwrap(),
             "--predicate",

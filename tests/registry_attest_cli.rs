@@ -252,7 +252,7 @@ async fn output_file_writes_without_pushing() {
         "spdx",
         "--predicate",
         s(&predicate),
-        "--output",
+        "--output-file",
         s(&out_path),
         "--insecure-registry",
         &reg.host,

@@ -113,9 +113,9 @@ pub struct Args {
     #[arg(long, env = "CUSTODY_MUTATE_KINDS", value_delimiter = ',')]
     pub mutate_kinds: Option<Vec<String>>,
 
-    /// Largest AdmissionReview body accepted [default: 3211264 (3 MiB + 64 KiB)].
-    #[arg(long, env = "CUSTODY_MAX_BODY_BYTES")]
-    pub max_body_bytes: Option<usize>,
+    /// Largest AdmissionReview body accepted, e.g. `4MiB` [default: 3136KiB (3 MiB + 64 KiB)].
+    #[arg(long, env = "CUSTODY_MAX_BODY_BYTES", value_parser = crate::units::parse_size)]
+    pub max_body_bytes: Option<u64>,
     /// Reviews decided at once; more wait for a slot [default: 256].
     #[arg(long, env = "CUSTODY_MAX_CONCURRENT_REVIEWS")]
     pub max_concurrent_reviews: Option<usize>,
@@ -313,7 +313,7 @@ impl Args {
         server.review_bound = deadline + Duration::from_millis(750);
         server.fail_open = fail_open;
         if let Some(n) = self.max_body_bytes {
-            server.max_body_bytes = n;
+            server.max_body_bytes = usize::try_from(n).unwrap_or(usize::MAX);
         }
         if let Some(n) = self.max_concurrent_reviews {
             if n == 0 {
