@@ -179,6 +179,15 @@ struct StepFailure {
     message: String,
 }
 
+/// A verification task that did not return (it panicked, or the runtime is shutting
+/// down): custody's own failure, filed `internal`, never the policy's verdict.
+fn task_failed(e: tokio::task::JoinError) -> StepFailure {
+    StepFailure {
+        category: Category::Internal,
+        message: format!("verification task failed: {e}"),
+    }
+}
+
 impl From<RegistryError> for StepFailure {
     fn from(e: RegistryError) -> Self {
         StepFailure {
@@ -445,10 +454,7 @@ impl Engine {
             decide::decide(&facts, &bundles, &ctx, &cache)
         })
         .await
-        .map_err(|e| StepFailure {
-            category: Category::PolicyDenied,
-            message: format!("verification task failed: {e}"),
-        })?;
+        .map_err(task_failed)?;
         Ok((digest, results, summary))
     }
 }
