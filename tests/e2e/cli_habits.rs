@@ -145,6 +145,8 @@ const OTHER_TOOLS: &[&str] = &[
     "nocapture",
     "dev",
     "sanitizer",
+    "list",
+    "no-run",
     // criterion
     "measurement-time",
     "warm-up-time",
