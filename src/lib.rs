@@ -35,5 +35,6 @@ pub mod k8s;
 pub mod metrics;
 pub mod policy;
 pub mod registry;
+pub mod report;
 pub mod server;
 pub mod webhook;

@@ -74,6 +74,10 @@ fn infrastructure(r: &PolicyResult) -> bool {
     )
 }
 
+/// The audit annotation key of each image's control outcomes (the apiserver files it as
+/// `<webhook name>/controls`, e.g. `validate.custody.dev/controls`).
+pub const CONTROLS_ANNOTATION: &str = "controls";
+
 /// Decides a review from the verdicts of its images.
 pub fn decide(verdicts: &[ImageVerdict], uses: &[ImageUse], opts: &DecisionOptions) -> Decision {
     let mut d = Decision {
@@ -111,6 +115,10 @@ pub fn decide(verdicts: &[ImageVerdict], uses: &[ImageUse], opts: &DecisionOptio
         if !enforce_failures.is_empty() {
             denied.push((v, enforce_failures));
         }
+    }
+    if let Some(controls) = crate::policy::controls::annotation(verdicts) {
+        d.audit_annotations
+            .insert(CONTROLS_ANNOTATION.to_owned(), controls);
     }
     if !denied.is_empty() {
         d.allowed = false;

@@ -215,6 +215,7 @@ struct ImageRecord<'a> {
     image: &'a str,
     digest: Option<String>,
     policies: Vec<PolicyRecord<'a>>,
+    controls: &'a [crate::policy::controls::ControlOutcome],
 }
 
 #[derive(Serialize)]
@@ -262,6 +263,7 @@ fn log_decision(
                         messages: &r.messages,
                     })
                     .collect(),
+                controls: &v.controls,
             })
             .collect(),
     };
