@@ -33,21 +33,23 @@ h3 { font-size: 14px; margin: 14px 0 4px; }
 .meta { color: #333; margin: 0 0 8px; }
 ul.summary { list-style: none; padding: 0; margin: 0; }
 ul.summary li { margin: 2px 0; }
-table.matrix { border-collapse: collapse; width: 100%; }
+table.matrix { border-collapse: collapse; width: 100%; table-layout: fixed; }
+table.matrix th.imgcol { width: 24%; }
+table.matrix td { overflow-wrap: anywhere; }
 table.matrix th, table.matrix td { border: 1px solid #666; padding: 4px 6px; vertical-align: top; text-align: left; }
 table.matrix thead th { background: #e8e8e8; }
-td.img { font-family: "DejaVu Sans Mono", monospace; font-size: 12px; word-break: break-all; }
+td.img { font-family: "DejaVu Sans Mono", monospace; font-size: 12px; }
 td.img .ns, td.img .wl { font-family: "DejaVu Sans", sans-serif; color: #333; display: block; }
-td.cell { white-space: nowrap; }
+
 .sym { font-weight: bold; font-size: 15px; margin-right: 4px; }
 .satisfied { background: #d4f0d4; }
 .failed { background: #f6cccc; }
 .not-applicable { background: #ececec; color: #333; }
 details { margin-top: 2px; white-space: normal; }
 summary { cursor: pointer; font-size: 12px; }
-.why { font-size: 12px; max-width: 28em; }
+.why { font-size: 12px; }
 ul.ev { margin: 2px 0 2px 18px; padding: 0; font-size: 12px; }
-code { font-size: 12px; word-break: break-all; }
+code { font-size: 12px; overflow-wrap: anywhere; }
 .legend span { padding: 1px 6px; margin-right: 8px; border: 1px solid #666; }
 @media print {
   body { margin: 0; font-size: 11px; }
@@ -113,6 +115,31 @@ fn evidence_list(out: &mut String, c: &ControlOutcome) {
     out.push_str("</ul>");
 }
 
+/// The cell's short form: the reason, and each citation's type, blob and time (the
+/// full citation is in the evidence section and the cell's title).
+fn cell_evidence(out: &mut String, c: &ControlOutcome) {
+    if let Some(r) = &c.reason {
+        let _ = write!(out, "<div class=\"why\">{}</div>", esc(r));
+    }
+    if c.evidence.is_empty() {
+        return;
+    }
+    out.push_str("<ul class=\"ev\">");
+    for e in &c.evidence {
+        let _ = write!(
+            out,
+            "<li>{} <code>{}</code>{}</li>",
+            esc(&e.predicate_type),
+            esc(short_digest(&e.digest)),
+            e.created
+                .as_deref()
+                .map(|t| format!(", {}", esc(t)))
+                .unwrap_or_default()
+        );
+    }
+    out.push_str("</ul>");
+}
+
 fn cell(out: &mut String, c: Option<&ControlOutcome>) {
     let Some(c) = c else {
         out.push_str("<td class=\"cell not-applicable\"><span class=\"sym\">–</span>not applicable</td>");
@@ -135,8 +162,14 @@ fn cell(out: &mut String, c: Option<&ControlOutcome>) {
                 c.evidence.len()
             )
         };
-        let _ = write!(out, "<details><summary>{what}</summary>");
-        evidence_list(out, c);
+        // A failure's reason is what the reader needs first: shown open.
+        let open = if c.status == ControlStatus::Failed {
+            " open"
+        } else {
+            ""
+        };
+        let _ = write!(out, "<details{open}><summary>{what}</summary>");
+        cell_evidence(out, c);
         out.push_str("</details>");
     }
     out.push_str("</td>");
@@ -200,7 +233,7 @@ pub fn render(r: &EvidenceReport) -> String {
         );
     }
     out.push_str("</ul><p class=\"legend\"><span class=\"satisfied\">✓ satisfied</span><span class=\"failed\">✗ failed</span><span class=\"not-applicable\">– not applicable</span></p>");
-    out.push_str("<h2>Controls × workloads</h2><table class=\"matrix\"><thead><tr><th>image</th>");
+    out.push_str("<h2>Controls × workloads</h2><table class=\"matrix\"><thead><tr><th class=\"imgcol\">image</th>");
     for c in &r.controls {
         let _ = write!(
             out,

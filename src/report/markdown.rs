@@ -64,13 +64,7 @@ pub fn render(r: &EvidenceReport) -> String {
         let _ = writeln!(out, "The policies declare no controls.\n");
     }
     for c in &r.controls {
-        let _ = writeln!(
-            out,
-            "- **{}** {}: {}",
-            esc(&c.id),
-            esc(&c.title),
-            esc(&c.line())
-        );
+        let _ = writeln!(out, "- {} — {}", esc(&c.line()), esc(&c.title));
     }
     let _ = writeln!(out, "\n## Matrix\n");
     let _ = write!(out, "| image |");
