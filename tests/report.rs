@@ -3,9 +3,11 @@
 //! verify -o json` and `custody report`; a scan that ages past `maxAgeDays` (satisfied at
 //! one `--time`, C-02 failed a week later); the `EvidenceReport` JSON shape; Markdown; the
 //! HTML page rendered by headless Chromium; `--kubernetes`'s Pod listing over a kube
-//! client whose transport serves a PodList built from `kubectl create … --dry-run=client`.
+//! client whose transport serves a PodList built from `kubectl create … --dry-run=client`;
+//! and the webhook's decision log and `controls` audit annotation.
 
 mod support;
+mod webhook_support;
 
 use custody::attest::SigningKey;
 use custody::digest::Digest;
@@ -650,4 +652,35 @@ async fn running_pods(s: &Scene) {
     assert!(seen[0].starts_with("/api/v1/pods?") && seen[0].contains("limit=500"), "{seen:?}");
     assert!(seen.iter().any(|u| u.starts_with("/api/v1/namespaces/payments/pods?")), "{seen:?}");
     assert!(seen.iter().any(|u| u == "/api/v1/namespaces/payments"), "{seen:?}");
+}
+
+/// `custody serve` decides with today's clock: the scan, weeks old by now, fails C-02,
+/// and the decision says so in its audit annotation and its log line.
+#[test]
+fn webhook_decisions_carry_control_outcomes() {
+    use webhook_support::Serve;
+    use webhook_support::reviews::{create, object};
+    let s = scene();
+    s.rt.block_on(async {
+        let serve = Serve::start(s.policies.path(), &["--insecure-registry", &s.reg.host]).await;
+        let r = serve.validate(&create(&object("deployment", &s.good.image))).await;
+        assert_eq!(r["allowed"], false, "{r}");
+        let text = r["auditAnnotations"]["controls"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no controls annotation: {r}"));
+        let annotation: Value = serde_json::from_str(text).unwrap();
+        let key = format!("{}@{}", s.good.image, s.good.digest.short());
+        assert_eq!(
+            annotation,
+            json!({key: {"C-01": "satisfied", "C-02": "failed", "C-03": "satisfied", "C-04": "not-applicable"}})
+        );
+        let log = serve.decisions_at_least(1).await;
+        let img = &log[0]["images"][0];
+        let c01 = control(img, "C-01");
+        assert_eq!(c01["status"], "satisfied");
+        assert_eq!(cites(c01, SLSA_V1)["digest"], s.good.blobs[SLSA_V1]);
+        let c02 = control(img, "C-02");
+        assert!(c02["reason"].as_str().unwrap().contains("days old (limit 7 days)"), "{c02}");
+        assert_eq!(cites(c02, VULNS)["created"], SCANNED);
+    });
 }

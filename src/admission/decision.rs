@@ -326,6 +326,27 @@ mod tests {
     }
 
     #[test]
+    fn control_outcomes_are_an_audit_annotation() {
+        use crate::policy::controls::{ControlOutcome, ControlStatus};
+        let mut v = verdict("app:1", vec![result("p", Mode::Enforce, true, None, "")]);
+        assert!(decide(std::slice::from_ref(&v), &[], &DecisionOptions::default())
+            .audit_annotations
+            .is_empty());
+        v.controls = vec![ControlOutcome {
+            id: "C-02".into(),
+            title: "Scanned".into(),
+            status: ControlStatus::Failed,
+            policies: vec!["p".into()],
+            evidence: vec![],
+            reason: Some("old".into()),
+        }];
+        let d = decide(&[v], &[], &DecisionOptions::default());
+        assert!(d.allowed);
+        let a = &d.audit_annotations[CONTROLS_ANNOTATION];
+        assert!(a.contains(r#""C-02":"failed""#), "{a}");
+    }
+
+    #[test]
     fn timeouts_deny_unless_fail_open() {
         let v = vec![verdict(
             "app:1",
