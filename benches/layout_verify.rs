@@ -104,6 +104,7 @@ fn bench(c: &mut Criterion) {
     let options = Options {
         now: chrono::Utc::now(),
         inspections: Inspections::Refuse,
+        image: None,
     };
     let run = |layout: &[u8], links: &[Vec<u8>]| {
         let Ok(md) = Metadata::from_json(layout, "layout") else {

@@ -261,3 +261,71 @@ fn operations_guide_values_examples_work() {
     }
     assert!(checked >= 2, "found only {checked} values examples");
 }
+
+/// A trusted root in the values becomes a ConfigMap the server watches; an existing one is
+/// named instead; both at once fail the install; the default sets neither.
+#[test]
+fn a_trusted_root_is_a_configmap_the_server_watches() {
+    fn trusted_root_env(objects: &[Value]) -> Option<String> {
+        one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .expect("env")
+            .iter()
+            .find(|e| e["name"] == "CUSTODY_TRUSTED_ROOT_CONFIGMAP")
+            .map(|e| e["value"].as_str().expect("value").to_owned())
+    }
+    let plain = render(none());
+    assert_eq!(trusted_root_env(&plain), None);
+    assert!(
+        !plain
+            .iter()
+            .any(|o| o["metadata"]["name"] == "custody-trusted-root"),
+        "no trusted-root ConfigMap by default"
+    );
+
+    let json_text =
+        std::fs::read_to_string(root().join("tests/data/sigstore-trusted-roots/staging.json"))
+            .expect("staging root");
+    let objects = render(json!({"trustedRoot": {"json": json_text}}));
+    assert_eq!(
+        trusted_root_env(&objects).as_deref(),
+        Some("custody-trusted-root")
+    );
+    let cm = objects
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "custody-trusted-root")
+        .expect("the trusted-root ConfigMap");
+    assert_eq!(cm["metadata"]["namespace"], "custody");
+    assert_eq!(
+        cm["data"]["trusted_root.json"].as_str(),
+        Some(json_text.as_str()),
+        "the root is carried byte for byte"
+    );
+    assert!(
+        cm["metadata"]["labels"].get("custody.dev/policy").is_none(),
+        "the root is not mistaken for a policy bundle"
+    );
+    let (ok, out) = check_k8s(&objects);
+    assert!(ok, "{out}");
+    assert_typed(&objects);
+
+    let objects = render(json!({"trustedRoot": {"existingConfigMap": "sigstore-private"}}));
+    assert_eq!(
+        trusted_root_env(&objects).as_deref(),
+        Some("sigstore-private")
+    );
+
+    let chart = chart();
+    let values = chart.values(
+        &json!({"trustedRoot": {"json": json_text, "existingConfigMap": "sigstore-private"}}),
+    );
+    let err = chart
+        .render("custody", "custody", &values, &BTreeMap::new())
+        .expect_err("both sources at once must fail");
+    assert!(
+        err.contains("set json or existingConfigMap, not both"),
+        "{err}"
+    );
+    let (ok, _) = check_values(&json!({"trustedRoot": {"jsonn": "{}"}}));
+    assert!(!ok, "a misspelt trustedRoot key must be rejected");
+}

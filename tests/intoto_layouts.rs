@@ -8,13 +8,15 @@
 //! - layouts and links made by custody, verified by `in-toto-verify`;
 //! - end to end with a real registry (ferro-oci-server): links attached with `custody
 //!   attest --type link`, the `require-layout` library bundle, `custody verify`,
-//!   `custody review` and `custody layout verify --image`;
+//!   `custody review`, `custody layout verify --image` and a review through `custody serve`
+//!   over HTTPS;
 //! - `input.layout` as custody builds it, against docs/policy-input.schema.json.
 //!
 //! Needs `python3` with `in-toto==3.1.0` (scripts/setup installs it); fails loudly,
 //! never skips, when it is missing.
 
 mod support;
+mod webhook_support;
 
 use custody::attest::{PublicKey, canonical_json};
 use custody::intoto::sslib_key_object;
@@ -788,6 +790,42 @@ fn end_to_end_with_a_registry_verify_review_and_layout_verify_image() {
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         if ok {
             assert_eq!(v["steps"][1]["name"], "release");
+            // The build step's product binds the image; a pattern none matches does not.
+            for (pattern, want) in [("*", 0), ("*.tar", 1)] {
+                let out = custody(
+                    &here,
+                    &[
+                        "layout",
+                        "verify",
+                        "--layout",
+                        layout.to_str().unwrap(),
+                        "--layout-key",
+                        owner.to_str().unwrap(),
+                        "--image",
+                        image,
+                        "--bind-step",
+                        "build",
+                        "--bind-artifact",
+                        pattern,
+                        "--insecure-registry",
+                        &reg.host,
+                        "-o",
+                        "json",
+                    ],
+                );
+                assert_eq!(
+                    code(&out),
+                    want,
+                    "--bind-artifact {pattern}: {}",
+                    text(&out)
+                );
+                if want == 1 {
+                    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+                    assert_eq!(v["failure"]["check"], "image-binding");
+                    assert_eq!(v["failure"]["step"], "build");
+                    assert_eq!(v["failure"]["rule"], "bind image to *.tar");
+                }
+            }
         } else {
             assert_eq!(v["failure"]["step"], "release");
             assert_eq!(v["failure"]["check"], "rule");
@@ -827,6 +865,46 @@ fn end_to_end_with_a_registry_verify_review_and_layout_verify_image() {
                 "{msg}"
             );
         }
+    }
+}
+
+/// The webhook itself (`custody serve` over HTTPS, the library bundle in a policy
+/// directory) admits a Pod whose image's chain verifies and denies one whose release step
+/// consumed another artifact, naming the step and the rule; a Deployment is judged the
+/// same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_admits_a_verified_chain_and_denies_a_broken_one() {
+    use webhook_support::reviews::{create, object};
+    use webhook_support::{PolicyDir, Serve, assert_admitted, assert_denied};
+    let reg = TestRegistry::ferro();
+    let good = chain_image(&reg, "served-good", None);
+    let broken = chain_image(&reg, "served-broken", Some(&"cd".repeat(32)));
+    // Without --kubernetes the server has no namespace labels, so the bundle is installed
+    // without its namespace opt-in (everything else as shipped).
+    let policies = PolicyDir::empty();
+    let bundle = policies.bundle("require-layout");
+    copy_dir(&root().join("policies/require-layout"), &bundle);
+    let spec = std::fs::read_to_string(bundle.join("policy.yaml")).unwrap();
+    let without_match = spec.replace(
+        "match:\n  namespaceSelector:\n    matchLabels:\n      custody.dev/supply-chain: in-toto\n",
+        "",
+    );
+    assert_ne!(spec, without_match, "the library bundle's opt-in moved");
+    std::fs::write(bundle.join("policy.yaml"), without_match).unwrap();
+    let serve = Serve::start(policies.path(), &["--insecure-registry", &reg.host]).await;
+
+    for stem in ["pod", "deployment"] {
+        let response = serve.validate(&create(&object(stem, &good))).await;
+        assert_admitted(&format!("{stem} with a verified chain"), &response);
+        let response = serve.validate(&create(&object(stem, &broken))).await;
+        assert_denied(
+            &format!("{stem} with a broken chain"),
+            &response,
+            &[
+                "require-layout",
+                "at step \"release\", rule \"expected_materials: DISALLOW *\"",
+            ],
+        );
     }
 }
 

@@ -5,8 +5,8 @@
 use super::registry_access::RegistryArgs;
 use crate::attest::{PublicKey, SigningKey};
 use crate::intoto::{
-    CollectedLinks, DirSource, Failure, Inspections, LinkSource, Metadata, Options, Verified,
-    VerifyError, sign_layout, verify,
+    CollectedLinks, DirSource, Failure, ImageBinding, Inspections, LinkSource, Metadata, Options,
+    Verified, VerifyError, sign_layout, verify,
 };
 use crate::registry::{ImageRef, Registry};
 use anyhow::Context as _;
@@ -54,6 +54,14 @@ pub struct VerifyArgs {
     /// Run the layout's inspections (without it, a layout with inspections fails).
     #[arg(long)]
     pub run_inspections: bool,
+    /// With --image: the step whose products must carry the image digest (default: the
+    /// layout's last step).
+    #[arg(long, requires = "image")]
+    pub bind_step: Option<String>,
+    /// With --image: an artifact-name pattern the binding product must match (default:
+    /// any product of the binding step).
+    #[arg(long, requires = "image")]
+    pub bind_artifact: Option<String>,
     /// Verify as of this time (RFC 3339) instead of now.
     #[arg(long, value_parser = parse_time)]
     pub time: Option<chrono::DateTime<chrono::Utc>>,
@@ -143,14 +151,6 @@ fn run_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("{}: not a usable public key", path.display()))?,
         );
     }
-    let options = Options {
-        now: args.time.unwrap_or_else(chrono::Utc::now),
-        inspections: if args.run_inspections {
-            Inspections::Run(args.artifacts_dir.clone())
-        } else {
-            Inspections::Refuse
-        },
-    };
     let mut image_digest = None;
     let source: Box<dyn LinkSource> = match (&args.link_dir, &args.image) {
         (Some(dir), _) => Box::new(DirSource::new(dir)),
@@ -161,12 +161,20 @@ fn run_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
         (None, None) => anyhow::bail!("give --link-dir or --image"),
     };
-    let mut result = verify(&layout, &keys, source.as_ref(), &options);
-    if let (Ok(v), Some(digest)) = (&result, &image_digest)
-        && let Err(f) = crate::intoto::image_binding(v, digest)
-    {
-        result = Err(VerifyError::Failed(f));
-    }
+    let binding = ImageBinding {
+        step: args.bind_step.clone(),
+        artifact: args.bind_artifact.clone(),
+    };
+    let options = Options {
+        now: args.time.unwrap_or_else(chrono::Utc::now),
+        inspections: if args.run_inspections {
+            Inspections::Run(args.artifacts_dir.clone())
+        } else {
+            Inspections::Refuse
+        },
+        image: image_digest.map(|digest| (binding, digest)),
+    };
+    let result = verify(&layout, &keys, source.as_ref(), &options);
     report(&args, result)
 }
 

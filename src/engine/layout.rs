@@ -177,6 +177,58 @@ mod tests {
         );
     }
 
+    /// `bindImage` names the step (and artifact pattern) whose product must be the image,
+    /// for chains whose last step is not the build.
+    #[tokio::test]
+    async fn the_policy_may_name_the_step_and_artifact_that_bind_the_image() {
+        let (ci, release) = (key(CI_KEY), key(RELEASE_KEY));
+        let with_binding = |binding: &str| {
+            let mut files = library_files();
+            let spec = files["policy.yaml"].replace(
+                "  acceptedInspections: []",
+                &format!("  acceptedInspections: []\n  bindImage: {binding}"),
+            );
+            assert_ne!(spec, files["policy.yaml"]);
+            files.insert("policy.yaml".into(), spec);
+            files
+        };
+        let build_binds = with_binding("{step: build, artifact: \"registry.test/*\"}");
+        // The build produced the image; the release step consumed it and produced it again.
+        let (store, registry, d) = setup(&build_binds);
+        registry.attach(&d, &build_link(&ci, &d));
+        registry.attach(&d, &release_link(&release, &d, &d));
+        assert!(check(&store, &registry).await.admitted());
+
+        // A pattern no product of the build matches: denied, naming the step and the rule.
+        let (store, registry, d) = setup(&with_binding("{step: build, artifact: \"*.tar\"}"));
+        registry.attach(&d, &build_link(&ci, &d));
+        registry.attach(&d, &release_link(&release, &d, &d));
+        let v = check(&store, &registry).await;
+        assert!(!v.admitted());
+        let m = messages(&v);
+        assert!(
+            m.contains(
+                "image-binding check failed at step \"build\", rule \"bind image to *.tar\""
+            ) && m.contains("no product matching \"*.tar\" of step \"build\" has the image digest"),
+            "{m}"
+        );
+
+        // A step the layout does not have is a broken bundle, not a silent default.
+        let err = PolicyStore::new()
+            .upsert("test:x", &with_binding("{step: deploy}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the image binding names step \"deploy\", which the layout does not have"),
+            "{err}"
+        );
+        let err = PolicyStore::new()
+            .upsert("test:y", &with_binding("{stepp: build}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("stepp"), "{err}");
+    }
+
     #[tokio::test]
     async fn slsa_provenance_is_read_as_the_link_of_the_named_step() {
         let (ci, release) = (key(CI_KEY), key(RELEASE_KEY));

@@ -30,7 +30,7 @@ mod sign;
 mod source;
 mod verify;
 
-pub use binding::image_binding;
+pub use binding::ImageBinding;
 pub use error::{Check, Failure, LoadError};
 pub use inspect::Inspections;
 pub use keys::{LayoutKey, sslib_key_object};

@@ -9,8 +9,11 @@
 //! 6. with threshold > 1, the counted links must agree on materials and products;
 //! 7. step material and product rules;
 //! 8. inspections (run, accepted as already performed, or refused);
-//! 9. inspection rules.
+//! 9. inspection rules;
+//! 10. (when an image is given) the image binding: a product of the binding step carries
+//!     the image's digest.
 
+use super::binding::ImageBinding;
 use super::error::{Check, Failure, LoadError};
 use super::inspect::{self, Inspections};
 use super::metadata::{Metadata, Payload};
@@ -19,6 +22,7 @@ use super::pattern::artifact_name_problem;
 use super::rules;
 use super::source::LinkSource;
 use crate::attest::PublicKey;
+use crate::digest::Digest;
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -31,6 +35,9 @@ pub struct Options {
     pub now: DateTime<Utc>,
     /// What to do with inspections.
     pub inspections: Inspections,
+    /// The image the chain must have produced, and which product binds it (checked on
+    /// the top-level layout only, not on sublayouts).
+    pub image: Option<(ImageBinding, Digest)>,
 }
 
 /// One step's outcome.
@@ -149,11 +156,15 @@ pub fn verify_layout(
                 Payload::Layout(_) => {
                     sub = true;
                     let inner = source.sublayout(&step.name, &c.keyid);
+                    let inner_options = Options {
+                        image: None,
+                        ..options.clone()
+                    };
                     match verify(
                         &c.metadata,
                         std::slice::from_ref(&c.key),
                         inner.as_ref(),
-                        options,
+                        &inner_options,
                     ) {
                         Ok(v) => {
                             let mut s = v.summary;
@@ -228,6 +239,9 @@ pub fn verify_layout(
         )?;
     }
     let inspections = inspect::perform(&layout.inspect, &options.inspections, &reduced)?;
+    if let Some((binding, digest)) = &options.image {
+        binding.check(layout, &reduced, digest)?;
+    }
     let summary = match (layout.steps.first(), layout.steps.last()) {
         (Some(first), Some(last)) => {
             let mut s = Link::empty("");

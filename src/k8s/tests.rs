@@ -377,3 +377,113 @@ fn the_store_sink_reports_a_broken_bundle_and_keeps_the_store_unchanged() {
     sink.remove("empty");
     assert!(store.snapshot().is_empty());
 }
+
+/// The trusted-root ConfigMap is applied as it is listed and changed; a root that does not
+/// load, a ConfigMap without the key, or a deletion leaves the previous root in force.
+#[tokio::test]
+async fn the_trusted_root_configmap_is_applied_and_a_broken_one_keeps_the_previous() {
+    use crate::attest::sigstore::TrustedRoot;
+    use crate::policy::trust_root::TrustedRootStore;
+    static STORE: TrustedRootStore = TrustedRootStore::new();
+
+    let staging = include_str!("../../tests/data/sigstore-trusted-roots/staging.json");
+    let private = crate::attest::sigstore::testing::TestSigstore::new()
+        .unwrap()
+        .trusted_root_json();
+    let summary = |json: &str| TrustedRoot::from_json(json.as_bytes()).unwrap().summary();
+    assert_ne!(
+        summary(staging),
+        summary(&private),
+        "two distinguishable roots"
+    );
+
+    let root_cm = |rv: &str, key: &str, text: &str| {
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "sigstore-root", "namespace": "custody", "resourceVersion": rv},
+            "data": {key: text},
+        })
+    };
+    let mock = Mock::default()
+        .route(
+            "GET",
+            "watch=true",
+            vec![
+                Some((
+                    200,
+                    watch_lines(&[
+                        (
+                            "MODIFIED",
+                            root_cm("2", TRUSTED_ROOT_KEY, "{\"mediaType\": 7}"),
+                        ),
+                        ("MODIFIED", root_cm("3", "trusted-root.json", staging)),
+                        ("MODIFIED", root_cm("4", TRUSTED_ROOT_KEY, &private)),
+                        ("DELETED", root_cm("4", TRUSTED_ROOT_KEY, &private)),
+                    ]),
+                )),
+                None,
+            ],
+        )
+        .route(
+            "GET",
+            "/api/v1/namespaces/custody/configmaps",
+            vec![Some((
+                200,
+                list(&[root_cm("1", TRUSTED_ROOT_KEY, staging)]),
+            ))],
+        );
+    let failures = || {
+        crate::metrics::metrics()
+            .render()
+            .lines()
+            .find(|l| l.starts_with("custody_policy_reload_failures_total"))
+            .map(str::to_owned)
+    };
+    let failures_before = failures();
+    let watch = TrustedRootWatch::new(mock.client(), "custody", "sigstore-root").with_store(&STORE);
+    let synced = watch.synced();
+    let task = tokio::spawn(watch.run());
+    wait_for("the listed root and the later change", || {
+        STORE.current().map(|(_, g)| g).unwrap_or(0) >= 2
+    })
+    .await;
+    // Let the DELETED event be handled too.
+    wait_for("the watch to read every event", || {
+        mock.seen()
+            .iter()
+            .filter(|s| s.uri.contains("watch=true"))
+            .count()
+            >= 2
+    })
+    .await;
+    task.abort();
+
+    assert!(synced.load(std::sync::atomic::Ordering::Relaxed));
+    let (root, generation) = STORE.current().unwrap();
+    assert_eq!(
+        generation, 2,
+        "only the two loadable roots were applied (the broken one, the wrong key and the deletion were not)"
+    );
+    assert_eq!(
+        root.summary(),
+        summary(&private),
+        "the last good root is in force"
+    );
+    assert_ne!(
+        failures(),
+        failures_before,
+        "the broken root counts as a reload failure"
+    );
+    let list_call = mock
+        .seen()
+        .into_iter()
+        .find(|s| !s.uri.contains("watch=true"))
+        .unwrap();
+    assert!(
+        list_call
+            .uri
+            .contains("fieldSelector=metadata.name%3Dsigstore-root"),
+        "{}",
+        list_call.uri
+    );
+}

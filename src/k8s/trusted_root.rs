@@ -3,6 +3,7 @@
 //! (`crate::policy::trust_root`). A ConfigMap whose root does not load, or that is
 //! deleted, leaves the previous root in force (logged, and counted as a reload failure).
 
+use crate::policy::trust_root::TrustedRootStore;
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::WatchStreamExt as _;
@@ -19,18 +20,26 @@ pub struct TrustedRootWatch {
     client: Client,
     namespace: String,
     name: String,
+    store: &'static TrustedRootStore,
     synced: Arc<AtomicBool>,
 }
 
 impl TrustedRootWatch {
-    /// A watch on ConfigMap `name` in `namespace`.
+    /// A watch on ConfigMap `name` in `namespace`, applied to the process's trusted root.
     pub fn new(client: Client, namespace: impl Into<String>, name: impl Into<String>) -> Self {
         TrustedRootWatch {
             client,
             namespace: namespace.into(),
             name: name.into(),
+            store: crate::policy::trust_root::global(),
             synced: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The same watch applied to another store (tests keep the process's root untouched).
+    pub fn with_store(mut self, store: &'static TrustedRootStore) -> Self {
+        self.store = store;
+        self
     }
 
     /// True once the first listing has been applied (a readiness condition).
@@ -46,7 +55,7 @@ impl TrustedRootWatch {
         let mut version = String::new();
         while let Some(item) = stream.next().await {
             match item {
-                Ok(Event::InitApply(cm) | Event::Apply(cm)) => apply(&cm, &mut version),
+                Ok(Event::InitApply(cm) | Event::Apply(cm)) => apply(self.store, &cm, &mut version),
                 Ok(Event::InitDone) => self.synced.store(true, Ordering::Relaxed),
                 Ok(Event::Delete(cm)) => tracing::warn!(
                     configmap = %cm.name_any(),
@@ -61,7 +70,7 @@ impl TrustedRootWatch {
     }
 }
 
-fn apply(cm: &ConfigMap, version: &mut String) {
+fn apply(store: &TrustedRootStore, cm: &ConfigMap, version: &mut String) {
     let v = cm.resource_version().unwrap_or_default();
     if !v.is_empty() && v == *version {
         return;
@@ -72,7 +81,7 @@ fn apply(cm: &ConfigMap, version: &mut String) {
         tracing::warn!(configmap = %cm.name_any(), "the trusted root ConfigMap has no {TRUSTED_ROOT_KEY} key; the previous root stays in force");
         return;
     };
-    match crate::policy::trust_root::global().replace_from_json(text.as_bytes()) {
+    match store.replace_from_json(text.as_bytes()) {
         Ok(summary) => tracing::info!(configmap = %cm.name_any(), %summary, "trusted root loaded"),
         Err(err) => {
             crate::metrics::metrics().policy_reload_failure();

@@ -8,8 +8,8 @@
 use crate::attest::{Envelope, PublicKey};
 use crate::digest::Digest;
 use crate::intoto::{
-    CollectedLinks, Failure, InspectionReport, Inspections, Layout, Metadata, Options, Payload,
-    StepReport, VerifyError, image_binding, verify_layout,
+    CollectedLinks, Failure, ImageBinding, InspectionReport, Inspections, Layout, Metadata,
+    Options, Payload, StepReport, VerifyError, verify_layout,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,6 +30,10 @@ pub struct LayoutSpec {
     /// Read SLSA provenance attestations of the image as links of this step.
     #[serde(default)]
     pub provenance_step: Option<String>,
+    /// Which product carries the image digest: `{step, artifact}` (default: any product
+    /// of the layout's last step).
+    #[serde(default)]
+    pub bind_image: ImageBinding,
 }
 
 fn default_file() -> String {
@@ -44,6 +48,7 @@ pub struct LayoutPolicy {
     layout: Layout,
     accepted: BTreeSet<String>,
     provenance_step: Option<String>,
+    binding: ImageBinding,
 }
 
 /// `input.layout`: the outcome of verifying the image's supply chain.
@@ -151,11 +156,15 @@ impl LayoutPolicy {
             }
         }
         let layout = Layout::from_value(value).map_err(|e| e.to_string())?;
+        spec.bind_image
+            .check_against(&layout)
+            .map_err(|e| format!("layout {}: {e}", spec.file))?;
         Ok(LayoutPolicy {
             file: spec.file.clone(),
             layout,
             accepted: spec.accepted_inspections.iter().cloned().collect(),
             provenance_step: spec.provenance_step.clone(),
+            binding: spec.bind_image.clone(),
         })
     }
 
@@ -187,15 +196,16 @@ impl LayoutPolicy {
         let options = Options {
             now,
             inspections: Inspections::Accept(self.accepted.clone()),
+            image: Some((self.binding.clone(), digest.clone())),
         };
-        let outcome = verify_layout(&self.layout, &CollectedLinks::new(links), &options)
-            .map_err(|e| match e {
+        let outcome = verify_layout(&self.layout, &CollectedLinks::new(links), &options).map_err(
+            |e| match e {
                 VerifyError::Failed(f) => f,
                 VerifyError::Unusable(u) => {
                     Failure::new(crate::intoto::Check::LayoutContent, u.to_string())
                 }
-            })
-            .and_then(|v| image_binding(&v, digest).map(|()| v));
+            },
+        );
         let mut result = LayoutResult {
             file: self.file.clone(),
             verified: false,

@@ -15,6 +15,7 @@ pub fn everything() -> Value {
             "extraVolumeMounts": [{"name": "docker", "mountPath": "/docker", "readOnly": true}]
         },
         "pullSecrets": {"enabled": true},
+        "trustedRoot": {"existingConfigMap": "sigstore-private"},
         "webhook": {
             "excludeNamespaces": ["monitoring"],
             "namespaceMatchExpressions": [{"key": "team", "operator": "Exists"}],
