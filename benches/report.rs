@@ -38,14 +38,24 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn envelope(key: &SigningKey, digest: &Digest, pt: &str, predicate: serde_json::Value) -> bytes::Bytes {
+fn envelope(
+    key: &SigningKey,
+    digest: &Digest,
+    pt: &str,
+    predicate: serde_json::Value,
+) -> bytes::Bytes {
     let st = json!({
         "_type": "https://in-toto.io/Statement/v1",
         "subject": [{"name": "bench", "digest": {"sha256": digest.hex()}}],
         "predicateType": pt,
         "predicate": predicate,
     });
-    let env = sign_envelope(INTOTO_PAYLOAD_TYPE, &serde_json::to_vec(&st).unwrap(), &[key]).unwrap();
+    let env = sign_envelope(
+        INTOTO_PAYLOAD_TYPE,
+        &serde_json::to_vec(&st).unwrap(),
+        &[key],
+    )
+    .unwrap();
     bytes::Bytes::from(env.to_json().into_bytes())
 }
 
@@ -63,13 +73,19 @@ async fn push_one(
     let tagged = format!("{host}/bench/app-{}:v{i}", i % 50);
     let image = custody::registry::ImageRef::parse(&reference).unwrap();
     let layer = bytes::Bytes::from_static(b"custody report bench layer");
-    let layer_digest = client.push_blob(&image, layer.clone(), &creds).await.unwrap();
+    let layer_digest = client
+        .push_blob(&image, layer.clone(), &creds)
+        .await
+        .unwrap();
     let config = bytes::Bytes::from(
         json!({"architecture": "amd64", "os": "linux", "config": {"Labels": {"i": i.to_string()}},
                "rootfs": {"type": "layers", "diff_ids": [layer_digest.to_string()]}})
         .to_string(),
     );
-    let config_digest = client.push_blob(&image, config.clone(), &creds).await.unwrap();
+    let config_digest = client
+        .push_blob(&image, config.clone(), &creds)
+        .await
+        .unwrap();
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -102,14 +118,22 @@ async fn push_one(
             data: envelope(key, &digest, pt, predicate),
             annotations: BTreeMap::from([("in-toto.io/predicate-type".to_owned(), pt.to_owned())]),
         };
-        client.attach(&image, &digest, &artifact, &creds).await.unwrap();
+        client
+            .attach(&image, &digest, &artifact, &creds)
+            .await
+            .unwrap();
     }
     tagged
 }
 
 fn policies() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for p in ["require-provenance", "vulnerability-gate", "require-sbom", "require-promotion"] {
+    for p in [
+        "require-provenance",
+        "vulnerability-gate",
+        "require-sbom",
+        "require-promotion",
+    ] {
         let dst = dir.path().join(p);
         std::fs::create_dir(&dst).unwrap();
         for f in std::fs::read_dir(root().join("policies").join(p)).unwrap() {
@@ -179,7 +203,10 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let n: usize = std::env::var("REPORT_IMAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let n: usize = std::env::var("REPORT_IMAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
     support::init_crypto();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let reg = TestRegistry::ferro();
@@ -188,7 +215,10 @@ fn main() {
     )
     .unwrap();
     let provenance: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("tests/data/policy/predicates/slsa-provenance-v1.json")).unwrap(),
+        &std::fs::read_to_string(
+            root().join("tests/data/policy/predicates/slsa-provenance-v1.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     let scanned = (chrono::Utc::now() - chrono::Duration::days(1))
@@ -202,7 +232,10 @@ fn main() {
             .collect()
             .await
     });
-    eprintln!("report bench: pushed {n} images with {ATTESTATIONS} attestations each in {:?}", setup.elapsed());
+    eprintln!(
+        "report bench: pushed {n} images with {ATTESTATIONS} attestations each in {:?}",
+        setup.elapsed()
+    );
     let dir = policies();
     let store = PolicyStore::new();
     store.load_dir(dir.path()).unwrap();
@@ -246,5 +279,8 @@ fn main() {
     println!(
         "report/{n} cold registry requests: {total} = {per_digest:.2} per distinct digest (bound 2 + 2n = {bound}); by kind {by_kind:?}"
     );
-    assert!(per_digest <= bound as f64, "{per_digest} requests per digest exceed {bound}");
+    assert!(
+        per_digest <= bound as f64,
+        "{per_digest} requests per digest exceed {bound}"
+    );
 }

@@ -38,9 +38,10 @@ fn ci_key() -> SigningKey {
 }
 
 fn provenance() -> Value {
-    let text =
-        std::fs::read_to_string(root().join("tests/data/policy/predicates/slsa-provenance-v1.json"))
-            .unwrap();
+    let text = std::fs::read_to_string(
+        root().join("tests/data/policy/predicates/slsa-provenance-v1.json"),
+    )
+    .unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
@@ -92,8 +93,13 @@ fn push(
             data,
             annotations,
         };
-        rt.block_on(client.attach(&reg.image(&tag), &digest, &artifact, &Credentials::anonymous()))
-            .expect("attach");
+        rt.block_on(client.attach(
+            &reg.image(&tag),
+            &digest,
+            &artifact,
+            &Credentials::anonymous(),
+        ))
+        .expect("attach");
     }
     Pushed {
         image: format!("{}/{tag}", reg.host),
@@ -236,8 +242,18 @@ fn controls_cite_their_evidence_and_a_scan_ages_out_of_c02() {
 
     // Admitted the day after the scan, with every control's outcome in the VerifyResult.
     let (code, out, err) = custody(&[
-        "verify", &s.good.image, "--policies", &policies, "--insecure-registry", &s.reg.host,
-        "--namespace", "shop", "--time", DAY_AFTER, "-o", "json",
+        "verify",
+        &s.good.image,
+        "--policies",
+        &policies,
+        "--insecure-registry",
+        &s.reg.host,
+        "--namespace",
+        "shop",
+        "--time",
+        DAY_AFTER,
+        "-o",
+        "json",
     ]);
     assert_eq!(code, 0, "{out}\n{err}");
     let doc: Value = serde_json::from_str(&out).unwrap();
@@ -247,27 +263,52 @@ fn controls_cite_their_evidence_and_a_scan_ages_out_of_c02() {
         assert_eq!(c["status"], "satisfied", "{id}: {c:#}");
         assert!(c.get("reason").is_none(), "{c:#}");
         let e = cites(c, pt);
-        assert_eq!(e["digest"], s.good.blobs[pt], "{id} cites the blob it verified");
+        assert_eq!(
+            e["digest"], s.good.blobs[pt],
+            "{id} cites the blob it verified"
+        );
         assert_eq!(e["signer"], key_id.as_str());
         let source = e["source"].as_str().unwrap();
         assert!(source.starts_with("referrers-api sha256:"), "{source}");
         // Only the control's own evidence.
         assert_eq!(c["evidence"].as_array().unwrap().len(), 1, "{c:#}");
     }
-    assert_eq!(control(img, "C-01")["title"], "Only signed builds may be deployed");
-    assert_eq!(control(img, "C-01")["policies"], json!(["require-provenance"]));
+    assert_eq!(
+        control(img, "C-01")["title"],
+        "Only signed builds may be deployed"
+    );
+    assert_eq!(
+        control(img, "C-01")["policies"],
+        json!(["require-provenance"])
+    );
     // The scan's own (signed) finish time; the SBOM's from its referrer annotation.
     assert_eq!(cites(control(img, "C-02"), VULNS)["created"], SCANNED);
     assert_eq!(cites(control(img, "C-03"), SPDX)["created"], SBOM_CREATED);
     let c04 = control(img, "C-04");
     assert_eq!(c04["status"], "not-applicable", "{c04:#}");
-    assert!(c04["reason"].as_str().unwrap().contains("require-promotion"), "{c04:#}");
+    assert!(
+        c04["reason"]
+            .as_str()
+            .unwrap()
+            .contains("require-promotion"),
+        "{c04:#}"
+    );
 
     // Nine days after the scan: denied by the vulnerability gate, C-02 failed with the
     // policy's words and still citing the (stale) scan; C-01 and C-03 unaffected.
     let (code, out, err) = custody(&[
-        "verify", &s.good.image, "--policies", &policies, "--insecure-registry", &s.reg.host,
-        "--namespace", "shop", "--time", WEEK_AND_TWO_DAYS_AFTER, "-o", "json",
+        "verify",
+        &s.good.image,
+        "--policies",
+        &policies,
+        "--insecure-registry",
+        &s.reg.host,
+        "--namespace",
+        "shop",
+        "--time",
+        WEEK_AND_TWO_DAYS_AFTER,
+        "-o",
+        "json",
     ]);
     assert_eq!(code, 1, "{out}\n{err}");
     let doc: Value = serde_json::from_str(&out).unwrap();
@@ -287,18 +328,27 @@ fn controls_cite_their_evidence_and_a_scan_ages_out_of_c02() {
     let (code, out, err) = s.report(WEEK_AND_TWO_DAYS_AFTER, "json", None);
     assert_eq!(code, 1, "a failed control exits 1: {out}\n{err}");
     let doc: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(control(image(&doc, &s.good.digest), "C-02")["status"], "failed");
+    assert_eq!(
+        control(image(&doc, &s.good.digest), "C-02")["status"],
+        "failed"
+    );
     let bare = image(&doc, &s.bare.digest);
     for id in ["C-01", "C-02", "C-03"] {
         let c = control(bare, id);
         assert_eq!(c["status"], "failed", "{c:#}");
         assert!(c["evidence"].as_array().unwrap().is_empty());
-        assert!(c["reason"].as_str().unwrap().contains("[no-attestation]"), "{c:#}");
+        assert!(
+            c["reason"].as_str().unwrap().contains("[no-attestation]"),
+            "{c:#}"
+        );
     }
     let (code, out, _) = s.report(DAY_AFTER, "json", None);
     let doc: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(code, 1, "the bare image still fails");
-    assert_eq!(control(image(&doc, &s.good.digest), "C-02")["status"], "satisfied");
+    assert_eq!(
+        control(image(&doc, &s.good.digest), "C-02")["status"],
+        "satisfied"
+    );
 }
 
 #[test]
@@ -322,26 +372,48 @@ fn the_report_document_has_the_documented_shape() {
         .collect();
     assert_eq!(
         names,
-        ["require-promotion", "require-provenance", "require-sbom", "vulnerability-gate"]
+        [
+            "require-promotion",
+            "require-provenance",
+            "require-sbom",
+            "vulnerability-gate"
+        ]
     );
     assert_eq!(doc["policies"][3]["controls"], json!(["C-02"]));
     assert_eq!(doc["policies"][3]["mode"], "enforce");
     // Three references, two digests: the tag and the digest reference fold into one image.
-    assert_eq!(doc["summary"], json!({"images": 2, "admitted": 0, "denied": 2}));
+    assert_eq!(
+        doc["summary"],
+        json!({"images": 2, "admitted": 0, "denied": 2})
+    );
     let good = image(&doc, &s.good.digest);
     assert_eq!(
         good["references"],
-        json!([s.good.image, format!("{}/shop/api@{}", s.reg.host, s.good.digest)])
+        json!([
+            s.good.image,
+            format!("{}/shop/api@{}", s.reg.host, s.good.digest)
+        ])
     );
     assert_eq!(good["namespace"], "shop");
     assert_eq!(good["workloads"], json!([]));
     assert_eq!(good["admitted"], false);
-    assert!(good["failures"][0].as_str().unwrap().starts_with("vulnerability-gate [policy-denied]"));
+    assert!(
+        good["failures"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("vulnerability-gate [policy-denied]")
+    );
     let expected = [
         ("C-01", "Only signed builds may be deployed", 1, 1, 0),
         ("C-02", "Dependencies scanned for known CVEs", 0, 2, 0),
         ("C-03", "An SBOM for every image", 1, 1, 0),
-        ("C-04", "Promotions require approval and traceability", 0, 0, 2),
+        (
+            "C-04",
+            "Promotions require approval and traceability",
+            0,
+            0,
+            2,
+        ),
     ];
     let controls = doc["controls"].as_array().unwrap();
     assert_eq!(controls.len(), 4);
@@ -355,11 +427,23 @@ fn the_report_document_has_the_documented_shape() {
     let keys: Vec<&String> = good.as_object().unwrap().keys().collect();
     assert_eq!(
         keys,
-        ["image", "references", "digest", "namespace", "workloads", "admitted", "failures", "controls"]
+        [
+            "image",
+            "references",
+            "digest",
+            "namespace",
+            "workloads",
+            "admitted",
+            "failures",
+            "controls"
+        ]
     );
     let ev = &control(good, "C-02")["evidence"][0];
     let keys: Vec<&String> = ev.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["predicateType", "digest", "signer", "source", "created"]);
+    assert_eq!(
+        keys,
+        ["predicateType", "digest", "signer", "source", "created"]
+    );
 }
 
 #[test]
@@ -369,7 +453,10 @@ fn markdown_report_has_summary_lines_matrix_and_reasons() {
     let file = dir.path().join("report.md");
     let (code, out, err) = s.report(WEEK_AND_TWO_DAYS_AFTER, "markdown", Some(&file));
     assert_eq!(code, 1, "{err}");
-    assert!(out.is_empty(), "--output-file writes nothing to stdout: {out}");
+    assert!(
+        out.is_empty(),
+        "--output-file writes nothing to stdout: {out}"
+    );
     let md = std::fs::read_to_string(&file).unwrap();
     for line in [
         "# Evidence report",
@@ -382,12 +469,18 @@ fn markdown_report_has_summary_lines_matrix_and_reasons() {
         assert!(md.contains(line), "missing {line:?} in\n{md}");
     }
     let row = format!("| {} ({}", s.bare.image, &s.bare.digest.to_string()[..19]);
-    let bare_row = md.lines().find(|l| l.starts_with(&row)).unwrap_or_else(|| panic!("{row} in\n{md}"));
+    let bare_row = md
+        .lines()
+        .find(|l| l.starts_with(&row))
+        .unwrap_or_else(|| panic!("{row} in\n{md}"));
     assert!(
         bare_row.ends_with("| ✗ failed | ✗ failed | ✗ failed | – not-applicable |"),
         "{bare_row}"
     );
-    assert!(md.contains("the newest vulnerability scan is 9 days old"), "{md}");
+    assert!(
+        md.contains("the newest vulnerability scan is 9 days old"),
+        "{md}"
+    );
     assert!(md.contains(&format!("created {SCANNED}")), "{md}");
 }
 
@@ -436,7 +529,10 @@ fn html_report_renders_in_headless_chromium() {
     assert_eq!(code, 1, "{err}");
     let html = std::fs::read_to_string(&page).unwrap();
     for external in ["<script", "<link", " src=", "url(", "@import"] {
-        assert!(!html.contains(external), "the page must be self-contained: {external}");
+        assert!(
+            !html.contains(external),
+            "the page must be self-contained: {external}"
+        );
     }
     assert!(html.contains("@media print"));
 
@@ -475,18 +571,34 @@ fn html_report_renders_in_headless_chromium() {
     );
     let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    assert!(png.len() > 20_000, "a blank page would be tiny: {} bytes", png.len());
+    assert!(
+        png.len() > 20_000,
+        "a blank page would be tiny: {} bytes",
+        png.len()
+    );
 }
 
 /// A Pod as the apiserver stores it, from `kubectl create deployment --dry-run=client`'s
 /// template: owned by a ReplicaSet, with the kubelet's status naming the running digest.
 fn pod(namespace: &str, deployment: &str, image: &str, running: Option<&Digest>) -> Value {
     let out = Command::new("kubectl")
-        .args(["create", "deployment", deployment, "--image", image, "-n", namespace])
+        .args([
+            "create",
+            "deployment",
+            deployment,
+            "--image",
+            image,
+            "-n",
+            namespace,
+        ])
         .args(["--dry-run=client", "-o", "json"])
         .output()
         .expect("kubectl (scripts/setup installs kubernetes-client)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let d: Value = serde_json::from_slice(&out.stdout).unwrap();
     let template = &d["spec"]["template"];
     let container = template["spec"]["containers"][0]["name"].clone();
@@ -517,7 +629,10 @@ fn pod(namespace: &str, deployment: &str, image: &str, running: Option<&Digest>)
 
 /// A kube client whose transport answers Pod and Namespace LISTs with `pods` and
 /// `namespaces`, recording each request's path and query.
-fn kube_client(pods: Vec<Value>, namespaces: Vec<Value>) -> (kube::Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+fn kube_client(
+    pods: Vec<Value>,
+    namespaces: Vec<Value>,
+) -> (kube::Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use http_body_util::BodyExt as _;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = seen.clone();
@@ -530,7 +645,9 @@ fn kube_client(pods: Vec<Value>, namespaces: Vec<Value>) -> (kube::Client, std::
             log.lock().unwrap().push(uri.clone());
             let path = req.uri().path().to_owned();
             let body = if path.ends_with("/pods") {
-                let ns = path.strip_prefix("/api/v1/namespaces/").and_then(|r| r.strip_suffix("/pods"));
+                let ns = path
+                    .strip_prefix("/api/v1/namespaces/")
+                    .and_then(|r| r.strip_suffix("/pods"));
                 let items: Vec<Value> = pods
                     .into_iter()
                     .filter(|p| ns.is_none_or(|n| p["metadata"]["namespace"] == n))
@@ -572,7 +689,12 @@ async fn running_pods(s: &Scene) {
     let pods = vec![
         // Two Deployments run the good image: one by tag (the kubelet reports the digest).
         pod("shop", "api", &s.good.image, Some(&s.good.digest)),
-        pod("shop", "api-canary", &format!("{host}/shop/api@{}", s.good.digest), Some(&s.good.digest)),
+        pod(
+            "shop",
+            "api-canary",
+            &format!("{host}/shop/api@{}", s.good.digest),
+            Some(&s.good.digest),
+        ),
         // Not started yet: no status, checked by its spec reference.
         pod("shop", "legacy", &s.bare.image, None),
         // A production namespace: require-promotion applies there (and fails: no promotion).
@@ -584,16 +706,30 @@ async fn running_pods(s: &Scene) {
     ];
     let (client, seen) = kube_client(pods, namespaces);
 
-    let running = custody::k8s::pods::running_containers(&client, None).await.unwrap();
+    let running = custody::k8s::pods::running_containers(&client, None)
+        .await
+        .unwrap();
     assert_eq!(running.len(), 4);
     assert_eq!(running[0].owner_kind, "ReplicaSet");
     assert_eq!(running[0].owner_name, "api-6d4cf56db6");
     assert_eq!(running[0].container, "api");
-    assert_eq!(running[0].image, format!("{host}/shop/api@{}", s.good.digest));
-    assert_eq!(running[2].image, s.bare.image, "no status: the spec's reference");
-    let labels = custody::k8s::pods::namespace_labels(&client, None).await.unwrap();
+    assert_eq!(
+        running[0].image,
+        format!("{host}/shop/api@{}", s.good.digest)
+    );
+    assert_eq!(
+        running[2].image, s.bare.image,
+        "no status: the spec's reference"
+    );
+    let labels = custody::k8s::pods::namespace_labels(&client, None)
+        .await
+        .unwrap();
     let targets = custody::report::collect::from_running(running, &labels);
-    assert_eq!(targets.len(), 3, "the two shop pods of one digest are one target");
+    assert_eq!(
+        targets.len(),
+        3,
+        "the two shop pods of one digest are one target"
+    );
 
     let store = custody::policy::PolicyStore::new();
     store.load_dir(s.policies.path()).unwrap();
@@ -628,7 +764,10 @@ async fn running_pods(s: &Scene) {
     let workloads: Vec<String> = shop.workloads.iter().map(|w| w.label()).collect();
     assert_eq!(
         workloads,
-        ["shop/ReplicaSet/api-6d4cf56db6 (api)", "shop/ReplicaSet/api-canary-6d4cf56db6 (api)"]
+        [
+            "shop/ReplicaSet/api-6d4cf56db6 (api)",
+            "shop/ReplicaSet/api-canary-6d4cf56db6 (api)"
+        ]
     );
     let status = |i: &custody::report::ImageEntry, id: &str| i.control(id).unwrap().status.as_str();
     assert_eq!(status(shop, "C-01"), "satisfied");
@@ -641,17 +780,34 @@ async fn running_pods(s: &Scene) {
     assert_eq!(prod.namespace, "payments");
     assert_eq!(status(prod, "C-01"), "satisfied");
     assert_eq!(status(prod, "C-04"), "failed", "{prod:#?}");
-    assert_eq!(report.controls[3].line(), "C-04: 0 of 3 images satisfied (1 failed, 2 not applicable)");
+    assert_eq!(
+        report.controls[3].line(),
+        "C-04: 0 of 3 images satisfied (1 failed, 2 not applicable)"
+    );
 
     // `--namespace` lists only that namespace's Pods and reads only its labels.
-    let only = custody::k8s::pods::running_containers(&client, Some("payments")).await.unwrap();
+    let only = custody::k8s::pods::running_containers(&client, Some("payments"))
+        .await
+        .unwrap();
     assert_eq!(only.len(), 1);
-    let labels = custody::k8s::pods::namespace_labels(&client, Some("payments")).await.unwrap();
+    let labels = custody::k8s::pods::namespace_labels(&client, Some("payments"))
+        .await
+        .unwrap();
     assert_eq!(labels.len(), 1);
     let seen = seen.lock().unwrap().clone();
-    assert!(seen[0].starts_with("/api/v1/pods?") && seen[0].contains("limit=500"), "{seen:?}");
-    assert!(seen.iter().any(|u| u.starts_with("/api/v1/namespaces/payments/pods?")), "{seen:?}");
-    assert!(seen.iter().any(|u| u == "/api/v1/namespaces/payments"), "{seen:?}");
+    assert!(
+        seen[0].starts_with("/api/v1/pods?") && seen[0].contains("limit=500"),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|u| u.starts_with("/api/v1/namespaces/payments/pods?")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|u| u == "/api/v1/namespaces/payments"),
+        "{seen:?}"
+    );
 }
 
 /// `custody serve` decides with today's clock: the scan, weeks old by now, fails C-02,

@@ -329,9 +329,11 @@ mod tests {
     fn control_outcomes_are_an_audit_annotation() {
         use crate::policy::controls::{ControlOutcome, ControlStatus};
         let mut v = verdict("app:1", vec![result("p", Mode::Enforce, true, None, "")]);
-        assert!(decide(std::slice::from_ref(&v), &[], &DecisionOptions::default())
-            .audit_annotations
-            .is_empty());
+        assert!(
+            decide(std::slice::from_ref(&v), &[], &DecisionOptions::default())
+                .audit_annotations
+                .is_empty()
+        );
         v.controls = vec![ControlOutcome {
             id: "C-02".into(),
             title: "Scanned".into(),

@@ -110,7 +110,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })?;
     let bundles: Vec<_> = store.snapshot().bundles().into_iter().cloned().collect();
     let scope = Scope {
-        source: if args.kubernetes { "kubernetes" } else { "images" }.to_owned(),
+        source: if args.kubernetes {
+            "kubernetes"
+        } else {
+            "images"
+        }
+        .to_owned(),
         namespace: args.namespace.clone(),
         time,
     };

@@ -279,12 +279,7 @@ fn identity(s: &crate::policy::input::SignerInfo) -> String {
     }
 }
 
-fn summarise(
-    summary: &mut EvidenceSummary,
-    policy: &str,
-    ev: &PolicyEvidence,
-    found: &[Evidence],
-) {
+fn summarise(summary: &mut EvidenceSummary, policy: &str, ev: &PolicyEvidence, found: &[Evidence]) {
     for a in &ev.attestations {
         let blob = a.source.blob_digest.clone().unwrap_or_default();
         let signers: Vec<String> = a

@@ -65,7 +65,9 @@ pub async fn running_containers(
     let mut params = ListParams::default().limit(PAGE);
     loop {
         let page = api.list(&params).await.map_err(|source| ListError::Pods {
-            scope: namespace.map(|n| format!(" in namespace {n}")).unwrap_or_default(),
+            scope: namespace
+                .map(|n| format!(" in namespace {n}"))
+                .unwrap_or_default(),
             source,
         })?;
         for pod in &page.items {
@@ -90,11 +92,12 @@ pub async fn namespace_labels(
             Some(n) => vec![n],
             None => Vec::new(),
         },
-        None => api
-            .list(&ListParams::default())
-            .await
-            .map_err(ListError::Namespaces)?
-            .items,
+        None => {
+            api.list(&ListParams::default())
+                .await
+                .map_err(ListError::Namespaces)?
+                .items
+        }
     };
     Ok(items
         .into_iter()

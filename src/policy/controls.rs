@@ -203,11 +203,7 @@ fn outcome(
     engine_failure: Option<&PolicyResult>,
 ) -> ControlOutcome {
     let mine = |p: &String| set.policies.contains(p);
-    let results: Vec<&PolicyResult> = verdict
-        .results
-        .iter()
-        .filter(|r| mine(&r.policy))
-        .collect();
+    let results: Vec<&PolicyResult> = verdict.results.iter().filter(|r| mine(&r.policy)).collect();
     let evidence: Vec<EvidenceCitation> = verdict
         .evidence
         .verified

@@ -5,9 +5,8 @@ use crate::engine::EvidenceSummary;
 use crate::policy::Mode;
 
 fn bundle(name: &str, controls: &str) -> Bundle {
-    let spec = format!(
-        "apiVersion: custody.dev/v1\nkind: Policy\nname: {name}\ncontrols:\n{controls}"
-    );
+    let spec =
+        format!("apiVersion: custody.dev/v1\nkind: Policy\nname: {name}\ncontrols:\n{controls}");
     let rego = format!(
         "package custody.{}\ndeny contains \"x\" if false\n",
         name.replace('-', "_")
@@ -99,13 +98,20 @@ fn outcomes_cite_evidence_and_give_reasons() {
     let cite = &o[0].evidence[0];
     assert_eq!(cite.predicate_type, "https://slsa.dev/provenance/v1");
     assert_eq!(cite.signer, "ab".repeat(32));
-    assert!(cite.source.starts_with("referrers-api sha256:"), "{}", cite.source);
+    assert!(
+        cite.source.starts_with("referrers-api sha256:"),
+        "{}",
+        cite.source
+    );
     assert_eq!(cite.created.as_deref(), Some("2026-11-20T10:00:00Z"));
     // C-02 failed (even in warn mode), citing the stale scan and the policy's words.
     assert_eq!(o[1].status, ControlStatus::Failed);
     assert_eq!(o[1].evidence.len(), 1);
     let reason = o[1].reason.as_deref().unwrap();
-    assert!(reason.contains("vuln [policy-denied]: the newest vulnerability scan is 9 days old"), "{reason}");
+    assert!(
+        reason.contains("vuln [policy-denied]: the newest vulnerability scan is 9 days old"),
+        "{reason}"
+    );
     // C-04: its policy did not apply.
     assert_eq!(o[2].status, ControlStatus::NotApplicable);
     assert!(o[2].evidence.is_empty());
@@ -119,7 +125,12 @@ fn engine_failures_fail_every_control() {
     r.category = Some(Category::Timeout);
     let o = outcomes(&c, &verdict(vec![r], vec![]));
     assert!(o.iter().all(|x| x.status == ControlStatus::Failed));
-    assert!(o[0].reason.as_deref().unwrap().contains("not evaluated: custody [timeout]"));
+    assert!(
+        o[0].reason
+            .as_deref()
+            .unwrap()
+            .contains("not evaluated: custody [timeout]")
+    );
 }
 
 #[test]
@@ -175,7 +186,10 @@ fn annotation_is_compact_and_bounded() {
     v.controls = outcomes(&c, &v);
     let one = annotation(std::slice::from_ref(&v)).unwrap();
     let doc: serde_json::Value = serde_json::from_str(&one).unwrap();
-    let key = format!("registry.example/app:1.0@{}", Digest::sha256(b"image").short());
+    let key = format!(
+        "registry.example/app:1.0@{}",
+        Digest::sha256(b"image").short()
+    );
     assert_eq!(doc[&key]["C-01"], "satisfied");
     assert_eq!(doc[&key]["C-04"], "not-applicable");
     let many: Vec<ImageVerdict> = (0..200)

@@ -142,7 +142,9 @@ fn cell_evidence(out: &mut String, c: &ControlOutcome) {
 
 fn cell(out: &mut String, c: Option<&ControlOutcome>) {
     let Some(c) = c else {
-        out.push_str("<td class=\"cell not-applicable\"><span class=\"sym\">–</span>not applicable</td>");
+        out.push_str(
+            "<td class=\"cell not-applicable\"><span class=\"sym\">–</span>not applicable</td>",
+        );
         return;
     };
     let _ = write!(
@@ -157,10 +159,7 @@ fn cell(out: &mut String, c: Option<&ControlOutcome>) {
         let what = if c.evidence.is_empty() {
             "reason".to_owned()
         } else {
-            format!(
-                "{} evidence",
-                c.evidence.len()
-            )
+            format!("{} evidence", c.evidence.len())
         };
         // A failure's reason is what the reader needs first: shown open.
         let open = if c.status == ControlStatus::Failed {
@@ -176,7 +175,11 @@ fn cell(out: &mut String, c: Option<&ControlOutcome>) {
 }
 
 fn image_cell(out: &mut String, i: &ImageEntry) {
-    let digest = i.digest.as_deref().map(short_digest).unwrap_or("unresolved");
+    let digest = i
+        .digest
+        .as_deref()
+        .map(short_digest)
+        .unwrap_or("unresolved");
     let _ = write!(
         out,
         "<td class=\"img\" title=\"{}\">{}<br>{}<span class=\"ns\">namespace {}{}</span>",
@@ -235,12 +238,7 @@ pub fn render(r: &EvidenceReport) -> String {
     out.push_str("</ul><p class=\"legend\"><span class=\"satisfied\">✓ satisfied</span><span class=\"failed\">✗ failed</span><span class=\"not-applicable\">– not applicable</span></p>");
     out.push_str("<h2>Controls × workloads</h2><table class=\"matrix\"><thead><tr><th class=\"imgcol\">image</th>");
     for c in &r.controls {
-        let _ = write!(
-            out,
-            "<th title=\"{}\">{}</th>",
-            esc(&c.title),
-            esc(&c.id)
-        );
+        let _ = write!(out, "<th title=\"{}\">{}</th>", esc(&c.title), esc(&c.id));
     }
     out.push_str("</tr></thead><tbody>");
     for i in &r.images {

@@ -22,8 +22,17 @@ fn esc(s: &str) -> String {
 }
 
 fn image_cell(i: &ImageEntry) -> String {
-    let digest = i.digest.as_deref().map(short_digest).unwrap_or("unresolved");
-    format!("{} ({}, ns {})", esc(&i.image), esc(digest), esc(&i.namespace))
+    let digest = i
+        .digest
+        .as_deref()
+        .map(short_digest)
+        .unwrap_or("unresolved");
+    format!(
+        "{} ({}, ns {})",
+        esc(&i.image),
+        esc(digest),
+        esc(&i.namespace)
+    )
 }
 
 fn cell(c: Option<&ControlOutcome>) -> String {

@@ -87,7 +87,10 @@ fn report() -> EvidenceReport {
 fn images_fold_by_digest_and_controls_are_counted() {
     let r = report();
     assert_eq!(r.images.len(), 2);
-    assert_eq!(r.images[0].references, ["r.example/a:1", "r.example/a:latest"]);
+    assert_eq!(
+        r.images[0].references,
+        ["r.example/a:1", "r.example/a:latest"]
+    );
     assert_eq!(r.images[0].workloads.len(), 2);
     assert_eq!(r.summary.images, 2);
     assert_eq!(r.summary.denied, 1);
@@ -106,7 +109,15 @@ fn images_fold_by_digest_and_controls_are_counted() {
 fn html_is_self_contained_and_escaped() {
     let page = html::render(&report());
     assert!(page.starts_with("<!DOCTYPE html>"));
-    for external in ["<script", "<link", "src=", "http://", "https://fonts", "@import", "url("] {
+    for external in [
+        "<script",
+        "<link",
+        "src=",
+        "http://",
+        "https://fonts",
+        "@import",
+        "url(",
+    ] {
         assert!(!page.contains(external), "{external}");
     }
     assert!(page.contains("scan &lt;too&gt; old &amp; stale"));
@@ -121,6 +132,9 @@ fn markdown_has_the_matrix_and_the_reasons() {
     let md = markdown::render(&report());
     assert!(md.contains("| image | C-02 |"), "{md}");
     assert!(md.contains("✗ failed"), "{md}");
-    assert!(md.contains("C-02: 1 of 2 images satisfied (1 failed)"), "{md}");
+    assert!(
+        md.contains("C-02: 1 of 2 images satisfied (1 failed)"),
+        "{md}"
+    );
     assert!(md.contains("reason: scan \\<too\\> old & stale"), "{md}");
 }
