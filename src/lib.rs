@@ -35,6 +35,7 @@ pub mod k8s;
 pub mod metrics;
 pub mod policy;
 pub mod registry;
+pub mod report;
 pub mod server;
 pub mod units;
 pub mod webhook;

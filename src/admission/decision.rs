@@ -71,6 +71,10 @@ fn infrastructure(r: &PolicyResult) -> bool {
     r.category.is_some_and(Category::is_infrastructure)
 }
 
+/// The audit annotation key of each image's control outcomes (the apiserver files it as
+/// `<webhook name>/controls`, e.g. `validate.custody.dev/controls`).
+pub const CONTROLS_ANNOTATION: &str = "controls";
+
 /// Decides a review from the verdicts of its images.
 pub fn decide(verdicts: &[ImageVerdict], uses: &[ImageUse], opts: &DecisionOptions) -> Decision {
     let mut d = Decision {
@@ -108,6 +112,10 @@ pub fn decide(verdicts: &[ImageVerdict], uses: &[ImageUse], opts: &DecisionOptio
         if !enforce_failures.is_empty() {
             denied.push((v, enforce_failures));
         }
+    }
+    if let Some(controls) = crate::policy::controls::annotation(verdicts) {
+        d.audit_annotations
+            .insert(CONTROLS_ANNOTATION.to_owned(), controls);
     }
     if !denied.is_empty() {
         d.allowed = false;
@@ -252,6 +260,7 @@ mod tests {
             digest: Some(Digest::sha256(image.as_bytes())),
             results,
             evidence: Default::default(),
+            controls: Vec::new(),
         }
     }
 
@@ -311,6 +320,29 @@ mod tests {
         assert_eq!(d.warnings.len(), 1);
         assert!(d.warnings[0].contains("p-warn [policy-denied]: old scan"));
         assert!(d.audit_annotations["policy-p-audit"].contains("untrusted-signer"));
+    }
+
+    #[test]
+    fn control_outcomes_are_an_audit_annotation() {
+        use crate::policy::controls::{ControlOutcome, ControlStatus};
+        let mut v = verdict("app:1", vec![result("p", Mode::Enforce, true, None, "")]);
+        assert!(
+            decide(std::slice::from_ref(&v), &[], &DecisionOptions::default())
+                .audit_annotations
+                .is_empty()
+        );
+        v.controls = vec![ControlOutcome {
+            id: "C-02".into(),
+            title: "Scanned".into(),
+            status: ControlStatus::Failed,
+            policies: vec!["p".into()],
+            evidence: vec![],
+            reason: Some("old".into()),
+        }];
+        let d = decide(&[v], &[], &DecisionOptions::default());
+        assert!(d.allowed);
+        let a = &d.audit_annotations[CONTROLS_ANNOTATION];
+        assert!(a.contains(r#""C-02":"failed""#), "{a}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod layout;
 mod link;
 mod policy;
 mod registry_access;
+mod report;
 mod review;
 mod serve;
 mod verify;
@@ -65,6 +66,9 @@ pub enum Command {
     Serve(serve::Args),
     /// Verify images against policies exactly as the webhook would (CI gate).
     Verify(Box<verify::Args>),
+    /// The evidence report: each control's outcome and evidence per image (JSON,
+    /// Markdown or HTML), for images or for what runs in a cluster.
+    Report(Box<report::Args>),
     /// Decide an AdmissionReview read from a file, as the webhook would, and print the response.
     Review(review::Args),
     /// List the attestations attached to an image and where each was found.
@@ -114,6 +118,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(a) => serve::run(a),
         Command::Verify(a) => verify::run(*a),
+        Command::Report(a) => report::run(*a),
         Command::Review(a) => review::run(a),
         Command::Attestations(a) => attestations::run(a),
         Command::Envelope(c) => envelope::run(c),

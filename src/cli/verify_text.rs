@@ -89,6 +89,14 @@ pub(crate) fn render(verdicts: &[ImageVerdict]) -> String {
                 let _ = writeln!(out, "      warning: {w}");
             }
         }
+        if !v.controls.is_empty() {
+            let line: Vec<String> = v
+                .controls
+                .iter()
+                .map(|c| format!("{} {}", c.id, c.status))
+                .collect();
+            let _ = writeln!(out, "  controls: {}", line.join(", "));
+        }
     }
     let denied = verdicts.iter().filter(|v| !v.admitted()).count();
     let _ = writeln!(

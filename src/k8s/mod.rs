@@ -4,13 +4,15 @@
 //!   fed to a [`PolicySink`], with Warning Events on rejected bundles;
 //! - [`NamespaceLabels`]: namespace labels for policies' namespace selectors;
 //! - [`PullSecrets`]: the `imagePullSecrets` of a pod and its ServiceAccount;
-//! - [`TrustedRootWatch`]: the Sigstore trusted root from one ConfigMap.
+//! - [`TrustedRootWatch`]: the Sigstore trusted root from one ConfigMap;
+//! - [`pods`]: the containers running in the cluster (`custody report --kubernetes`).
 //!
 //! RBAC this needs (least privilege): `configmaps` list/watch in custody's namespace;
 //! `namespaces` list/watch (cluster); `serviceaccounts` and `secrets` get (cluster, or
 //! per namespace); `events.k8s.io/events` create/patch in custody's namespace.
 
 mod namespaces;
+pub mod pods;
 mod policies;
 mod pull_secrets;
 mod trusted_root;

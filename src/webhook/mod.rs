@@ -176,6 +176,7 @@ fn timed_out(images: &[ImageUse], deadline: Duration) -> Vec<ImageVerdict> {
             containers: Vec::new(),
             digest: None,
             evidence: Default::default(),
+            controls: Vec::new(),
             results: vec![PolicyResult {
                 policy: "custody".into(),
                 mode: Mode::Enforce,
@@ -214,6 +215,7 @@ struct ImageRecord<'a> {
     image: &'a str,
     digest: Option<String>,
     policies: Vec<PolicyRecord<'a>>,
+    controls: &'a [crate::policy::controls::ControlOutcome],
 }
 
 #[derive(Serialize)]
@@ -261,6 +263,7 @@ fn log_decision(
                         messages: &r.messages,
                     })
                     .collect(),
+                controls: &v.controls,
             })
             .collect(),
     };

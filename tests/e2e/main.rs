@@ -22,6 +22,7 @@ mod registry_cli;
 mod registry_costs;
 mod registry_harness;
 mod registry_interop_oci;
+mod report;
 mod server_binary;
 mod server_e2e;
 mod server_limits;
