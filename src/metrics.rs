@@ -19,6 +19,7 @@
 //! | `custody_policy_bundles_unenforced` | gauge | |
 //! | `custody_connections_open` | gauge | |
 //! | `custody_connections_closed_total` | counter | `reason` |
+//! | `custody_running_images` | gauge | `policy`, `result` (background scan) |
 //!
 //! No crate dependency: the text format is small and this keeps the hot path to a mutex
 //! on a short map per family.
@@ -72,6 +73,32 @@ impl CounterFamily {
     }
 }
 
+/// A gauge family whose whole set of values is replaced at once (a scan's results).
+#[derive(Debug, Default)]
+struct GaugeFamily {
+    values: Mutex<BTreeMap<Vec<String>, f64>>,
+}
+
+impl GaugeFamily {
+    fn replace(&self, values: BTreeMap<Vec<String>, f64>) {
+        *self.values.lock().unwrap_or_else(|e| e.into_inner()) = values;
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str, labels: &[&str]) {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        let map = self.values.lock().unwrap_or_else(|e| e.into_inner());
+        for (values, n) in map.iter() {
+            let pairs: Vec<String> = labels
+                .iter()
+                .zip(values.iter())
+                .map(|(l, v)| format!("{l}=\"{}\"", escape(v)))
+                .collect();
+            let _ = writeln!(out, "{name}{{{}}} {n}", pairs.join(","));
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct HistogramData {
     buckets: [u64; LATENCY_BUCKETS.len()],
@@ -95,6 +122,7 @@ pub struct Metrics {
     evaluations_in_flight: AtomicI64,
     reviews_in_flight: AtomicI64,
     review_duration: Mutex<BTreeMap<String, HistogramData>>,
+    running_images: GaugeFamily,
 }
 
 /// Decrements an in-flight gauge when dropped.
@@ -212,6 +240,12 @@ impl Metrics {
         }
     }
 
+    /// Replaces `custody_running_images`: label values `[policy, result]` -> distinct
+    /// running images (set by the background scan after each pass).
+    pub fn set_running_images(&self, values: BTreeMap<Vec<String>, f64>) {
+        self.running_images.replace(values);
+    }
+
     /// Renders every family in the Prometheus text exposition format (version 0.0.4).
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
@@ -299,6 +333,12 @@ impl Metrics {
             "gauge",
             "AdmissionReviews being answered now.",
             self.reviews_in_flight.load(Ordering::Relaxed) as f64,
+        );
+        self.running_images.render(
+            &mut out,
+            "custody_running_images",
+            "Distinct running images per policy and result (pass, fail, warn, error), from the background scan.",
+            &["policy", "result"],
         );
         out
     }
