@@ -39,6 +39,7 @@ impl Checker for Fake {
                     containers: Vec::new(),
                     digest: Some(Digest::sha256(u.image.as_bytes())),
                     evidence: Default::default(),
+                    controls: Vec::new(),
                     results: vec![PolicyResult {
                         policy: "require-sbom".into(),
                         mode: Mode::Enforce,

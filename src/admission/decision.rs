@@ -255,6 +255,7 @@ mod tests {
             digest: Some(Digest::sha256(image.as_bytes())),
             results,
             evidence: Default::default(),
+            controls: Vec::new(),
         }
     }
 

@@ -9,7 +9,7 @@ use crate::digest::Digest;
 use crate::policy::Bundle;
 use crate::policy::input::{
     ContainerInfo, EvaluationInfo, ImageInfo, NamespaceInfo, PlatformInfo, PolicyInput,
-    RejectedEvidence, RequestInfo, WorkloadInfo,
+    RejectedEvidence, RequestInfo, VerifiedAttestation, WorkloadInfo,
 };
 use crate::registry::{Evidence, ImageRef, PlatformDigest, Skipped};
 
@@ -32,6 +32,8 @@ pub(crate) struct Context {
     pub(crate) request: RequestInfo,
     pub(crate) time: chrono::DateTime<chrono::Utc>,
     pub(crate) require_all_platforms: bool,
+    /// The controls of the loaded policies.
+    pub(crate) catalogue: Vec<crate::policy::controls::ControlSet>,
 }
 
 /// Platforms that need their own evidence (attestation manifests in an index have no
@@ -223,7 +225,7 @@ pub(crate) fn decide(
     let mut results = Vec::with_capacity(bundles.len());
     for bundle in bundles {
         let ev = verify::for_policy(bundle, &parsed, &digests, cache);
-        summarise(&mut summary, bundle.name(), &ev);
+        summarise(&mut summary, bundle.name(), &ev, &facts.evidence);
         let layout = super::layout::evaluate(bundle, &parsed, &facts.digest, ctx.time);
         results.push(evaluate_one(
             bundle,
@@ -238,7 +240,51 @@ pub(crate) fn decide(
     (results, summary)
 }
 
-fn summarise(summary: &mut EvidenceSummary, policy: &str, ev: &PolicyEvidence) {
+/// The referrer annotation that says when an attestation was made.
+const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
+
+/// Where predicates record when they were made (signed, so preferred over the
+/// referrer's unsigned annotation): vulns scans, SLSA v1 and v0.2, custody promotions.
+const PREDICATE_TIMES: [&[&str]; 5] = [
+    &["metadata", "scanFinishedOn"],
+    &["runDetails", "metadata", "finishedOn"],
+    &["metadata", "buildFinishedOn"],
+    &["promotedAt"],
+    &["metadata", "scanStartedOn"],
+];
+
+/// When a verified statement was made, if anything says.
+fn created(a: &VerifiedAttestation, found: &[Evidence]) -> Option<String> {
+    let signed = PREDICATE_TIMES.iter().find_map(|path| {
+        path.iter()
+            .try_fold(&a.predicate, |v, k| v.get(*k))
+            .and_then(|v| v.as_str())
+            .filter(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok())
+            .map(str::to_owned)
+    });
+    signed.or_else(|| {
+        let blob = a.source.blob_digest.as_deref()?;
+        found
+            .iter()
+            .find(|e| e.blob_digest.to_string() == blob)
+            .and_then(|e| e.annotations.get(CREATED_ANNOTATION).cloned())
+    })
+}
+
+/// Who signed, for a citation: the key id, or the keyless certificate identity.
+fn identity(s: &crate::policy::input::SignerInfo) -> String {
+    match &s.identity {
+        Some(id) => format!("{} ({})", id.subject, id.issuer),
+        None => s.key_id.clone(),
+    }
+}
+
+fn summarise(
+    summary: &mut EvidenceSummary,
+    policy: &str,
+    ev: &PolicyEvidence,
+    found: &[Evidence],
+) {
     for a in &ev.attestations {
         let blob = a.source.blob_digest.clone().unwrap_or_default();
         let signers: Vec<String> = a
@@ -266,6 +312,11 @@ fn summarise(summary: &mut EvidenceSummary, policy: &str, ev: &PolicyEvidence) {
                         v.signers.push(s);
                     }
                 }
+                for i in a.signers.iter().map(identity) {
+                    if !v.identities.contains(&i) {
+                        v.identities.push(i);
+                    }
+                }
             }
             None => summary.verified.push(VerifiedItem {
                 predicate_type: a.predicate_type.clone(),
@@ -273,6 +324,9 @@ fn summarise(summary: &mut EvidenceSummary, policy: &str, ev: &PolicyEvidence) {
                 source: a.source.kind.clone(),
                 blob_digest: blob,
                 signers,
+                identities: a.signers.iter().map(identity).collect(),
+                manifest_digest: a.source.manifest_digest.clone(),
+                created: created(a, found),
                 policies: vec![policy.to_owned()],
             }),
         }

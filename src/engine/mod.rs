@@ -44,7 +44,7 @@ pub use verdict::{
 use crate::category::Category;
 use crate::digest::Digest;
 use crate::policy::input::{ContainerInfo, WorkloadInfo};
-use crate::policy::{Bundle, MatchTarget, Mode, PolicyStore};
+use crate::policy::{Bundle, MatchTarget, Mode, PolicyStore, controls};
 use crate::registry::{Discovery, ImageRef, Registry, RegistryError};
 use decide::{Context, ImageFacts};
 use futures::StreamExt;
@@ -224,6 +224,7 @@ impl Engine {
     pub async fn check(&self, req: &CheckRequest, deadline: Instant) -> Vec<ImageVerdict> {
         let snapshot = self.store.snapshot();
         let bundles: Vec<Bundle> = snapshot.bundles().into_iter().cloned().collect();
+        let catalogue = controls::catalogue(&bundles);
         let ctx = Arc::new(Context {
             workload: WorkloadInfo {
                 kind: req.workload.kind.clone(),
@@ -238,6 +239,7 @@ impl Engine {
             request: req.request.clone(),
             time: req.time.unwrap_or_else(chrono::Utc::now),
             require_all_platforms: self.config.require_all_platforms,
+            catalogue: catalogue.clone(),
         });
         let mut folded: Vec<(String, Vec<ContainerInfo>)> = Vec::new();
         for u in &req.images {
@@ -251,7 +253,11 @@ impl Engine {
             }
         }
         if folded.len() > self.config.max_images {
-            return too_many_images(folded, self.config.max_images);
+            let mut verdicts = too_many_images(folded, self.config.max_images);
+            for v in &mut verdicts {
+                v.controls = controls::outcomes(&catalogue, v);
+            }
+            return verdicts;
         }
         let work: Vec<_> = folded
             .into_iter()
@@ -294,15 +300,18 @@ impl Engine {
             digest: parsed.as_ref().ok().and_then(|r| r.digest.clone()),
             results: Vec::new(),
             evidence: EvidenceSummary::default(),
+            controls: Vec::new(),
         };
         if applicable.is_empty() {
             verdict.results = self.config.no_policy.result(&image).into_iter().collect();
+            verdict.controls = controls::outcomes(&ctx.catalogue, &verdict);
             return verdict;
         }
         let r = match parsed {
             Ok(r) => r,
             Err(e) => {
                 verdict.results = fail_all(&applicable, Category::BadRequest, &e.to_string());
+                verdict.controls = controls::outcomes(&ctx.catalogue, &verdict);
                 return verdict;
             }
         };
@@ -314,7 +323,7 @@ impl Engine {
             r,
             verdict.containers.clone(),
             &applicable,
-            ctx,
+            ctx.clone(),
             req,
             &progress,
         );
@@ -339,6 +348,7 @@ impl Engine {
                 verdict.results = fail_all(&applicable, Category::Timeout, &msg);
             }
         }
+        verdict.controls = controls::outcomes(&ctx.catalogue, &verdict);
         verdict
     }
 
@@ -475,6 +485,7 @@ fn too_many_images(folded: Vec<(String, Vec<ContainerInfo>)>, max: usize) -> Vec
                 warnings: Vec::new(),
             }],
             evidence: EvidenceSummary::default(),
+            controls: Vec::new(),
         })
         .collect()
 }

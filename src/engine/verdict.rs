@@ -21,6 +21,9 @@ pub struct ImageVerdict {
     pub results: Vec<PolicyResult>,
     /// The evidence found for this image.
     pub evidence: EvidenceSummary,
+    /// Each control of the loaded policies: its outcome for this image and the evidence
+    /// behind it (see [`crate::policy::controls`]).
+    pub controls: Vec<crate::policy::controls::ControlOutcome>,
 }
 
 impl ImageVerdict {
@@ -95,6 +98,15 @@ pub struct VerifiedItem {
     pub blob_digest: String,
     /// `attestor/key` names that signed it.
     pub signers: Vec<String>,
+    /// Who signed it: each key id (hex), or for keyless evidence the certificate
+    /// identity (`subject (issuer)`).
+    pub identities: Vec<String>,
+    /// Digest of the manifest that carried it.
+    pub manifest_digest: Option<String>,
+    /// When it was made (RFC 3339), when known: the referrer manifest's
+    /// `org.opencontainers.image.created`, else a time the predicate records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
     /// Policies that accepted it.
     pub policies: Vec<String>,
 }

@@ -6,6 +6,7 @@
 
 pub mod attestors;
 pub mod bundle;
+pub mod controls;
 pub mod dialect;
 pub mod input;
 pub mod layout;

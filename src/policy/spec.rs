@@ -83,6 +83,9 @@ pub struct PolicySpec {
     /// An in-toto layout the image's supply chain must satisfy (`input.layout`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layout: Option<super::layout::LayoutSpec>,
+    /// The controls of the organisation's catalogue this policy implements (ids unique).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub controls: Vec<super::controls::Control>,
 }
 
 fn yes() -> bool {
@@ -296,6 +299,7 @@ impl PolicySpec {
         if let Some(sel) = &self.match_rules.namespace_selector {
             sel.validate()?;
         }
+        super::controls::validate_all(&self.controls)?;
         let mut seen = std::collections::BTreeSet::new();
         for a in &self.attestors {
             if !seen.insert(a.name.as_str()) {

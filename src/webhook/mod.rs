@@ -176,6 +176,7 @@ fn timed_out(images: &[ImageUse], deadline: Duration) -> Vec<ImageVerdict> {
             containers: Vec::new(),
             digest: None,
             evidence: Default::default(),
+            controls: Vec::new(),
             results: vec![PolicyResult {
                 policy: "custody".into(),
                 mode: Mode::Enforce,
