@@ -20,6 +20,7 @@
 //! | `custody_connections_open` | gauge | |
 //! | `custody_connections_closed_total` | counter | `reason` |
 //! | `custody_running_images` | gauge | `policy`, `result` (background scan) |
+//! | `custody_control_satisfied` | gauge | `control` (background scan) |
 //!
 //! No crate dependency: the text format is small and this keeps the hot path to a mutex
 //! on a short map per family.
@@ -123,6 +124,7 @@ pub struct Metrics {
     reviews_in_flight: AtomicI64,
     review_duration: Mutex<BTreeMap<String, HistogramData>>,
     running_images: GaugeFamily,
+    controls_satisfied: GaugeFamily,
 }
 
 /// Decrements an in-flight gauge when dropped.
@@ -246,6 +248,12 @@ impl Metrics {
         self.running_images.replace(values);
     }
 
+    /// Replaces `custody_control_satisfied`: label values `[control]` -> the share
+    /// (0 to 1) of running images the control applies to that satisfy it.
+    pub fn set_controls_satisfied(&self, values: BTreeMap<Vec<String>, f64>) {
+        self.controls_satisfied.replace(values);
+    }
+
     /// Renders every family in the Prometheus text exposition format (version 0.0.4).
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
@@ -339,6 +347,12 @@ impl Metrics {
             "custody_running_images",
             "Distinct running images per policy and result (pass, fail, warn, error), from the background scan.",
             &["policy", "result"],
+        );
+        self.controls_satisfied.render(
+            &mut out,
+            "custody_control_satisfied",
+            "Share (0 to 1) of the running images a control applies to that satisfy it, from the background scan.",
+            &["control"],
         );
         out
     }

@@ -296,10 +296,12 @@ async fn running_pods_are_reported_revisited_and_re_evaluated_when_policies_chan
     let good_ref = format!("{}/e2e/good@{}", reg.host, good.digest);
     let bare_ref = format!("{}/e2e/bare@{}", reg.host, bare.digest);
 
-    // The policy applies everywhere but kube-system.
+    // The policy implements control C-01 and applies everywhere but kube-system.
     let policies = PolicyDir::empty();
     policies.write_files(POLICY, "enforce", &require_evidence_rego(POLICY));
-    let yaml = policy_yaml(POLICY, "enforce") + "match:\n  exclude:\n    namespaces: [kube-system]\n";
+    let yaml = policy_yaml(POLICY, "enforce")
+        + "match:\n  exclude:\n    namespaces: [kube-system]\n"
+        + "controls:\n  - {id: C-01, title: only signed builds may be deployed}\n";
     std::fs::write(policies.bundle(POLICY).join("policy.yaml"), yaml).unwrap();
     let store = PolicyStore::new();
     let _watch = custody::policy::watch::watch_dir(store.clone(), policies.path()).unwrap();
@@ -407,6 +409,11 @@ async fn running_pods_are_reported_revisited_and_re_evaluated_when_policies_chan
         metrics.contains("custody_running_images{policy=\"gate\",result=\"fail\"} 1"),
         "{metrics}"
     );
+    // One of the two running images the control applies to satisfies it.
+    assert!(
+        metrics.contains("custody_control_satisfied{control=\"C-01\"} 0.5"),
+        "{metrics}"
+    );
 
     // A policy change (the rewritten bundle reloads the store) re-evaluates at once (the
     // interval is an hour): the attested image now fails too, and its ReplicaSet gets an
@@ -433,6 +440,15 @@ async fn running_pods_are_reported_revisited_and_re_evaluated_when_policies_chan
     })
     .await;
     assert_eq!(rs_event["regarding"]["name"], "web-7d9c5b8f4");
+    let metrics = custody::metrics::metrics().render();
+    assert!(
+        metrics.contains("custody_control_satisfied{control=\"C-01\"} 0\n"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("custody_running_images{policy=\"gate\",result=\"pass\"}"),
+        "{metrics}"
+    );
     assert_eq!(rs_event["regarding"]["uid"], "uid-web-7d9c5b8f4");
     assert!(rs_event["note"].as_str().unwrap().contains("gate v2"), "{rs_event}");
 

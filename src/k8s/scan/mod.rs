@@ -14,11 +14,13 @@
 //!   generation or the trusted root's generation changes: the directory and ConfigMap
 //!   watchers and the trusted-root watchers bump those on every successful reload, and
 //!   the scan checks them every `check_every`.
-//! - Results go to `wgpolicyk8s.io/v1alpha2` PolicyReports (one per namespace),
-//!   `custody_running_images{policy,result}`, and Events on workloads whose compliance
-//!   changed ([`compliance`]).
+//! - Results go to `wgpolicyk8s.io/v1alpha2` PolicyReports (one per namespace), the
+//!   gauges `custody_running_images{policy,result}` and
+//!   `custody_control_satisfied{control}` ([`gauges`]), and Events on workloads whose
+//!   compliance changed ([`compliance`]).
 
 mod compliance;
+mod gauges;
 mod pods;
 mod publish;
 mod report;
@@ -266,7 +268,12 @@ impl BackgroundScan {
             }
         }
         let rows = rows(&infos, &groups, &state.evaluations);
-        publish_gauges(&rows);
+        gauges::running_images(&rows);
+        let all: Vec<Bundle> = bundles.iter().map(|b| (*b).clone()).collect();
+        gauges::controls(
+            &crate::policy::controls::catalogue(&all),
+            state.evaluations.iter().map(|((r, _), e)| (r.as_str(), &e.verdict)),
+        );
         let mut reports: BTreeMap<String, serde_json::Value> = BTreeMap::new();
         let mut by_ns: BTreeMap<&str, Vec<Row>> = BTreeMap::new();
         for row in &rows {
@@ -405,22 +412,4 @@ fn rows(
         }
     }
     out
-}
-
-/// `custody_running_images{policy,result}`: distinct running images per policy and
-/// result (an image counts once per result it has in any namespace).
-fn publish_gauges(rows: &[Row]) {
-    let mut images: BTreeMap<(String, String), BTreeSet<&str>> = BTreeMap::new();
-    for row in rows {
-        let result = ScanResult::of(&row.result).as_str().to_owned();
-        images
-            .entry((row.result.policy.clone(), result))
-            .or_default()
-            .insert(row.image.as_str());
-    }
-    let values = images
-        .into_iter()
-        .map(|((policy, result), set)| (vec![policy, result], set.len() as f64))
-        .collect();
-    crate::metrics::metrics().set_running_images(values);
 }
