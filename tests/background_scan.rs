@@ -9,8 +9,12 @@
 //! v1alpha2 CRD's OpenAPI v3 schema with Python's jsonschema, every object closed so that a
 //! field the apiserver would prune fails), pods the policies do not select left out, a
 //! stale report deleted, Events on transitions only, the running-images gauge, a re-run
-//! on the interval, and a policy change triggering a re-evaluation.
+//! on the interval, and a policy change triggering a re-evaluation. And the installation:
+//! the chart's `server.backgroundScan` and `policyReports.installCRD` and deploy/'s
+//! `background-scan` component and `crds/` (off by default, least-privilege RBAC, the
+//! chart and deploy/ agreeing, valid objects).
 
+mod deploy_support;
 mod support;
 mod webhook_support;
 
@@ -500,4 +504,101 @@ async fn running_pods_are_reported_revisited_and_re_evaluated_when_policies_chan
         "one event per workload that is out of compliance: {reasons:#?}"
     );
     scan.abort();
+}
+
+/// The rules of the ClusterRole `name`.
+fn cluster_rules(objects: &[Value], name: &str) -> Value {
+    deploy_support::of_kind(objects, "ClusterRole")
+        .into_iter()
+        .find(|o| o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no ClusterRole {name}"))["rules"]
+        .clone()
+}
+
+fn env_names(objects: &[Value]) -> Vec<String> {
+    deploy_support::one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_chart_and_deploy_install_the_scan_only_when_asked_with_least_privilege() {
+    use deploy_support::*;
+    // Off by default: no flag, no RBAC for it, no CRD.
+    let plain = render(none());
+    assert!(!env_names(&plain).iter().any(|n| n.starts_with("CUSTODY_BACKGROUND_SCAN")));
+    assert!(!inventory(&plain).iter().any(|i| i.contains("background-scan") || i.contains("CustomResourceDefinition")), "{:?}", inventory(&plain));
+
+    // On: the flag and its concurrency, a ClusterRole with exactly what the scan uses.
+    let on = render(json!({"server": {"backgroundScan": "1h", "backgroundScanConcurrency": 2},
+        "policyReports": {"installCRD": true}}));
+    let (ok, out) = check_k8s(&on);
+    assert!(ok, "{out}");
+    let deployment = one(&on, "Deployment");
+    assert_eq!(fixtures::env(deployment, "CUSTODY_BACKGROUND_SCAN")["value"], "1h");
+    assert_eq!(fixtures::env(deployment, "CUSTODY_BACKGROUND_SCAN_CONCURRENCY")["value"], "2");
+    assert_eq!(
+        cluster_rules(&on, "custody-background-scan"),
+        json!([
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
+            {"apiGroups": ["wgpolicyk8s.io"], "resources": ["policyreports"],
+             "verbs": ["get", "list", "create", "update", "patch", "delete"]},
+            {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}
+        ])
+    );
+    let binding = of_kind(&on, "ClusterRoleBinding")
+        .into_iter()
+        .find(|b| b["metadata"]["name"] == "custody-background-scan")
+        .expect("the scan's ClusterRoleBinding");
+    assert_eq!(binding["roleRef"]["name"], "custody-background-scan");
+    assert_eq!(binding["subjects"][0]["name"], "custody");
+
+    // The CRD: the vendored file, the same bytes in the chart and in deploy/.
+    let deploy_crd = std::fs::read_to_string(root().join("deploy/crds/wgpolicyk8s.io_policyreports.yaml")).unwrap();
+    let chart_crd = std::fs::read_to_string(root().join("charts/custody/files/crds/wgpolicyk8s.io_policyreports.yaml")).unwrap();
+    assert_eq!(deploy_crd, chart_crd, "charts/custody/files/crds/ differs from deploy/crds/");
+    let crd = one(&on, "CustomResourceDefinition");
+    assert_eq!(crd["metadata"]["name"], "policyreports.wgpolicyk8s.io");
+    assert_eq!(crd["spec"]["versions"][0]["name"], "v1alpha2");
+    let vendored: Value = yaml_serde::from_str(&deploy_crd).unwrap();
+    assert_eq!(crd["spec"], vendored["spec"]);
+    let crds = kustomize(&root().join("deploy/crds"));
+    assert_eq!(inventory(&crds), inventory(&[crd.clone()]));
+
+    // deploy/'s component agrees with the chart (the CRD is applied on its own).
+    let (dir, _) = deploy_with_tls();
+    let path = dir.path().join("deploy/kustomization.yaml");
+    let text = std::fs::read_to_string(&path).unwrap() + "  - background-scan\n";
+    std::fs::write(&path, text).unwrap();
+    let deploy = kustomize(&dir.path().join("deploy"));
+    let (ok, out) = check_k8s(&deploy);
+    assert!(ok, "{out}");
+    let rendered = render(json!({"server": {"backgroundScan": "1h"}}));
+    assert_eq!(
+        cluster_rules(&deploy, "custody-background-scan"),
+        cluster_rules(&rendered, "custody-background-scan")
+    );
+    assert_eq!(env_names(&deploy), env_names(&rendered));
+    for name in ["CUSTODY_BACKGROUND_SCAN", "CUSTODY_BACKGROUND_SCAN_CONCURRENCY"] {
+        assert_eq!(
+            fixtures::env(one(&deploy, "Deployment"), name)["value"],
+            fixtures::env(one(&rendered, "Deployment"), name)["value"],
+            "{name}"
+        );
+    }
+
+    // Bad values are refused before anything renders.
+    let loaded = chart();
+    for (overrides, needle) in [
+        (json!({"server": {"backgroundScan": "hourly"}}), "hourly"),
+        (json!({"server": {"backgroundScanConcurrency": 0}}), "0"),
+        (json!({"policyReports": {"install": true}}), "install"),
+    ] {
+        let (ok, out) = check_values(&loaded.values(&overrides));
+        assert!(!ok, "{overrides} was accepted");
+        assert!(out.contains(needle), "{overrides}: {out}");
+    }
 }
