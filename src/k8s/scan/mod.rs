@@ -75,6 +75,9 @@ impl ScanConfig {
 /// The default of `--background-scan-concurrency`.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
+/// Verifications/evaluations the scan runs at once (its own, apart from admission's).
+const SCAN_CPU_WORKERS: usize = 1;
+
 /// Watches running Pods and reports their compliance.
 pub struct BackgroundScan {
     client: Client,
@@ -106,12 +109,14 @@ struct State {
 }
 
 impl BackgroundScan {
-    /// A scan of the cluster behind `client`, deciding with `engine` (share the
-    /// webhook's engine so that registry caches are shared).
+    /// A scan of the cluster behind `client`, deciding with `engine` (give it the
+    /// webhook's engine: registry client and caches are shared). Its verification and
+    /// Rego run one at a time, on a slot of their own, so the scan never takes
+    /// admission's evaluation slots.
     pub fn new(client: Client, engine: Engine, config: ScanConfig) -> BackgroundScan {
         BackgroundScan {
             client,
-            engine,
+            engine: engine.with_own_cpu_limit(SCAN_CPU_WORKERS),
             config,
             namespaces: None,
             pull_secrets: None,
