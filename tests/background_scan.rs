@@ -74,7 +74,8 @@ impl ApiServer {
 
     /// The bodies of PolicyReport applies to `namespace`, in order.
     fn applied(&self, namespace: &str) -> Vec<Value> {
-        let path = format!("/apis/wgpolicyk8s.io/v1alpha2/namespaces/{namespace}/policyreports/custody");
+        let path =
+            format!("/apis/wgpolicyk8s.io/v1alpha2/namespaces/{namespace}/policyreports/custody");
         self.seen()
             .into_iter()
             .filter(|s| s.method == "PATCH" && s.uri.contains(&path))
@@ -140,7 +141,10 @@ impl ApiServer {
             return text(200, applied);
         }
         if method == "DELETE" && uri.contains("/policyreports/custody") {
-            return text(200, json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}));
+            return text(
+                200,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+            );
         }
         if method == "POST" && uri.contains("/apis/events.k8s.io/v1/namespaces/") {
             return text(201, serde_json::from_str(body).unwrap());
@@ -158,7 +162,11 @@ impl ApiServer {
             let api = api.clone();
             async move {
                 let (parts, body) = req.into_parts();
-                let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                let body = body
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
                 let body = String::from_utf8_lossy(&body).into_owned();
                 let (method, uri) = (parts.method.to_string(), parts.uri.to_string());
                 api.seen.lock().unwrap().push(Seen {
@@ -338,26 +346,41 @@ async fn running_pods_are_reported_revisited_and_re_evaluated_when_policies_chan
         &format!("docker-pullable://{}/e2e/bare@{}", reg.host, bare.digest),
     );
     let api = ApiServer::new(vec![web.clone(), system.clone()], vec![bare_pod.clone()]);
-    let engine = Engine::new(Arc::new(reg.client()), store.clone(), EngineConfig::default());
+    let engine = Engine::new(
+        Arc::new(reg.client()),
+        store.clone(),
+        EngineConfig::default(),
+    );
     // An interval far beyond the test: every re-evaluation below follows a change.
     let config = ScanConfig {
         check_every: Duration::from_millis(100),
         ..ScanConfig::new(Duration::from_secs(3600))
     };
-    let scan = tokio::spawn(BackgroundScan::new(api.client(), engine.clone(), config.clone()).run());
+    let scan =
+        tokio::spawn(BackgroundScan::new(api.client(), engine.clone(), config.clone()).run());
 
     // Both shop pods reported: the attested image passes, the bare one fails.
-    let first = until("a report with both shop images", Duration::from_secs(30), || {
-        api.applied("shop")
-            .into_iter()
-            .find(|r| result_for(r, &good_ref).is_some() && result_for(r, &bare_ref).is_some())
-    })
+    let first = until(
+        "a report with both shop images",
+        Duration::from_secs(30),
+        || {
+            api.applied("shop")
+                .into_iter()
+                .find(|r| result_for(r, &good_ref).is_some() && result_for(r, &bare_ref).is_some())
+        },
+    )
     .await;
     validate_against_crd(&first);
     assert_eq!(first["apiVersion"], "wgpolicyk8s.io/v1alpha2");
     assert_eq!(first["kind"], "PolicyReport");
-    assert_eq!(first["metadata"]["labels"]["app.kubernetes.io/managed-by"], "custody");
-    assert_eq!(first["summary"], json!({"pass": 1, "fail": 1, "warn": 0, "error": 0, "skip": 0}));
+    assert_eq!(
+        first["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "custody"
+    );
+    assert_eq!(
+        first["summary"],
+        json!({"pass": 1, "fail": 1, "warn": 0, "error": 0, "skip": 0})
+    );
     let pass = result_for(&first, &good_ref).unwrap();
     assert_eq!(pass["policy"], POLICY);
     assert_eq!(pass["result"], "pass");
@@ -372,7 +395,10 @@ async fn running_pods_are_reported_revisited_and_re_evaluated_when_policies_chan
     assert_eq!(fail["category"], "no-attestation");
     assert_eq!(fail["severity"], "high");
     assert!(
-        fail["message"].as_str().unwrap().contains("no verified e2e evidence"),
+        fail["message"]
+            .as_str()
+            .unwrap()
+            .contains("no verified e2e evidence"),
         "{fail}"
     );
     assert_eq!(fail["resources"][0]["kind"], "Pod");
@@ -384,14 +410,18 @@ async fn running_pods_are_reported_revisited_and_re_evaluated_when_policies_chan
     until("the stale report deleted", Duration::from_secs(10), || {
         api.seen()
             .iter()
-            .any(|s| s.method == "DELETE" && s.uri.contains("/namespaces/gone/policyreports/custody"))
+            .any(|s| {
+                s.method == "DELETE" && s.uri.contains("/namespaces/gone/policyreports/custody")
+            })
             .then_some(())
     })
     .await;
 
     // The bare Pod fell out of compliance: one Warning Event on it.
     let event = until("an OutOfCompliance event", Duration::from_secs(10), || {
-        api.events().into_iter().find(|e| e["reason"] == "OutOfCompliance")
+        api.events()
+            .into_iter()
+            .find(|e| e["reason"] == "OutOfCompliance")
     })
     .await;
     assert_eq!(event["type"], "Warning");
@@ -399,7 +429,10 @@ async fn running_pods_are_reported_revisited_and_re_evaluated_when_policies_chan
     assert_eq!(event["regarding"]["name"], "web");
     assert_eq!(event["metadata"]["namespace"], "shop");
     assert!(
-        event["note"].as_str().unwrap().contains("gate [no-attestation]"),
+        event["note"]
+            .as_str()
+            .unwrap()
+            .contains("gate [no-attestation]"),
         "{event}"
     );
 
@@ -423,12 +456,20 @@ async fn running_pods_are_reported_revisited_and_re_evaluated_when_policies_chan
     // interval is an hour): the attested image now fails too, and its ReplicaSet gets an
     // Event.
     let before = api.applied("shop").len();
-    policies.write_rego(POLICY, &deny_all_rego(POLICY, "gate v2: this image is no longer accepted"));
-    let after = until("a report under the new policy", Duration::from_secs(20), || {
-        api.applied("shop").into_iter().skip(before).find(|r| {
-            result_for(r, &good_ref).is_some_and(|g| g["result"] == "fail")
-        })
-    })
+    policies.write_rego(
+        POLICY,
+        &deny_all_rego(POLICY, "gate v2: this image is no longer accepted"),
+    );
+    let after = until(
+        "a report under the new policy",
+        Duration::from_secs(20),
+        || {
+            api.applied("shop")
+                .into_iter()
+                .skip(before)
+                .find(|r| result_for(r, &good_ref).is_some_and(|g| g["result"] == "fail"))
+        },
+    )
     .await;
     validate_against_crd(&after);
     let now_failing = result_for(&after, &good_ref).unwrap();
@@ -437,11 +478,15 @@ async fn running_pods_are_reported_revisited_and_re_evaluated_when_policies_chan
         "{now_failing}"
     );
     assert_eq!(after["summary"]["fail"], 2);
-    let rs_event = until("an Event on the ReplicaSet", Duration::from_secs(10), || {
-        api.events().into_iter().find(|e| {
-            e["reason"] == "OutOfCompliance" && e["regarding"]["kind"] == "ReplicaSet"
-        })
-    })
+    let rs_event = until(
+        "an Event on the ReplicaSet",
+        Duration::from_secs(10),
+        || {
+            api.events().into_iter().find(|e| {
+                e["reason"] == "OutOfCompliance" && e["regarding"]["kind"] == "ReplicaSet"
+            })
+        },
+    )
     .await;
     assert_eq!(rs_event["regarding"]["name"], "web-7d9c5b8f4");
     let metrics = custody::metrics::metrics().render();
@@ -454,7 +499,10 @@ async fn running_pods_are_reported_revisited_and_re_evaluated_when_policies_chan
         "{metrics}"
     );
     assert_eq!(rs_event["regarding"]["uid"], "uid-web-7d9c5b8f4");
-    assert!(rs_event["note"].as_str().unwrap().contains("gate v2"), "{rs_event}");
+    assert!(
+        rs_event["note"].as_str().unwrap().contains("gate v2"),
+        "{rs_event}"
+    );
 
     // It only reads Pods and writes reports and Events: no other request, and nothing
     // that would evict or change a workload.
@@ -476,18 +524,24 @@ async fn running_pods_are_reported_revisited_and_re_evaluated_when_policies_chan
     };
     let scan = tokio::spawn(BackgroundScan::new(api.client(), engine, config).run());
     let stamp = |r: &Value, image: &str| {
-        result_for(r, image).unwrap()["timestamp"]["seconds"].as_i64().unwrap()
+        result_for(r, image).unwrap()["timestamp"]["seconds"]
+            .as_i64()
+            .unwrap()
     };
     let first = until("the second scan's report", Duration::from_secs(30), || {
         api.applied("shop").into_iter().next()
     })
     .await;
     let t0 = stamp(&first, &bare_ref);
-    let later = until("a re-evaluation on the interval", Duration::from_secs(15), || {
-        api.applied("shop")
-            .into_iter()
-            .find(|r| stamp(r, &bare_ref) > t0 && stamp(r, &good_ref) > t0)
-    })
+    let later = until(
+        "a re-evaluation on the interval",
+        Duration::from_secs(15),
+        || {
+            api.applied("shop")
+                .into_iter()
+                .find(|r| stamp(r, &bare_ref) > t0 && stamp(r, &good_ref) > t0)
+        },
+    )
     .await;
     validate_against_crd(&later);
     assert_eq!(later["summary"]["fail"], 2);
@@ -496,7 +550,12 @@ async fn running_pods_are_reported_revisited_and_re_evaluated_when_policies_chan
     let reasons: Vec<String> = api
         .events()
         .iter()
-        .map(|e| format!("{} {}/{}", e["reason"], e["regarding"]["kind"], e["regarding"]["name"]))
+        .map(|e| {
+            format!(
+                "{} {}/{}",
+                e["reason"], e["regarding"]["kind"], e["regarding"]["name"]
+            )
+        })
         .collect();
     assert_eq!(
         reasons.len(),
@@ -529,17 +588,35 @@ fn the_chart_and_deploy_install_the_scan_only_when_asked_with_least_privilege() 
     use deploy_support::*;
     // Off by default: no flag, no RBAC for it, no CRD.
     let plain = render(none());
-    assert!(!env_names(&plain).iter().any(|n| n.starts_with("CUSTODY_BACKGROUND_SCAN")));
-    assert!(!inventory(&plain).iter().any(|i| i.contains("background-scan") || i.contains("CustomResourceDefinition")), "{:?}", inventory(&plain));
+    assert!(
+        !env_names(&plain)
+            .iter()
+            .any(|n| n.starts_with("CUSTODY_BACKGROUND_SCAN"))
+    );
+    assert!(
+        !inventory(&plain)
+            .iter()
+            .any(|i| i.contains("background-scan") || i.contains("CustomResourceDefinition")),
+        "{:?}",
+        inventory(&plain)
+    );
 
     // On: the flag and its concurrency, a ClusterRole with exactly what the scan uses.
-    let on = render(json!({"server": {"backgroundScan": "1h", "backgroundScanConcurrency": 2},
-        "policyReports": {"installCRD": true}}));
+    let on = render(
+        json!({"server": {"backgroundScan": "1h", "backgroundScanConcurrency": 2},
+        "policyReports": {"installCRD": true}}),
+    );
     let (ok, out) = check_k8s(&on);
     assert!(ok, "{out}");
     let deployment = one(&on, "Deployment");
-    assert_eq!(fixtures::env(deployment, "CUSTODY_BACKGROUND_SCAN")["value"], "1h");
-    assert_eq!(fixtures::env(deployment, "CUSTODY_BACKGROUND_SCAN_CONCURRENCY")["value"], "2");
+    assert_eq!(
+        fixtures::env(deployment, "CUSTODY_BACKGROUND_SCAN")["value"],
+        "1h"
+    );
+    assert_eq!(
+        fixtures::env(deployment, "CUSTODY_BACKGROUND_SCAN_CONCURRENCY")["value"],
+        "2"
+    );
     assert_eq!(
         cluster_rules(&on, "custody-background-scan"),
         json!([
@@ -557,9 +634,17 @@ fn the_chart_and_deploy_install_the_scan_only_when_asked_with_least_privilege() 
     assert_eq!(binding["subjects"][0]["name"], "custody");
 
     // The CRD: the vendored file, the same bytes in the chart and in deploy/.
-    let deploy_crd = std::fs::read_to_string(root().join("deploy/crds/wgpolicyk8s.io_policyreports.yaml")).unwrap();
-    let chart_crd = std::fs::read_to_string(root().join("charts/custody/files/crds/wgpolicyk8s.io_policyreports.yaml")).unwrap();
-    assert_eq!(deploy_crd, chart_crd, "charts/custody/files/crds/ differs from deploy/crds/");
+    let deploy_crd =
+        std::fs::read_to_string(root().join("deploy/crds/wgpolicyk8s.io_policyreports.yaml"))
+            .unwrap();
+    let chart_crd = std::fs::read_to_string(
+        root().join("charts/custody/files/crds/wgpolicyk8s.io_policyreports.yaml"),
+    )
+    .unwrap();
+    assert_eq!(
+        deploy_crd, chart_crd,
+        "charts/custody/files/crds/ differs from deploy/crds/"
+    );
     let crd = one(&on, "CustomResourceDefinition");
     assert_eq!(crd["metadata"]["name"], "policyreports.wgpolicyk8s.io");
     assert_eq!(crd["spec"]["versions"][0]["name"], "v1alpha2");
@@ -582,7 +667,10 @@ fn the_chart_and_deploy_install_the_scan_only_when_asked_with_least_privilege() 
         cluster_rules(&rendered, "custody-background-scan")
     );
     assert_eq!(env_names(&deploy), env_names(&rendered));
-    for name in ["CUSTODY_BACKGROUND_SCAN", "CUSTODY_BACKGROUND_SCAN_CONCURRENCY"] {
+    for name in [
+        "CUSTODY_BACKGROUND_SCAN",
+        "CUSTODY_BACKGROUND_SCAN_CONCURRENCY",
+    ] {
         assert_eq!(
             fixtures::env(one(&deploy, "Deployment"), name)["value"],
             fixtures::env(one(&rendered, "Deployment"), name)["value"],

@@ -120,7 +120,10 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
             ..Default::default()
         },
     )?;
-    let scan = settings.kube.as_ref().and_then(|k| k.background_scan.clone());
+    let scan = settings
+        .kube
+        .as_ref()
+        .and_then(|k| k.background_scan.clone());
     if let (Some(config), Some(client)) = (scan, scan_client) {
         // Shares the webhook's engine (registry client and caches); reports only.
         let mut scan = k8s::BackgroundScan::new(client, engine.clone(), config)

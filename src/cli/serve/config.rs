@@ -579,7 +579,12 @@ mod tests {
         for bad in [
             &["--self-signed", "--background-scan", "10m"][..],
             &["--self-signed", "--kubernetes", "--background-scan", "0s"],
-            &["--self-signed", "--kubernetes", "--background-scan-concurrency", "0"],
+            &[
+                "--self-signed",
+                "--kubernetes",
+                "--background-scan-concurrency",
+                "0",
+            ],
         ] {
             let err = parse(bad).resolve().unwrap_err();
             assert!(err.to_string().contains("--background-scan"), "{err}");

@@ -117,7 +117,10 @@ mod tests {
     #[test]
     fn events_only_on_changes_and_errors_change_nothing() {
         let mut c = Compliance::default();
-        assert!(c.update(&[row(true, None)]).is_empty(), "first pass, compliant");
+        assert!(
+            c.update(&[row(true, None)]).is_empty(),
+            "first pass, compliant"
+        );
         assert!(c.update(&[row(true, None)]).is_empty());
         let t = c.update(&[row(false, Some(Category::NoAttestation))]);
         assert_eq!(t.len(), 1);
@@ -137,6 +140,9 @@ mod tests {
         assert!(!back[0].out);
         // Forgotten when gone; failing at first sight is a transition.
         assert!(c.update(&[]).is_empty());
-        assert_eq!(c.update(&[row(false, Some(Category::NoAttestation))]).len(), 1);
+        assert_eq!(
+            c.update(&[row(false, Some(Category::NoAttestation))]).len(),
+            1
+        );
     }
 }

@@ -161,7 +161,9 @@ impl BackgroundScan {
                     Ok(_) => {
                         counter.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(err) => tracing::warn!(error = %err, "background scan: pod watch failed; retrying"),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "background scan: pod watch failed; retrying")
+                    }
                 }
             }
         };
@@ -191,7 +193,9 @@ impl BackgroundScan {
             let reloaded = state.generations != Some(generations);
             if reloaded {
                 if state.generations.is_some() {
-                    tracing::info!("background scan: policies or trusted root changed; re-evaluating every running image");
+                    tracing::info!(
+                        "background scan: policies or trusted root changed; re-evaluating every running image"
+                    );
                 }
                 state.evaluations.clear();
                 state.generations = Some(generations);
@@ -213,7 +217,11 @@ impl BackgroundScan {
         let bundles = snapshot.bundles();
         let infos: Vec<PodInfo> = pods.iter().filter_map(|p| pods::pod_info(p)).collect();
         let mut labels: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        for ns in infos.iter().map(|p| p.namespace.clone()).collect::<BTreeSet<_>>() {
+        for ns in infos
+            .iter()
+            .map(|p| p.namespace.clone())
+            .collect::<BTreeSet<_>>()
+        {
             let l = match &self.namespaces {
                 Some(n) => n.labels(&ns).await.unwrap_or_default(),
                 None => BTreeMap::new(),
@@ -277,7 +285,10 @@ impl BackgroundScan {
         let all: Vec<Bundle> = bundles.iter().map(|b| (*b).clone()).collect();
         gauges::controls(
             &crate::policy::controls::catalogue(&all),
-            state.evaluations.iter().map(|((r, _), e)| (r.as_str(), &e.verdict)),
+            state
+                .evaluations
+                .iter()
+                .map(|((r, _), e)| (r.as_str(), &e.verdict)),
         );
         let mut reports: BTreeMap<String, serde_json::Value> = BTreeMap::new();
         let mut by_ns: BTreeMap<&str, Vec<Row>> = BTreeMap::new();
@@ -344,7 +355,11 @@ impl BackgroundScan {
             time: None,
         };
         let deadline = Instant::now() + self.config.deadline;
-        self.engine.check(&request, deadline).await.into_iter().next()
+        self.engine
+            .check(&request, deadline)
+            .await
+            .into_iter()
+            .next()
     }
 }
 

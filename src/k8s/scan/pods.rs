@@ -84,7 +84,12 @@ pub(crate) fn pod_info(pod: &Pod) -> Option<PodInfo> {
         let statuses = status.and_then(|s| s.init_container_statuses.as_deref());
         for c in spec.init_containers.iter().flatten() {
             if c.restart_policy.as_deref() == Some("Always") {
-                images.push(running(c.image.as_deref(), &c.name, "initContainer", statuses));
+                images.push(running(
+                    c.image.as_deref(),
+                    &c.name,
+                    "initContainer",
+                    statuses,
+                ));
             }
         }
         let statuses = status.and_then(|s| s.ephemeral_container_statuses.as_deref());

@@ -105,7 +105,10 @@ impl Publisher {
                 Ok(_) => {
                     self.written.insert(namespace.clone(), report.clone());
                 }
-                Err(err) => self.failed(&format!("applying PolicyReport {namespace}/{REPORT_NAME}"), &err),
+                Err(err) => self.failed(
+                    &format!("applying PolicyReport {namespace}/{REPORT_NAME}"),
+                    &err,
+                ),
             }
         }
         let gone: BTreeSet<String> = self
@@ -126,7 +129,10 @@ impl Publisher {
                 Err(kube::Error::Api(status)) if status.code == 404 => {
                     self.written.remove(&namespace);
                 }
-                Err(err) => self.failed(&format!("deleting PolicyReport {namespace}/{REPORT_NAME}"), &err),
+                Err(err) => self.failed(
+                    &format!("deleting PolicyReport {namespace}/{REPORT_NAME}"),
+                    &err,
+                ),
             }
         }
     }
@@ -135,9 +141,17 @@ impl Publisher {
     pub(crate) async fn events(&mut self, transitions: &[Transition]) {
         for t in transitions {
             let (type_, reason, verb) = if t.out {
-                (EventType::Warning, "OutOfCompliance", "fell out of compliance")
+                (
+                    EventType::Warning,
+                    "OutOfCompliance",
+                    "fell out of compliance",
+                )
             } else {
-                (EventType::Normal, "BackInCompliance", "is back in compliance")
+                (
+                    EventType::Normal,
+                    "BackInCompliance",
+                    "is back in compliance",
+                )
             };
             let kind = t.workload.kind.as_deref().unwrap_or("workload");
             let name = t.workload.name.as_deref().unwrap_or_default();
@@ -150,7 +164,10 @@ impl Publisher {
                 secondary: None,
             };
             if let Err(err) = self.recorder.publish(&event, &t.workload).await {
-                self.failed(&format!("recording a {reason} Event on {kind} {name}"), &err);
+                self.failed(
+                    &format!("recording a {reason} Event on {kind} {name}"),
+                    &err,
+                );
             }
         }
     }

@@ -215,7 +215,12 @@ mod tests {
                 ScanResult::Warn,
             ),
             (
-                result("a", Mode::Enforce, false, Some(Category::RegistryUnreachable)),
+                result(
+                    "a",
+                    Mode::Enforce,
+                    false,
+                    Some(Category::RegistryUnreachable),
+                ),
                 ScanResult::Error,
             ),
             (
@@ -242,7 +247,12 @@ mod tests {
             containers: vec!["web".into()],
             image: "r.example/web@sha256:00".into(),
             digest: Some("sha256:00".into()),
-            result: result(policy, Mode::Enforce, allowed, Some(Category::NoAttestation)),
+            result: result(
+                policy,
+                Mode::Enforce,
+                allowed,
+                Some(Category::NoAttestation),
+            ),
             at: chrono::DateTime::from_timestamp(1_700_000_000, 5).unwrap(),
         };
         let report = policy_report("shop", &[row("z-policy", false), row("a-policy", true)]);
