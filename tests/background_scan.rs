@@ -651,7 +651,7 @@ fn the_chart_and_deploy_install_the_scan_only_when_asked_with_least_privilege() 
     let vendored: Value = yaml_serde::from_str(&deploy_crd).unwrap();
     assert_eq!(crd["spec"], vendored["spec"]);
     let crds = kustomize(&root().join("deploy/crds"));
-    assert_eq!(inventory(&crds), inventory(&[crd.clone()]));
+    assert_eq!(inventory(&crds), inventory(std::slice::from_ref(crd)));
 
     // deploy/'s component agrees with the chart (the CRD is applied on its own).
     let (dir, _) = deploy_with_tls();
