@@ -8,8 +8,9 @@
 //! Checked: the PolicyReports written (validated against the vendored wgpolicyk8s.io
 //! v1alpha2 CRD's OpenAPI v3 schema with Python's jsonschema, every object closed so that a
 //! field the apiserver would prune fails), pods the policies do not select left out, a
-//! stale report deleted, Events on transitions only, the running-images gauge, a re-run
-//! on the interval, and a policy change triggering a re-evaluation. And the installation:
+//! stale report deleted, Events on transitions only, the running-images and control
+//! gauges, a re-run on the interval, and a policy change and a trusted-root change each
+//! triggering a re-evaluation. And the installation:
 //! the chart's `server.backgroundScan` and `policyReports.installCRD` and deploy/'s
 //! `background-scan` component and `crds/` (off by default, least-privilege RBAC, the
 //! chart and deploy/ agreeing, valid objects).
@@ -300,7 +301,7 @@ fn result_for<'a>(report: &'a Value, image: &str) -> Option<&'a Value> {
 const POLICY: &str = "gate";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn running_pods_are_reported_revisited_and_re_evaluated_when_policies_change() {
+async fn running_pods_are_reported_revisited_and_re_evaluated_when_policies_or_the_root_change() {
     support::init_crypto();
     let reg = TestRegistry::ferro();
     let good = images::push(&reg, "good", Some(&images::ci_key())).await;
@@ -503,6 +504,36 @@ async fn running_pods_are_reported_revisited_and_re_evaluated_when_policies_chan
         rs_event["note"].as_str().unwrap().contains("gate v2"),
         "{rs_event}"
     );
+
+    // A new trusted root (what a trusted-root file or ConfigMap reload does) re-evaluates
+    // every running image too, long before the interval: newer timestamps.
+    let seconds = |r: &Value| {
+        result_for(r, &good_ref).unwrap()["timestamp"]["seconds"]
+            .as_i64()
+            .unwrap()
+    };
+    let last = seconds(api.applied("shop").last().unwrap());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let before = api.applied("shop").len();
+    let root = std::fs::read(format!(
+        "{}/tests/data/sigstore-trusted-roots/staging.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    custody::policy::trust_root::global()
+        .replace_from_json(&root)
+        .unwrap();
+    until(
+        "a re-evaluation after the trusted root changed",
+        Duration::from_secs(20),
+        || {
+            api.applied("shop")
+                .into_iter()
+                .skip(before)
+                .find(|r| seconds(r) > last)
+        },
+    )
+    .await;
 
     // It only reads Pods and writes reports and Events: no other request, and nothing
     // that would evict or change a workload.
