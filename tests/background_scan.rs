@@ -346,7 +346,18 @@ async fn running_pods_are_reported_revisited_and_re_evaluated_when_policies_or_t
         None,
         &format!("docker-pullable://{}/e2e/bare@{}", reg.host, bare.digest),
     );
-    let api = ApiServer::new(vec![web.clone(), system.clone()], vec![bare_pod.clone()]);
+    // The attested image also runs in a second namespace (a Deployment "api" there).
+    let api_pod = running_pod(
+        template,
+        "api-5f6d7c8b9-k4m2p",
+        "shop2",
+        Some(("ReplicaSet", "api-5f6d7c8b9")),
+        &format!("{}/e2e/good@{}", reg.host, good.digest),
+    );
+    let api = ApiServer::new(
+        vec![web.clone(), system.clone(), api_pod],
+        vec![bare_pod.clone()],
+    );
     let engine = Engine::new(
         Arc::new(reg.client()),
         store.clone(),
@@ -405,6 +416,24 @@ async fn running_pods_are_reported_revisited_and_re_evaluated_when_policies_or_t
     assert_eq!(fail["resources"][0]["kind"], "Pod");
     assert_eq!(fail["resources"][0]["name"], "web");
     assert!(fail["timestamp"]["seconds"].as_i64().unwrap() > 1_700_000_000);
+
+    // One registry lookup per distinct digest: the attested image runs in two namespaces
+    // and is evaluated in both, but resolved and discovered once (cache misses count
+    // lookups); the kube-system image is never looked up.
+    let shop2 = until("the shop2 report", Duration::from_secs(10), || {
+        api.applied("shop2").into_iter().next()
+    })
+    .await;
+    assert_eq!(result_for(&shop2, &good_ref).unwrap()["result"], "pass");
+    let lookups = |cache: &str| {
+        let m = custody::metrics::metrics().render();
+        webhook_support::serve::sample(
+            &m,
+            &format!("custody_cache_requests_total{{cache=\"{cache}\",result=\"miss\"}}"),
+        )
+    };
+    assert_eq!(lookups("discover"), 2.0);
+    assert_eq!(lookups("tag"), 2.0);
 
     // Nothing for kube-system (no policy selects it); the stale report is deleted.
     assert!(api.applied("kube-system").is_empty());
@@ -534,6 +563,10 @@ async fn running_pods_are_reported_revisited_and_re_evaluated_when_policies_or_t
         },
     )
     .await;
+
+    // Re-evaluations after a reload use admission's caches: still no new lookup.
+    assert_eq!(lookups("discover"), 2.0);
+    assert_eq!(lookups("tag"), 2.0);
 
     // It only reads Pods and writes reports and Events: no other request, and nothing
     // that would evict or change a workload.
