@@ -210,6 +210,16 @@ impl Engine {
         }
     }
 
+    /// The same engine (registry client and caches, policies, verification cache) with
+    /// its own limit of `cpu_workers` verifications/evaluations at once: for background
+    /// work that must not take admission's slots.
+    pub fn with_own_cpu_limit(&self, cpu_workers: usize) -> Engine {
+        let mut engine = self.clone();
+        engine.config.cpu_workers = cpu_workers.max(1);
+        engine.cpu = Arc::new(Semaphore::new(engine.config.cpu_workers));
+        engine
+    }
+
     /// Verifications/evaluations running right now (for the in-flight gauge).
     pub fn evaluations_in_flight(&self) -> usize {
         self.config

@@ -9,6 +9,7 @@ mod support;
 mod attest_cli;
 mod attest_interop;
 mod attest_interop_sigstore_js;
+mod background_scan;
 mod cli_habits;
 mod cli_review;
 mod hostile_limits;
