@@ -37,4 +37,5 @@ pub mod policy;
 pub mod registry;
 pub mod report;
 pub mod server;
+pub mod units;
 pub mod webhook;

@@ -19,6 +19,8 @@
 //! | `custody_policy_bundles_unenforced` | gauge | |
 //! | `custody_connections_open` | gauge | |
 //! | `custody_connections_closed_total` | counter | `reason` |
+//! | `custody_running_images` | gauge | `policy`, `result` (background scan) |
+//! | `custody_control_satisfied` | gauge | `control` (background scan) |
 //!
 //! No crate dependency: the text format is small and this keeps the hot path to a mutex
 //! on a short map per family.
@@ -72,6 +74,32 @@ impl CounterFamily {
     }
 }
 
+/// A gauge family whose whole set of values is replaced at once (a scan's results).
+#[derive(Debug, Default)]
+struct GaugeFamily {
+    values: Mutex<BTreeMap<Vec<String>, f64>>,
+}
+
+impl GaugeFamily {
+    fn replace(&self, values: BTreeMap<Vec<String>, f64>) {
+        *self.values.lock().unwrap_or_else(|e| e.into_inner()) = values;
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str, labels: &[&str]) {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        let map = self.values.lock().unwrap_or_else(|e| e.into_inner());
+        for (values, n) in map.iter() {
+            let pairs: Vec<String> = labels
+                .iter()
+                .zip(values.iter())
+                .map(|(l, v)| format!("{l}=\"{}\"", escape(v)))
+                .collect();
+            let _ = writeln!(out, "{name}{{{}}} {n}", pairs.join(","));
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct HistogramData {
     buckets: [u64; LATENCY_BUCKETS.len()],
@@ -95,6 +123,8 @@ pub struct Metrics {
     evaluations_in_flight: AtomicI64,
     reviews_in_flight: AtomicI64,
     review_duration: Mutex<BTreeMap<String, HistogramData>>,
+    running_images: GaugeFamily,
+    controls_satisfied: GaugeFamily,
 }
 
 /// Decrements an in-flight gauge when dropped.
@@ -212,6 +242,18 @@ impl Metrics {
         }
     }
 
+    /// Replaces `custody_running_images`: label values `[policy, result]` -> distinct
+    /// running images (set by the background scan after each pass).
+    pub fn set_running_images(&self, values: BTreeMap<Vec<String>, f64>) {
+        self.running_images.replace(values);
+    }
+
+    /// Replaces `custody_control_satisfied`: label values `[control]` -> the share
+    /// (0 to 1) of running images the control applies to that satisfy it.
+    pub fn set_controls_satisfied(&self, values: BTreeMap<Vec<String>, f64>) {
+        self.controls_satisfied.replace(values);
+    }
+
     /// Renders every family in the Prometheus text exposition format (version 0.0.4).
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
@@ -299,6 +341,18 @@ impl Metrics {
             "gauge",
             "AdmissionReviews being answered now.",
             self.reviews_in_flight.load(Ordering::Relaxed) as f64,
+        );
+        self.running_images.render(
+            &mut out,
+            "custody_running_images",
+            "Distinct running images per policy and result (pass, fail, warn, error), from the background scan.",
+            &["policy", "result"],
+        );
+        self.controls_satisfied.render(
+            &mut out,
+            "custody_control_satisfied",
+            "Share (0 to 1) of the running images a control applies to that satisfy it, from the background scan.",
+            &["control"],
         );
         out
     }

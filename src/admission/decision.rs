@@ -68,10 +68,7 @@ fn image_label(v: &ImageVerdict) -> String {
 }
 
 fn infrastructure(r: &PolicyResult) -> bool {
-    matches!(
-        r.category,
-        Some(Category::Timeout | Category::RegistryUnreachable)
-    )
+    r.category.is_some_and(Category::is_infrastructure)
 }
 
 /// The audit annotation key of each image's control outcomes (the apiserver files it as
@@ -375,6 +372,20 @@ mod tests {
         assert!(
             !decide(&policy, &[], &open).allowed,
             "fail-open never admits a policy denial"
+        );
+        let internal = vec![verdict(
+            "app:1",
+            vec![result(
+                "p",
+                Mode::Enforce,
+                false,
+                Some(Category::Internal),
+                "verification task failed: panicked",
+            )],
+        )];
+        assert!(
+            !decide(&internal, &[], &open).allowed,
+            "fail-open never admits custody's own failure"
         );
     }
 

@@ -22,15 +22,16 @@ pub struct Args {
     /// PEM private key (PKCS#8, SEC1 EC or PKCS#1 RSA) to sign with.
     #[arg(long, env = "CUSTODY_SIGNING_KEY")]
     pub key: PathBuf,
-    /// Predicate type URI, or a shorthand: slsaprovenance1, spdx, cyclonedx, vuln,
-    /// test-result, link.
+    /// Predicate type URI, or a shorthand: cosign's (custom, slsaprovenance,
+    /// slsaprovenance02, slsaprovenance1, spdx, spdxjson, cyclonedx, link, vuln, openvex,
+    /// with cosign's meanings) or custody's (intoto-vulns, intoto-link, test-result).
     #[arg(long = "type", env = "CUSTODY_PREDICATE_TYPE")]
     pub predicate_type: String,
     /// JSON file holding the predicate (`-` for standard input).
     #[arg(long, env = "CUSTODY_PREDICATE")]
     pub predicate: PathBuf,
     /// Write the envelope (or bundle) to this file instead of attaching it.
-    #[arg(long, env = "CUSTODY_ATTEST_OUTPUT")]
+    #[arg(long = "output-file", env = "CUSTODY_OUTPUT_FILE")]
     pub output: Option<PathBuf>,
     /// Produce a Sigstore bundle v0.3 (DSSE content, public-key material) instead of a
     /// bare DSSE envelope.
@@ -41,18 +42,29 @@ pub struct Args {
     pub registry: RegistryArgs,
 }
 
-/// The predicate type a shorthand stands for (anything else is taken as written).
+/// The predicate type a shorthand stands for (anything else is taken as written). The
+/// first ten are cosign's `--type` shorthands with cosign's meanings (cosign
+/// `pkg/policy/attestation.go`), so a command line moved from cosign means the same thing;
+/// custody's own predicates have names of their own.
 pub fn expand_predicate_type(t: &str) -> &str {
     match t {
-        "slsaprovenance1" | "slsaprovenance" => "https://slsa.dev/provenance/v1",
+        "custom" => "https://cosign.sigstore.dev/attestation/v1",
+        "slsaprovenance" | "slsaprovenance02" => "https://slsa.dev/provenance/v0.2",
+        "slsaprovenance1" => "https://slsa.dev/provenance/v1",
         "spdx" | "spdxjson" => "https://spdx.dev/Document",
         "cyclonedx" => "https://cyclonedx.org/bom",
-        "vuln" | "vulns" => "https://in-toto.io/attestation/vulns/v0.1",
+        "link" => "https://in-toto.io/Link/v1",
+        "vuln" => "https://cosign.sigstore.dev/attestation/vuln/v1",
+        "openvex" => "https://openvex.dev/ns",
+        "intoto-vulns" => "https://in-toto.io/attestation/vulns/v0.1",
+        "intoto-link" => "https://in-toto.io/attestation/link/v0.3",
         "test-result" => "https://in-toto.io/attestation/test-result/v0.1",
-        "link" => "https://in-toto.io/attestation/link/v0.3",
         other => other,
     }
 }
+
+/// The shorthands, for messages.
+const SHORTHANDS: &str = "custom, slsaprovenance, slsaprovenance02, slsaprovenance1, spdx, spdxjson, cyclonedx, link, vuln, openvex, intoto-vulns, intoto-link, test-result";
 
 /// An in-toto Statement v1 about one digest.
 pub fn statement_json(
@@ -82,9 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let predicate = read_predicate(&args.predicate)?;
     let predicate_type = expand_predicate_type(&args.predicate_type);
     if !predicate_type.contains(':') {
-        bail!(
-            "predicate type {predicate_type:?} is neither a URI nor a shorthand (slsaprovenance1, spdx, cyclonedx, vuln, test-result, link)"
-        );
+        bail!("predicate type {predicate_type:?} is neither a URI nor a shorthand ({SHORTHANDS})");
     }
     let registry = args.registry.client()?;
     let creds = args.registry.credentials(&image);
@@ -156,4 +166,38 @@ fn read_predicate(path: &PathBuf) -> anyhow::Result<serde_json::Value> {
     };
     serde_json::from_slice(&bytes)
         .map_err(|e| anyhow::anyhow!("predicate {}: not JSON: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand_predicate_type;
+
+    /// cosign's shorthands mean what they mean in cosign; custody's have other names.
+    #[test]
+    fn shorthands_mean_what_cosign_means() {
+        for (short, uri) in [
+            ("custom", "https://cosign.sigstore.dev/attestation/v1"),
+            ("slsaprovenance", "https://slsa.dev/provenance/v0.2"),
+            ("slsaprovenance02", "https://slsa.dev/provenance/v0.2"),
+            ("slsaprovenance1", "https://slsa.dev/provenance/v1"),
+            ("spdx", "https://spdx.dev/Document"),
+            ("spdxjson", "https://spdx.dev/Document"),
+            ("cyclonedx", "https://cyclonedx.org/bom"),
+            ("link", "https://in-toto.io/Link/v1"),
+            ("vuln", "https://cosign.sigstore.dev/attestation/vuln/v1"),
+            ("openvex", "https://openvex.dev/ns"),
+            ("intoto-vulns", "https://in-toto.io/attestation/vulns/v0.1"),
+            ("intoto-link", "https://in-toto.io/attestation/link/v0.3"),
+            (
+                "test-result",
+                "https://in-toto.io/attestation/test-result/v0.1",
+            ),
+            ("https://example.com/p/v1", "https://example.com/p/v1"),
+        ] {
+            assert_eq!(expand_predicate_type(short), uri, "{short}");
+        }
+        for short in super::SHORTHANDS.split(", ") {
+            assert!(expand_predicate_type(short).contains("://"), "{short}");
+        }
+    }
 }

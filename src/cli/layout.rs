@@ -82,7 +82,7 @@ pub struct SignArgs {
     /// The layout: bare JSON, signed metablock, or DSSE envelope.
     pub layout: PathBuf,
     /// Where to write the signed layout (default: replace the input).
-    #[arg(short = 'o', long = "output")]
+    #[arg(long = "output-file", env = "CUSTODY_OUTPUT_FILE")]
     pub output: Option<PathBuf>,
     /// Make a DSSE envelope of a bare layout (default: a metablock).
     #[arg(long)]

@@ -41,7 +41,7 @@ pub struct Cli {
     pub log_format: LogFormat,
     /// Heap size (bytes, or with a KiB/MiB/GiB suffix) at which Rego evaluations stop
     /// with an error, which denies; `0` disables the ceiling [default: 224MiB].
-    #[arg(long, global = true, env = "CUSTODY_POLICY_MEMORY_LIMIT", value_parser = parse_size)]
+    #[arg(long, global = true, env = "CUSTODY_POLICY_MEMORY_LIMIT", value_parser = crate::units::parse_size)]
     pub policy_memory_limit: Option<u64>,
     /// The subcommand.
     #[command(subcommand)]
@@ -92,6 +92,13 @@ pub enum Command {
     /// Record in-toto links.
     #[command(subcommand)]
     Link(link::Command),
+    /// Print custody's version and the git revision it was built from.
+    Version,
+    /// Print a shell completion script (e.g. `source <(custody completion bash)`).
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Entry point used by `main.rs`.
@@ -121,6 +128,11 @@ pub fn main() -> ExitCode {
         Command::Attest(a) => attest::run(a),
         Command::Layout(c) => layout::run(c),
         Command::Link(c) => link::run(c),
+        Command::Version => {
+            println!("custody {}", env!("CUSTODY_BUILD_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completion { shell } => completion(shell),
     };
     match result {
         Ok(code) => code,
@@ -131,37 +143,34 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Writes the completion script for `shell` (built in memory first: clap_complete panics
+/// on a write error such as a closed pipe).
+fn completion(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory as _;
+    use std::io::Write as _;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "custody", &mut script);
+    match std::io::stdout().write_all(&script) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
 fn init_logging(filter: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // Colour only for a person at a terminal (and never when NO_COLOR is set): log files,
+    // `kubectl logs` and CI output get plain text.
+    use std::io::IsTerminal as _;
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
-}
-
-/// A size in bytes: `1048576`, `512KiB`, `128MiB`, `1GiB`.
-pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, ""),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size (e.g. 128MiB)"))?;
-    let factor: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        other => return Err(format!("unknown size unit {other:?} (B, KiB, MiB or GiB)")),
-    };
-    n.checked_mul(factor)
-        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 /// Builds the multi-threaded tokio runtime the async subcommands run on.
@@ -171,20 +180,4 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_size;
-
-    #[test]
-    fn sizes_take_binary_units() {
-        assert_eq!(parse_size("1024"), Ok(1024));
-        assert_eq!(parse_size("128MiB"), Ok(128 << 20));
-        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
-        assert_eq!(parse_size("512KiB"), Ok(512 << 10));
-        assert!(parse_size("12MB").is_err());
-        assert!(parse_size("MiB").is_err());
-        assert!(parse_size("99999999999999999999GiB").is_err());
-    }
 }

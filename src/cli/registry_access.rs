@@ -5,8 +5,10 @@ use crate::registry::{Auth, Credentials, ImageRef, OciRegistry, RegistryConfig};
 use anyhow::Context as _;
 use std::path::PathBuf;
 
-/// Registry flags for commands that talk to a registry.
+/// Registry flags for commands that talk to a registry (listed under their own heading
+/// in `--help`).
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Registry access, limits and caches")]
 pub struct RegistryArgs {
     /// Registry settings (limits, timeouts, insecure hosts, credentials file).
     #[command(flatten)]

@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long, env = "CUSTODY_POLICIES")]
     pub policies: PathBuf,
     /// For a bare object: the namespace it is created in.
-    #[arg(long, env = "CUSTODY_NAMESPACE", default_value = "default")]
+    #[arg(long, env = "CUSTODY_TARGET_NAMESPACE", default_value = "default")]
     pub namespace: String,
     /// A label of the namespace (`key=value`); repeat for several.
     #[arg(long = "namespace-label", env = "CUSTODY_NAMESPACE_LABELS", value_delimiter = ',', value_parser = common::parse_label)]

@@ -52,8 +52,10 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
 
     let mut cluster = Cluster::default();
     let mut configmaps_synced = None;
+    let mut scan_client = None;
     if let Some(kube) = &settings.kube {
         let client = k8s::client().await?;
+        scan_client = Some(client.clone());
         let namespaces = NamespaceLabels::start(client.clone());
         let ns_ready = namespaces.clone();
         checks.push(Arc::new(move || {
@@ -108,7 +110,30 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     }
     let fd_limit = crate::server::raise_fd_limit(settings.server.max_connections);
     tracing::info!(?fd_limit, "open-file limit");
-    let reviewer = build_reviewer(&settings, store, cluster)?;
+    let (engine, defaults) = super::common::engine(
+        &settings.registry,
+        store,
+        crate::engine::EngineConfig {
+            require_all_platforms: settings.require_all_platforms,
+            no_policy: settings.no_policy_action,
+            max_images: settings.max_images_per_review,
+            ..Default::default()
+        },
+    )?;
+    let scan = settings
+        .kube
+        .as_ref()
+        .and_then(|k| k.background_scan.clone());
+    if let (Some(config), Some(client)) = (scan, scan_client) {
+        // Shares the webhook's engine (registry client and caches); reports only.
+        let mut scan = k8s::BackgroundScan::new(client, engine.clone(), config)
+            .with_credentials(cluster.pull_secrets.clone(), defaults.clone());
+        if let Some(namespaces) = &cluster.namespaces {
+            scan = scan.with_namespace_labels(namespaces.clone());
+        }
+        tokio::spawn(scan.run());
+    }
+    let reviewer = build_reviewer(&settings, engine, defaults, cluster);
     let server = Server::bind(settings.server.clone(), reviewer, checks).await?;
     if let (Some(path), Some(pem)) = (&settings.self_signed_ca_out, server.self_signed_ca_pem()) {
         std::fs::write(path, pem)
@@ -120,32 +145,20 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The admission-backed reviewer: the engine over `store` and an OCI registry client,
-/// with namespace labels and pull secrets from the cluster when it is reachable.
+/// The admission-backed reviewer: the engine (over an OCI registry client), with
+/// namespace labels and pull secrets from the cluster when it is reachable.
 fn build_reviewer(
     settings: &Settings,
-    store: PolicyStore,
+    engine: crate::engine::Engine,
+    defaults: crate::registry::Credentials,
     cluster: Cluster,
-) -> anyhow::Result<Arc<dyn Reviewer>> {
-    let (engine, defaults) = super::common::engine(
-        &settings.registry,
-        store,
-        crate::engine::EngineConfig {
-            require_all_platforms: settings.require_all_platforms,
-            no_policy: settings.no_policy_action,
-            max_images: settings.max_images_per_review,
-            ..Default::default()
-        },
-    )?;
+) -> Arc<dyn Reviewer> {
     let namespaces = match cluster.namespaces {
         Some(reflector) => Namespaces::Cluster(reflector),
         None => Namespaces::Fixed(Default::default()),
     };
     let checker = EngineChecker::new(engine, namespaces, cluster.pull_secrets, defaults);
-    Ok(Arc::new(Webhook::new(
-        Arc::new(checker),
-        webhook_options(settings),
-    )))
+    Arc::new(Webhook::new(Arc::new(checker), webhook_options(settings)))
 }
 
 /// The review service's options from the serve settings.

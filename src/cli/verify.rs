@@ -24,7 +24,7 @@ pub struct Args {
     #[arg(long, env = "CUSTODY_POLICIES")]
     pub policies: PathBuf,
     /// The namespace the images would run in.
-    #[arg(long, env = "CUSTODY_NAMESPACE", default_value = "default")]
+    #[arg(long, env = "CUSTODY_TARGET_NAMESPACE", default_value = "default")]
     pub namespace: String,
     /// A label of that namespace (`key=value`); repeat for several.
     #[arg(long = "namespace-label", env = "CUSTODY_NAMESPACE_LABELS", value_delimiter = ',', value_parser = super::common::parse_label)]
@@ -33,7 +33,7 @@ pub struct Args {
     #[arg(short = 'o', long = "output", env = "CUSTODY_OUTPUT", value_enum, default_value_t = Output::Text)]
     pub output: Output,
     /// Decision deadline for all images together.
-    #[arg(long, env = "CUSTODY_DEADLINE", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long = "decision-deadline", alias = "deadline", env = "CUSTODY_DECISION_DEADLINE", default_value = "30s", value_parser = humantime::parse_duration)]
     pub deadline: Duration,
     /// Require verified evidence for every platform of a multi-platform image.
     #[arg(long, env = "CUSTODY_REQUIRE_ALL_PLATFORMS")]

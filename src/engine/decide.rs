@@ -79,14 +79,6 @@ fn base_input(facts: &ImageFacts, ctx: &Context) -> PolicyInput {
     }
 }
 
-const CATEGORY_PRIORITY: [Category; 5] = [
-    Category::BadSignature,
-    Category::UntrustedSigner,
-    Category::SubjectMismatch,
-    Category::TooLarge,
-    Category::BadRequest,
-];
-
 /// The category of a denial: `policy-denied` when the policy saw the evidence it reads
 /// (or reads none); otherwise why that evidence is missing.
 fn deny_category(bundle: &Bundle, ev: &PolicyEvidence, rejected: &[RejectedEvidence]) -> Category {
@@ -101,35 +93,7 @@ fn deny_category(bundle: &Bundle, ev: &PolicyEvidence, rejected: &[RejectedEvide
                 .is_none_or(|t| bundle.wants_predicate(t))
         })
         .collect();
-    for c in CATEGORY_PRIORITY {
-        if relevant.iter().any(|r| r.category == c.as_str()) {
-            return c;
-        }
-    }
-    relevant
-        .iter()
-        .find_map(|r| {
-            all_categories()
-                .into_iter()
-                .find(|c| c.as_str() == r.category)
-        })
-        .unwrap_or(Category::NoAttestation)
-}
-
-fn all_categories() -> [Category; 11] {
-    [
-        Category::NotFound,
-        Category::RegistryUnreachable,
-        Category::Auth,
-        Category::NoAttestation,
-        Category::BadSignature,
-        Category::UntrustedSigner,
-        Category::SubjectMismatch,
-        Category::TooLarge,
-        Category::Timeout,
-        Category::PolicyDenied,
-        Category::BadRequest,
-    ]
+    Category::most_telling(relevant.iter().map(|r| r.category)).unwrap_or(Category::NoAttestation)
 }
 
 fn evaluate_one(
@@ -328,10 +292,7 @@ fn summarise(summary: &mut EvidenceSummary, policy: &str, ev: &PolicyEvidence, f
     }
     for r in &ev.rejected {
         let blob = r.source.blob_digest.clone().unwrap_or_default();
-        let category = all_categories()
-            .into_iter()
-            .find(|c| c.as_str() == r.category)
-            .unwrap_or(Category::BadRequest);
+        let category = r.category;
         match summary
             .rejected
             .iter_mut()

@@ -179,6 +179,15 @@ struct StepFailure {
     message: String,
 }
 
+/// A verification task that did not return (it panicked, or the runtime is shutting
+/// down): custody's own failure, filed `internal`, never the policy's verdict.
+fn task_failed(e: tokio::task::JoinError) -> StepFailure {
+    StepFailure {
+        category: Category::Internal,
+        message: format!("verification task failed: {e}"),
+    }
+}
+
 impl From<RegistryError> for StepFailure {
     fn from(e: RegistryError) -> Self {
         StepFailure {
@@ -199,6 +208,16 @@ impl Engine {
             cpu: Arc::new(Semaphore::new(permits)),
             verified: Arc::new(verify::VerifyCache::default()),
         }
+    }
+
+    /// The same engine (registry client and caches, policies, verification cache) with
+    /// its own limit of `cpu_workers` verifications/evaluations at once: for background
+    /// work that must not take admission's slots.
+    pub fn with_own_cpu_limit(&self, cpu_workers: usize) -> Engine {
+        let mut engine = self.clone();
+        engine.config.cpu_workers = cpu_workers.max(1);
+        engine.cpu = Arc::new(Semaphore::new(engine.config.cpu_workers));
+        engine
     }
 
     /// Verifications/evaluations running right now (for the in-flight gauge).
@@ -455,10 +474,7 @@ impl Engine {
             decide::decide(&facts, &bundles, &ctx, &cache)
         })
         .await
-        .map_err(|e| StepFailure {
-            category: Category::PolicyDenied,
-            message: format!("verification task failed: {e}"),
-        })?;
+        .map_err(task_failed)?;
         Ok((digest, results, summary))
     }
 }

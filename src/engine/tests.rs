@@ -425,3 +425,28 @@ async fn a_pinned_digest_is_used_as_is() {
     let v = check(&w, &[&image]).await;
     assert!(v[0].admitted(), "{v:?}");
 }
+
+#[tokio::test]
+async fn a_failed_verification_task_is_internal_never_policy_denied() {
+    let err = tokio::spawn(async { panic!("a check crashed") })
+        .await
+        .unwrap_err();
+    let failure = task_failed(err);
+    assert_eq!(failure.category, Category::Internal);
+    assert!(
+        failure.message.starts_with("verification task failed"),
+        "{}",
+        failure.message
+    );
+    let w = world();
+    let snapshot = w.store.snapshot();
+    let bundles: Vec<Bundle> = snapshot.bundles().into_iter().cloned().collect();
+    let results = fail_all(&bundles, failure.category, &failure.message);
+    assert_eq!(results.len(), 1);
+    assert!(results.iter().all(|r| !r.allowed));
+    assert!(
+        results
+            .iter()
+            .all(|r| r.category == Some(Category::Internal))
+    );
+}

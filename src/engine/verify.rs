@@ -252,7 +252,7 @@ pub(crate) struct PolicyEvidence {
 
 fn reject(p: &Parsed<'_>, category: Category, reason: String) -> RejectedEvidence {
     RejectedEvidence {
-        category: category.as_str().to_owned(),
+        category,
         reason,
         claimed_predicate_type: p.claimed_type().map(str::to_owned),
         source: p.source(),
@@ -406,7 +406,7 @@ pub(crate) fn skipped_as_rejected(skipped: &[Skipped]) -> Vec<RejectedEvidence> 
         .iter()
         .filter(|s| !matches!(s.reason, SkipReason::UnsupportedMediaType))
         .map(|s| RejectedEvidence {
-            category: s.reason.category().as_str().to_owned(),
+            category: s.reason.category(),
             reason: s.reason.to_string(),
             claimed_predicate_type: None,
             source: SourceInfo {

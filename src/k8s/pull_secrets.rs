@@ -93,6 +93,31 @@ impl PullSecrets {
         out
     }
 
+    /// The registry credentials of those pull secrets ([`for_pod`](Self::for_pod)),
+    /// parsed; unusable ones are logged by name (never by content) and skipped.
+    pub async fn credentials(
+        &self,
+        namespace: &str,
+        pod_secrets: &[String],
+        service_account: Option<&str>,
+    ) -> crate::registry::Credentials {
+        use crate::registry::Credentials;
+        let mut creds = Credentials::anonymous();
+        for secret in self.for_pod(namespace, pod_secrets, service_account).await {
+            let parsed = match secret.kind {
+                PullSecretKind::DockerConfigJson => {
+                    Credentials::from_dockerconfigjson(&secret.payload)
+                }
+                PullSecretKind::DockerCfg => Credentials::from_dockercfg(&secret.payload),
+            };
+            match parsed {
+                Ok(c) => creds.extend(&c),
+                Err(e) => tracing::warn!(secret = %secret.name, error = %e, "unusable pull secret"),
+            }
+        }
+        creds
+    }
+
     async fn account_secrets(&self, namespace: &str, account: &str) -> Arc<Vec<String>> {
         let key = (namespace.to_owned(), account.to_owned());
         let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);

@@ -5,6 +5,7 @@
 //! matches the image digest appear in `attestations`; everything else is summarised in
 //! `rejected` (with a reason and a category, never with its content).
 
+use crate::category::Category;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -181,8 +182,9 @@ pub struct SourceInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RejectedEvidence {
-    /// `bad-signature`, `untrusted-signer`, `subject-mismatch`, `too-large`, ...
-    pub category: String,
+    /// `bad-signature`, `untrusted-signer`, `subject-mismatch`, `too-large`, ... (one
+    /// that [`Category::describes_evidence`]).
+    pub category: Category,
     /// A short human-readable reason.
     pub reason: String,
     /// The predicate type the evidence *claims* (read from unverified bytes, for messages

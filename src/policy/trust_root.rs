@@ -39,6 +39,12 @@ impl TrustedRootStore {
         Ok((root, generation))
     }
 
+    /// The generation of the root in force (0 for the built-in default; each successful
+    /// replacement adds one). The background scan re-evaluates when it changes.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// Replaces the root with the one in `json`; on error the previous root stays.
     pub fn replace_from_json(&self, json: &[u8]) -> Result<String, SigstoreError> {
         let root = TrustedRoot::from_json(json)?;

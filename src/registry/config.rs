@@ -23,6 +23,7 @@ pub enum CosignTagMode {
 /// Limits, timeouts, caches, TLS and credentials for registry access.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+#[command(next_help_heading = "Registry access, limits and caches")]
 pub struct RegistryConfig {
     /// Registries (HOST or HOST:PORT) reached over plain HTTP; repeat or comma-separate.
     #[arg(
@@ -39,10 +40,10 @@ pub struct RegistryConfig {
     #[arg(long = "docker-config", env = "CUSTODY_DOCKER_CONFIG")]
     pub docker_config: Option<PathBuf>,
     /// Largest manifest or referrers listing accepted, in bytes.
-    #[arg(long, env = "CUSTODY_MAX_MANIFEST_BYTES", default_value_t = 4 * MIB)]
+    #[arg(long, env = "CUSTODY_MAX_MANIFEST_BYTES", default_value = "4MiB", value_parser = crate::units::parse_size)]
     pub max_manifest_bytes: u64,
     /// Largest attestation blob accepted, in bytes (checked before and while downloading).
-    #[arg(long, env = "CUSTODY_MAX_BLOB_BYTES", default_value_t = 16 * MIB)]
+    #[arg(long, env = "CUSTODY_MAX_BLOB_BYTES", default_value = "16MiB", value_parser = crate::units::parse_size)]
     pub max_blob_bytes: u64,
     /// Most referrers examined per image.
     #[arg(long, env = "CUSTODY_MAX_REFERRERS", default_value_t = 64)]
@@ -52,7 +53,8 @@ pub struct RegistryConfig {
     #[arg(long, env = "CUSTODY_MAX_REFERRER_LAYERS", default_value_t = 8)]
     pub max_referrer_layers: usize,
     /// Most bytes downloaded per image lookup (manifests and blobs together).
-    #[arg(long, env = "CUSTODY_MAX_EVIDENCE_BYTES", default_value_t = 64 * MIB)]
+    #[arg(long = "max-evidence-bytes", env = "CUSTODY_MAX_EVIDENCE_BYTES", default_value = "64MiB", value_parser = crate::units::parse_size)]
+    #[serde(rename = "max-evidence-bytes", alias = "max-total-bytes")]
     pub max_total_bytes: u64,
     /// Timeout of one HTTP request, body included.
     #[arg(long = "registry-request-timeout", env = "CUSTODY_REGISTRY_REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -90,10 +92,16 @@ pub struct RegistryConfig {
     #[serde(with = "duration_text")]
     pub failure_cache_ttl: Duration,
     /// Most entries in each registry cache.
-    #[arg(long, env = "CUSTODY_REGISTRY_CACHE_ENTRIES", default_value_t = 10_000)]
+    #[arg(
+        long = "registry-cache-entries",
+        env = "CUSTODY_REGISTRY_CACHE_ENTRIES",
+        default_value_t = 10_000
+    )]
+    #[serde(rename = "registry-cache-entries", alias = "cache-max-entries")]
     pub cache_max_entries: u64,
     /// Most bytes of evidence held in the cache.
-    #[arg(long, env = "CUSTODY_REGISTRY_CACHE_BYTES", default_value_t = 128 * MIB)]
+    #[arg(long = "registry-cache-bytes", env = "CUSTODY_REGISTRY_CACHE_BYTES", default_value = "128MiB", value_parser = crate::units::parse_size)]
+    #[serde(rename = "registry-cache-bytes", alias = "cache-max-bytes")]
     pub cache_max_bytes: u64,
     /// Ask the Referrers API only for this artifact type (`?artifactType=`); results are
     /// filtered on the client as well, since registries may ignore the filter.

@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::Checker;
 use crate::admission::{AdmissionRequest, ContainerKind, ImageUse, PodTemplate};
 use crate::engine::{self, CheckRequest, Engine, ImageVerdict, Workload};
-use crate::k8s::{NamespaceLabels, PullSecretKind, PullSecrets};
+use crate::k8s::{NamespaceLabels, PullSecrets};
 use crate::policy::input::{NamespaceInfo, RequestInfo};
 use crate::registry::Credentials;
 
@@ -48,28 +48,15 @@ impl EngineChecker {
     }
 
     async fn credentials(&self, req: &AdmissionRequest, template: &PodTemplate) -> Credentials {
-        let mut creds = Credentials::anonymous();
-        if let Some(reader) = &self.pull_secrets {
-            let account = Some(template.service_account.as_str());
-            for secret in reader
-                .for_pod(&req.namespace, &template.pull_secrets, account)
-                .await
-            {
-                let parsed = match secret.kind {
-                    PullSecretKind::DockerConfigJson => {
-                        Credentials::from_dockerconfigjson(&secret.payload)
-                    }
-                    PullSecretKind::DockerCfg => Credentials::from_dockercfg(&secret.payload),
-                };
-                match parsed {
-                    Ok(c) => creds.extend(&c),
-                    // The error names the secret, never its content.
-                    Err(e) => {
-                        tracing::warn!(secret = %secret.name, error = %e, "unusable pull secret")
-                    }
-                }
+        let mut creds = match &self.pull_secrets {
+            Some(reader) => {
+                let account = Some(template.service_account.as_str());
+                reader
+                    .credentials(&req.namespace, &template.pull_secrets, account)
+                    .await
             }
-        }
+            None => Credentials::anonymous(),
+        };
         creds.extend(&self.defaults);
         creds
     }

@@ -34,7 +34,28 @@ pub async fn attach_statement(
     key: &SigningKey,
     predicate_type: &str,
 ) -> Attached {
-    let body = statement(about, predicate_type, json!({"n": predicate_type}));
+    let predicate = json!({"n": predicate_type});
+    attach_predicate(
+        client,
+        image,
+        subject,
+        (about, predicate_type, predicate),
+        key,
+    )
+    .await
+}
+
+/// The one attach helper: signs a statement `(about, predicate type, predicate)` with
+/// `key` and attaches it to `subject` in `image`'s repository (Referrers API where the
+/// registry has it, the tag schema otherwise).
+pub async fn attach_predicate(
+    client: &OciRegistry,
+    image: &ImageRef,
+    subject: &Digest,
+    (about, predicate_type, predicate): (&Digest, &str, Value),
+    key: &SigningKey,
+) -> Attached {
+    let body = statement(about, predicate_type, predicate);
     let artifact = Artifact {
         artifact_type: DSSE_MEDIA_TYPE.to_owned(),
         media_type: DSSE_MEDIA_TYPE.to_owned(),

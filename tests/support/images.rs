@@ -1,6 +1,10 @@
-//! Tiny real OCI image layouts (one uncompressed tar layer) and pushing them with skopeo.
+//! Tiny real OCI image layouts (one uncompressed tar layer), pushing them with skopeo, and
+//! pushed images with or without the evidence the test policies accept ([`push`]).
 
+use super::attest::{attach_predicate, attach_statement};
+use super::bundles::PREDICATE;
 use super::registries::{TestRegistry, tool};
+use custody::attest::SigningKey;
 use custody::digest::Digest;
 use serde_json::json;
 use std::path::Path;
@@ -153,4 +157,73 @@ pub fn push_layout(registry: &TestRegistry, layout: &Layout, repo_tag: &str) -> 
     let pushed: Digest = text.trim().parse().expect("skopeo wrote a digest");
     assert_eq!(pushed, layout.digest, "skopeo changed the manifest digest");
     pushed
+}
+
+// Images with the evidence the test policies of `support::bundles` accept.
+
+/// A pushed image.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    /// `127.0.0.1:PORT/e2e/NAME:1.0`.
+    pub image: String,
+    /// Its manifest digest.
+    pub digest: Digest,
+}
+
+impl Pushed {
+    /// The short digest the denial message shows.
+    pub fn short(&self) -> String {
+        self.digest.short()
+    }
+
+    /// The same repository and tag reached through another host (a proxy).
+    pub fn via(&self, host: &str) -> String {
+        let (_, rest) = self.image.split_once('/').expect("host/repo");
+        format!("{host}/{rest}")
+    }
+}
+
+/// Pushes a fresh single-platform image `e2e/NAME:1.0` to `reg` and, when `signer` is
+/// given, attaches a [`PREDICATE`] statement about it signed by that key (Referrers API
+/// on ferro, the tag schema on docker-registry).
+pub async fn push(reg: &TestRegistry, name: &str, signer: Option<&SigningKey>) -> Pushed {
+    let layout = single_platform(&format!("{name} on {} ({:?})", reg.host, reg.kind));
+    let tag = format!("e2e/{name}:1.0");
+    let digest = push_layout(reg, &layout, &tag);
+    if let Some(key) = signer {
+        let image = reg.image(&tag);
+        attach_statement(&reg.client(), &image, &digest, &digest, key, PREDICATE).await;
+    }
+    Pushed {
+        image: format!("{}/{tag}", reg.host),
+        digest,
+    }
+}
+
+/// A good (attested by the CI key) and a bare image on `reg`.
+pub async fn good_and_bare(reg: &TestRegistry) -> (Pushed, Pushed) {
+    let good = push(reg, "good", Some(&super::fixtures::ci_key())).await;
+    let bare = push(reg, "bare", None).await;
+    (good, bare)
+}
+
+/// Pushes a fresh single-platform image `TAG` (`repo:tag`) to `reg` and, when `evidence`
+/// is given, attaches SLSA provenance about the image (or about the digest given) signed
+/// by that key. Returns `HOST/TAG` and the image digest.
+pub async fn push_with_provenance(
+    reg: &TestRegistry,
+    tag: &str,
+    evidence: Option<(&SigningKey, Option<&Digest>)>,
+) -> (String, Digest) {
+    let layout = single_platform(&format!("{tag} on {}", reg.host));
+    let digest = push_layout(reg, &layout, tag);
+    if let Some((key, about)) = evidence {
+        let statement = (
+            about.unwrap_or(&digest),
+            super::fixtures::SLSA_V1,
+            super::fixtures::provenance(),
+        );
+        attach_predicate(&reg.client(), &reg.image(tag), &digest, statement, key).await;
+    }
+    (format!("{}/{tag}", reg.host), digest)
 }

@@ -107,15 +107,23 @@ pub struct Args {
     /// How long pull secrets and service accounts are cached [default: 30s].
     #[arg(long, env = "CUSTODY_PULL_SECRET_TTL")]
     pub pull_secret_ttl: Option<DurationArg>,
+    /// With --kubernetes: re-evaluate the images of running Pods this often (and when
+    /// policies or the trusted root change) and publish PolicyReports, gauges and Events;
+    /// never evicts or blocks anything [default: off].
+    #[arg(long, env = "CUSTODY_BACKGROUND_SCAN")]
+    pub background_scan: Option<DurationArg>,
+    /// Distinct image digests the background scan evaluates at once [default: 4].
+    #[arg(long, env = "CUSTODY_BACKGROUND_SCAN_CONCURRENCY")]
+    pub background_scan_concurrency: Option<usize>,
 
     /// Kinds whose images `/mutate` pins to digests (comma-separated; empty disables)
     /// [default: Pod,Deployment,ReplicaSet,StatefulSet,DaemonSet,Job,CronJob,ReplicationController].
     #[arg(long, env = "CUSTODY_MUTATE_KINDS", value_delimiter = ',')]
     pub mutate_kinds: Option<Vec<String>>,
 
-    /// Largest AdmissionReview body accepted [default: 3211264 (3 MiB + 64 KiB)].
-    #[arg(long, env = "CUSTODY_MAX_BODY_BYTES")]
-    pub max_body_bytes: Option<usize>,
+    /// Largest AdmissionReview body accepted, e.g. `4MiB` [default: 3136KiB (3 MiB + 64 KiB)].
+    #[arg(long, env = "CUSTODY_MAX_BODY_BYTES", value_parser = crate::units::parse_size)]
+    pub max_body_bytes: Option<u64>,
     /// Reviews decided at once; more wait for a slot [default: 256].
     #[arg(long, env = "CUSTODY_MAX_CONCURRENT_REVIEWS")]
     pub max_concurrent_reviews: Option<usize>,
@@ -197,6 +205,8 @@ pub struct KubeSettings {
     pub pull_secrets: Option<Duration>,
     /// The trusted-root ConfigMap's name, when given.
     pub trusted_root_configmap: Option<String>,
+    /// The background scan, when enabled.
+    pub background_scan: Option<crate::k8s::ScanConfig>,
 }
 
 // A local alias so this file reads the same whether or not server types move.
@@ -249,6 +259,10 @@ impl Args {
                 .or(file.policy_configmap_selector),
             pull_secret_auth: self.pull_secret_auth.or(file.pull_secret_auth),
             pull_secret_ttl: self.pull_secret_ttl.or(file.pull_secret_ttl),
+            background_scan: self.background_scan.or(file.background_scan),
+            background_scan_concurrency: self
+                .background_scan_concurrency
+                .or(file.background_scan_concurrency),
             mutate_kinds: self.mutate_kinds.or(file.mutate_kinds),
             max_body_bytes: self.max_body_bytes.or(file.max_body_bytes),
             max_concurrent_reviews: self.max_concurrent_reviews.or(file.max_concurrent_reviews),
@@ -313,7 +327,7 @@ impl Args {
         server.review_bound = deadline + Duration::from_millis(750);
         server.fail_open = fail_open;
         if let Some(n) = self.max_body_bytes {
-            server.max_body_bytes = n;
+            server.max_body_bytes = usize::try_from(n).unwrap_or(usize::MAX);
         }
         if let Some(n) = self.max_concurrent_reviews {
             if n == 0 {
@@ -359,7 +373,18 @@ impl Args {
                 .then(|| dur(self.pull_secret_ttl, 30)),
             namespace: namespace.clone(),
             trusted_root_configmap: self.trusted_root_configmap.clone(),
+            background_scan: self.background_scan.map(|d| crate::k8s::ScanConfig {
+                concurrency: self
+                    .background_scan_concurrency
+                    .unwrap_or(crate::k8s::scan::DEFAULT_CONCURRENCY),
+                ..crate::k8s::ScanConfig::new(d.0)
+            }),
         });
+        background_scan_checks(
+            self.background_scan,
+            self.background_scan_concurrency,
+            kube.is_some(),
+        )?;
         if self.trusted_root_configmap.is_some() && kube.is_none() {
             bail!("--trusted-root-configmap needs --kubernetes");
         }
@@ -397,6 +422,27 @@ impl Args {
             registry: self.registry,
         })
     }
+}
+
+/// The background scan's flags: it needs the Kubernetes API, a positive interval and
+/// at least one evaluation at a time.
+fn background_scan_checks(
+    interval: Option<DurationArg>,
+    concurrency: Option<usize>,
+    kubernetes: bool,
+) -> anyhow::Result<()> {
+    if let Some(d) = interval {
+        if !kubernetes {
+            bail!("--background-scan needs --kubernetes");
+        }
+        if d.0.is_zero() {
+            bail!("--background-scan must be positive (leave it unset to turn the scan off)");
+        }
+    }
+    if concurrency == Some(0) {
+        bail!("--background-scan-concurrency must be at least 1");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -517,6 +563,31 @@ mod tests {
                 .resolve()
                 .unwrap_err();
             assert!(err.to_string().contains(bad[0]), "{err}");
+        }
+    }
+
+    #[test]
+    fn background_scan_is_off_by_default_and_needs_kubernetes() {
+        let s = parse(&["--self-signed", "--kubernetes"]).resolve().unwrap();
+        assert!(s.kube.unwrap().background_scan.is_none());
+        let s = parse(&["--self-signed", "--kubernetes", "--background-scan", "10m"])
+            .resolve()
+            .unwrap();
+        let scan = s.kube.unwrap().background_scan.unwrap();
+        assert_eq!(scan.interval, Duration::from_secs(600));
+        assert_eq!(scan.concurrency, 4);
+        for bad in [
+            &["--self-signed", "--background-scan", "10m"][..],
+            &["--self-signed", "--kubernetes", "--background-scan", "0s"],
+            &[
+                "--self-signed",
+                "--kubernetes",
+                "--background-scan-concurrency",
+                "0",
+            ],
+        ] {
+            let err = parse(bad).resolve().unwrap_err();
+            assert!(err.to_string().contains("--background-scan"), "{err}");
         }
     }
 

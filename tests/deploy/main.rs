@@ -1,0 +1,15 @@
+//! Deployment tests: the Helm chart (rendered by our own renderer), the kustomize tree in
+//! `deploy/`, the container image, the shipped policies, checked against the Kubernetes
+//! schemas (python3 kubernetes-validate) and started with the chart's environment.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod deploy_chart;
+mod deploy_chart_options;
+mod deploy_image;
+mod deploy_manifests;
+mod deploy_policies;
+mod deploy_renderer;
+mod deploy_serve;
+mod deploy_values;
