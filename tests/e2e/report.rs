@@ -426,6 +426,10 @@ fn markdown_report_has_summary_lines_matrix_and_reasons() {
     let (code, out, err) = s.report(WEEK_AND_TWO_DAYS_AFTER, "markdown", Some(&file));
     assert_eq!(code, 1, "{err}");
     assert!(
+        !err.contains("custody report:"),
+        "no progress when standard error is not a terminal: {err}"
+    );
+    assert!(
         out.is_empty(),
         "--output-file writes nothing to stdout: {out}"
     );
@@ -540,6 +544,22 @@ fn html_report_renders_in_headless_chromium() {
             &format!("--screenshot={}", shot.display()),
             "--window-size=1280,900",
         ],
+    );
+    // It prints (the print stylesheet lays it out for A4 landscape).
+    let pdf_path = dir.path().join("report.pdf");
+    headless(
+        &page,
+        &[
+            &format!("--print-to-pdf={}", pdf_path.display()),
+            "--no-pdf-header-footer",
+        ],
+    );
+    let pdf = std::fs::read(&pdf_path).expect("chromium printed the page");
+    assert!(pdf.starts_with(b"%PDF-"), "not a PDF");
+    assert!(
+        pdf.len() > 10_000,
+        "an empty print is tiny: {} bytes",
+        pdf.len()
     );
     let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
@@ -811,4 +831,61 @@ fn webhook_decisions_carry_control_outcomes() {
         assert!(c02["reason"].as_str().unwrap().contains("days old (limit 7 days)"), "{c02}");
         assert_eq!(cites(c02, VULNS)["created"], SCANNED);
     });
+}
+
+/// On a terminal, standard error counts the images done (`script` gives the run a pty).
+#[test]
+fn progress_is_shown_on_a_terminal_only() {
+    let s = scene();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.json");
+    let by_digest = format!("{}/shop/api@{}", s.reg.host, s.good.digest);
+    let command = format!(
+        "{} report {} {} {} --policies {} --insecure-registry {} --namespace shop -o json --output-file {}",
+        env!("CARGO_BIN_EXE_custody"),
+        s.good.image,
+        by_digest,
+        s.bare.image,
+        s.policies(),
+        s.reg.host,
+        file.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("script (util-linux)");
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{tty}");
+    assert!(tty.contains("custody report: 3/3 images"), "{tty:?}");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(doc["summary"]["images"], 2);
+}
+
+#[test]
+fn kubernetes_without_a_cluster_is_unusable_input() {
+    let home = tempfile::tempdir().unwrap();
+    let policies = control_policies();
+    let out = Command::new(env!("CARGO_BIN_EXE_custody"))
+        .args(["report", "--kubernetes", "--policies"])
+        .arg(policies.path())
+        .env("HOME", home.path())
+        .env("KUBECONFIG", home.path().join("no-such-kubeconfig"))
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("Kubernetes API"), "{err}");
+    // Images and --kubernetes exclude each other; one of them is needed.
+    let (code, _, err) = custody([
+        "report",
+        "registry.example/a:1",
+        "--kubernetes",
+        "--policies",
+        "x",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = custody(["report", "--policies", "x"]);
+    assert_eq!(code, 2, "{err}");
 }
