@@ -77,6 +77,9 @@ fn base_input(facts: &ImageFacts, ctx: &Context) -> PolicyInput {
     }
 }
 
+/// How the message of a policy whose evaluation failed begins.
+pub(crate) const EVALUATION_FAILED: &str = "policy evaluation failed";
+
 const CATEGORY_PRIORITY: [Category; 5] = [
     Category::BadSignature,
     Category::UntrustedSigner,
@@ -171,7 +174,7 @@ fn evaluate_one(
             } else {
                 Category::PolicyDenied
             });
-            result.messages = vec![format!("policy evaluation failed: {text}")];
+            result.messages = vec![format!("{EVALUATION_FAILED}: {text}")];
         }
     }
     if ctx.require_all_platforms
