@@ -149,7 +149,9 @@ fn main() {
     for (i, bundle) in bundles.iter().enumerate() {
         read_line(&mut line);
         let theirs: serde_json::Value = serde_json::from_str(&line).expect("OPA outcome");
-        let ours = bundle.evaluate_fresh(&values[i]).expect("custody evaluates");
+        let ours = bundle
+            .evaluate_fresh(&values[i])
+            .expect("custody evaluates");
         let ours = serde_json::json!({"deny": ours.deny, "warn": ours.warn});
         assert_eq!(
             ours,
@@ -176,7 +178,9 @@ fn main() {
             ours[i].push(start.elapsed().as_nanos() as f64 / batch as f64 / 1000.0);
             writeln!(to_opa, "run {i} {batch}").expect("asks OPA");
             read_line(&mut line);
-            let mut words = line.split_whitespace().map(|w| w.parse::<f64>().expect("ns"));
+            let mut words = line
+                .split_whitespace()
+                .map(|w| w.parse::<f64>().expect("ns"));
             let (p, e) = (words.next().expect("ns"), words.next().expect("ns"));
             theirs[i].push(p / batch as f64 / 1000.0);
             empty[i].push(e / batch as f64 / 1000.0);
@@ -205,8 +209,7 @@ fn main() {
         "| policy | custody best (median) | OPA best (median), binding subtracted | OPA binding (empty query) | custody / OPA |"
     );
     println!("|---|---|---|---|---|");
-    let (mut sum_ours, mut sum_theirs, mut sum_ours_med, mut sum_theirs_med) =
-        (0.0, 0.0, 0.0, 0.0);
+    let (mut sum_ours, mut sum_theirs, mut sum_ours_med, mut sum_theirs_med) = (0.0, 0.0, 0.0, 0.0);
     for (i, bundle) in bundles.iter().enumerate() {
         let e_best = best(&empty[i]);
         let o_best = best(&ours[i]);

@@ -111,7 +111,10 @@ struct KeyParts<'a> {
 pub(crate) fn key(facts: &ImageFacts, bundles: &[Bundle], ctx: &Context) -> Option<String> {
     let reads = Reads::of(bundles)?;
     let parts = KeyParts {
-        bundles: bundles.iter().map(|b| b.fingerprint().to_string()).collect(),
+        bundles: bundles
+            .iter()
+            .map(|b| b.fingerprint().to_string())
+            .collect(),
         image: &facts.image.original,
         digest: facts.digest.to_string(),
         media_type: &facts.media_type,
@@ -132,11 +135,7 @@ pub(crate) fn key(facts: &ImageFacts, bundles: &[Bundle], ctx: &Context) -> Opti
 impl DecisionCache {
     /// The decision remembered under `key`.
     pub(crate) fn get(&self, key: &str) -> Option<Decision> {
-        let found = self
-            .entries
-            .lock()
-            .ok()
-            .and_then(|m| m.get(key).cloned());
+        let found = self.entries.lock().ok().and_then(|m| m.get(key).cloned());
         let result = if found.is_some() { "hit" } else { "miss" };
         crate::metrics::metrics().cache_request(DECISION_CACHE, result);
         found
@@ -169,8 +168,8 @@ impl DecisionCache {
 #[cfg(test)]
 mod tests {
     use super::super::fake::FakeRegistry;
-    use super::{DECISION_CACHE, EVALUATION_FAILED};
     use super::super::{CheckRequest, Engine, EngineConfig, ImageUse};
+    use super::{DECISION_CACHE, EVALUATION_FAILED};
     use crate::attest::{INTOTO_PAYLOAD_TYPE, KeyAlgorithm, SigningKey, sign_envelope};
     use crate::digest::Digest;
     use crate::policy::PolicyStore;
@@ -261,7 +260,8 @@ mod tests {
 
     #[tokio::test]
     async fn world_dependent_policies_and_failed_evaluations_are_not_remembered() {
-        let reads_clock = "package custody.checked\n\ndeny contains \"late\" if time.now_ns() < 0\n";
+        let reads_clock =
+            "package custody.checked\n\ndeny contains \"late\" if time.now_ns() < 0\n";
         let (engine_a, _, _) = engine(reads_clock, true);
         let v = engine_a.check(&request("alice", "a"), deadline()).await;
         assert!(v[0].admitted(), "{v:?}");

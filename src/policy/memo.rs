@@ -430,7 +430,10 @@ mod tests {
     fn the_memo_is_bounded() {
         let memo = Memo::new(InputReads::Whole);
         for i in 0..(MEMO_ENTRIES + 5) {
-            memo.put(Key::from(vec![regorus::Value::from(i as u64)]), &Outcome::default());
+            memo.put(
+                Key::from(vec![regorus::Value::from(i as u64)]),
+                &Outcome::default(),
+            );
         }
         assert!(memo.len() <= MEMO_ENTRIES);
     }
