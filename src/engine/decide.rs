@@ -79,6 +79,9 @@ fn base_input(facts: &ImageFacts, ctx: &Context) -> PolicyInput {
     }
 }
 
+/// How the message of a policy whose evaluation failed begins.
+pub(crate) const EVALUATION_FAILED: &str = "policy evaluation failed";
+
 /// The category of a denial: `policy-denied` when the policy saw the evidence it reads
 /// (or reads none); otherwise why that evidence is missing.
 fn deny_category(bundle: &Bundle, ev: &PolicyEvidence, rejected: &[RejectedEvidence]) -> Category {
@@ -137,7 +140,7 @@ fn evaluate_one(
             } else {
                 Category::PolicyDenied
             });
-            result.messages = vec![format!("policy evaluation failed: {text}")];
+            result.messages = vec![format!("{EVALUATION_FAILED}: {text}")];
         }
     }
     if ctx.require_all_platforms

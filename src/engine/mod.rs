@@ -25,6 +25,7 @@
 //! ```
 
 mod decide;
+mod decisions;
 mod input;
 mod layout;
 mod request;
@@ -157,6 +158,7 @@ pub struct Engine {
     config: EngineConfig,
     cpu: Arc<Semaphore>,
     verified: Arc<verify::VerifyCache>,
+    decisions: Arc<decisions::DecisionCache>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -207,6 +209,7 @@ impl Engine {
             config,
             cpu: Arc::new(Semaphore::new(permits)),
             verified: Arc::new(verify::VerifyCache::default()),
+            decisions: Arc::new(decisions::DecisionCache::default()),
         }
     }
 
@@ -256,7 +259,10 @@ impl Engine {
             },
             namespace: req.namespace.clone(),
             request: req.request.clone(),
-            time: req.time.unwrap_or_else(chrono::Utc::now),
+            // Whole seconds: policies that read the time are remembered for the second.
+            time: req
+                .time
+                .unwrap_or_else(|| chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0)),
             require_all_platforms: self.config.require_all_platforms,
             catalogue: catalogue.clone(),
         });
@@ -445,6 +451,20 @@ impl Engine {
                 skipped.extend(sk);
             }
         }
+        let facts = ImageFacts {
+            image: r,
+            digest: digest.clone(),
+            media_type: resolved.media_type,
+            platforms,
+            containers,
+            evidence,
+            skipped,
+            skipped_omitted,
+        };
+        let key = decisions::key(&facts, applicable, &ctx);
+        if let Some(known) = key.as_deref().and_then(|k| self.decisions.get(k)) {
+            return Ok((digest, known.0.clone(), known.1.clone()));
+        }
         set_step("waiting for a verification slot");
         let permit = self
             .cpu
@@ -456,16 +476,6 @@ impl Engine {
                 message: "the engine is shutting down".into(),
             })?;
         set_step("verifying attestations and evaluating policies");
-        let facts = ImageFacts {
-            image: r,
-            digest: digest.clone(),
-            media_type: resolved.media_type,
-            platforms,
-            containers,
-            evidence,
-            skipped,
-            skipped_omitted,
-        };
         let bundles = applicable.to_vec();
         let cache = self.verified.clone();
         let (results, summary) = tokio::task::spawn_blocking(move || {
@@ -475,6 +485,10 @@ impl Engine {
         })
         .await
         .map_err(task_failed)?;
+        if let Some(key) = key {
+            self.decisions
+                .put(key, &Arc::new((results.clone(), summary.clone())));
+        }
         Ok((digest, results, summary))
     }
 }
