@@ -7,6 +7,7 @@
 //! and the webhook's decision log and `controls` audit annotation.
 
 use crate::support;
+use custody::k8s::testing::{Answer, FakeApiserver};
 
 use custody::digest::Digest;
 use custody::registry::{Artifact, Credentials, DSSE_MEDIA_TYPE};
@@ -619,51 +620,33 @@ fn pod(namespace: &str, deployment: &str, image: &str, running: Option<&Digest>)
     p
 }
 
-/// A kube client whose transport answers Pod and Namespace LISTs with `pods` and
-/// `namespaces`, recording each request's path and query.
-fn kube_client(
-    pods: Vec<Value>,
-    namespaces: Vec<Value>,
-) -> (kube::Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use http_body_util::BodyExt as _;
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = seen.clone();
-    let svc = tower::service_fn(move |req: http::Request<kube::client::Body>| {
-        let log = log.clone();
-        let pods = pods.clone();
-        let namespaces = namespaces.clone();
-        async move {
-            let uri = req.uri().to_string();
-            log.lock().unwrap().push(uri.clone());
-            let path = req.uri().path().to_owned();
-            let body = if path.ends_with("/pods") {
-                let ns = path
-                    .strip_prefix("/api/v1/namespaces/")
-                    .and_then(|r| r.strip_suffix("/pods"));
-                let items: Vec<Value> = pods
-                    .into_iter()
-                    .filter(|p| ns.is_none_or(|n| p["metadata"]["namespace"] == n))
-                    .collect();
-                json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "4712"}, "items": items})
-            } else if path == "/api/v1/namespaces" {
-                json!({"apiVersion": "v1", "kind": "NamespaceList", "metadata": {"resourceVersion": "4712"}, "items": namespaces})
-            } else if let Some(name) = path.strip_prefix("/api/v1/namespaces/") {
-                namespaces
-                    .into_iter()
-                    .find(|n| n["metadata"]["name"] == name)
-                    .unwrap_or_else(|| json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}))
-            } else {
-                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
-            };
-            let status = if body["code"] == 404 { 404 } else { 200 };
-            let body =
-                http_body_util::Full::new(bytes::Bytes::from(body.to_string())).boxed_unsync();
-            Ok::<_, std::convert::Infallible>(
-                http::Response::builder().status(status).body(body).unwrap(),
-            )
+/// A fake API server answering Pod and Namespace LISTs with `pods` and `namespaces`.
+fn kube_api(pods: Vec<Value>, namespaces: Vec<Value>) -> FakeApiserver {
+    FakeApiserver::new(move |req| {
+        let path = req.uri.split('?').next().unwrap_or_default();
+        if path.ends_with("/pods") {
+            let ns = path
+                .strip_prefix("/api/v1/namespaces/")
+                .and_then(|r| r.strip_suffix("/pods"));
+            let items: Vec<&Value> = pods
+                .iter()
+                .filter(|p| ns.is_none_or(|n| p["metadata"]["namespace"] == n))
+                .collect();
+            return Answer::json(
+                200,
+                &json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "4712"}, "items": items}),
+            );
         }
-    });
-    (kube::Client::new(svc, "default"), seen)
+        if path == "/api/v1/namespaces" {
+            return Answer::json(
+                200,
+                &json!({"apiVersion": "v1", "kind": "NamespaceList", "metadata": {"resourceVersion": "4712"}, "items": namespaces}),
+            );
+        }
+        path.strip_prefix("/api/v1/namespaces/")
+            .and_then(|name| namespaces.iter().find(|n| n["metadata"]["name"] == name))
+            .map_or_else(|| Answer::not_found(path), |n| Answer::json(200, n))
+    })
 }
 
 fn namespace(name: &str, labels: Value) -> Value {
@@ -696,7 +679,8 @@ async fn running_pods(s: &Scene) {
         namespace("shop", json!({"team": "shop"})),
         namespace("payments", json!({"custody.dev/environment": "production"})),
     ];
-    let (client, seen) = kube_client(pods, namespaces);
+    let api = kube_api(pods, namespaces);
+    let client = api.client("default");
 
     let running = custody::k8s::pods::running_containers(&client, None)
         .await
@@ -786,7 +770,7 @@ async fn running_pods(s: &Scene) {
         .await
         .unwrap();
     assert_eq!(labels.len(), 1);
-    let seen = seen.lock().unwrap().clone();
+    let seen: Vec<String> = api.seen().into_iter().map(|s| s.uri).collect();
     assert!(
         seen[0].starts_with("/api/v1/pods?") && seen[0].contains("limit=500"),
         "{seen:?}"
