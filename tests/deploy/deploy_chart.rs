@@ -442,9 +442,11 @@ fn names_agree_across_objects_for_any_release() {
         }
         let secret = one(&objects, "Secret");
         let crt = decode_b64(&secret["data"]["tls.crt"]);
+        let text = x509_text(&crt);
         assert!(
-            crt.contains(&format!("cn={dns} sans={dns},{dns}.cluster.local")),
-            "{crt}"
+            text.contains(&format!("Subject: CN = {dns}\n"))
+                && text.contains(&format!("DNS:{dns}, DNS:{dns}.cluster.local")),
+            "{text}"
         );
         let deployment = one(&objects, "Deployment");
         let pod = &deployment["spec"]["template"]["spec"];
