@@ -27,6 +27,8 @@ fn default_render_validates_against_kubernetes_schemas() {
             "ClusterRoleBinding/custody",
             "ConfigMap/require-provenance",
             "Deployment/custody",
+            // The `helm test` hook (templates/tests/); `helm install` does not create it.
+            "Pod/custody-test-readyz",
             "PodDisruptionBudget/custody",
             "Role/custody",
             "RoleBinding/custody",

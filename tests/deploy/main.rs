@@ -7,6 +7,7 @@ mod support;
 
 mod deploy_chart;
 mod deploy_chart_options;
+mod deploy_conventions;
 mod deploy_helm;
 mod deploy_image;
 mod deploy_manifests;

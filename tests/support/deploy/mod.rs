@@ -229,6 +229,7 @@ pub fn typed_round_trip(o: &Value) -> Option<String> {
     let back = match key {
         ("v1", "ConfigMap") => trip::<core::v1::ConfigMap>(o),
         ("v1", "Namespace") => trip::<core::v1::Namespace>(o),
+        ("v1", "Pod") => trip::<core::v1::Pod>(o),
         ("v1", "Secret") => trip::<core::v1::Secret>(o),
         ("v1", "Service") => trip::<core::v1::Service>(o),
         ("v1", "ServiceAccount") => trip::<core::v1::ServiceAccount>(o),
