@@ -244,7 +244,7 @@ fn a_rotation_keeps_the_previous_ca_in_the_bundle() {
         !new_ca.contains("b2xkIGNh"),
         "the Secret holds the new CA only"
     );
-    assert_eq!(x509_text(&new_ca).contains("CN = custody-ca"), true);
+    assert!(x509_text(&new_ca).contains("CN = custody-ca"));
     for hook in webhooks(&objects) {
         let bundle = b64(&hook["clientConfig"]["caBundle"]);
         assert_eq!(bundle, format!("{new_ca}{OLD_CA}"));
