@@ -217,6 +217,26 @@ async fn a_tampered_envelope_is_bad_signature() {
     assert!(v[0].evidence.verified.is_empty());
 }
 
+/// The same refusal as `custody attestations --key` gives (src/cli/attestations).
+#[tokio::test]
+async fn a_signed_payload_that_is_not_a_statement_is_bad_request() {
+    let w = world();
+    let d = digest(1);
+    w.registry.tag("registry.test/app:1.0", &d, vec![]);
+    let env = sign_envelope("text/plain", b"not a statement", &[&w.ci]).unwrap();
+    w.registry.attach(&d, env.to_json().as_bytes());
+    let v = check(&w, &["registry.test/app:1.0"]).await;
+    let r = only(&v);
+    assert_eq!(r.category, Some(Category::BadRequest), "{r:?}");
+    let rejected = &v[0].evidence.rejected;
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(rejected[0].category, Category::BadRequest);
+    assert!(
+        rejected[0].reason.contains("not an in-toto statement"),
+        "{rejected:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_statement_about_another_digest_is_subject_mismatch() {
     let w = world();
