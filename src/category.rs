@@ -203,7 +203,11 @@ mod tests {
         let schema: serde_json::Value = serde_json::from_str(text).unwrap();
         let mut enums = Vec::new();
         find_category_enums(&schema, &mut enums);
-        assert_eq!(enums.len(), 1, "one `category` enum in the schema: {enums:?}");
+        assert_eq!(
+            enums.len(),
+            1,
+            "one `category` enum in the schema: {enums:?}"
+        );
         let documented: BTreeSet<String> = enums[0].iter().cloned().collect();
         assert_eq!(documented.len(), enums[0].len(), "duplicates in {enums:?}");
         let ours: BTreeSet<String> = Category::ALL

@@ -93,7 +93,10 @@ pub fn open_statement(verified: &Verified) -> Result<Statement, OpenError> {
 
 /// The first of `digests` (the image digest, then its platforms) `statement` is about,
 /// or why none is (`subject-mismatch`, in words naming what it is about).
-pub fn subject_among<'a>(statement: &Statement, digests: &'a [Digest]) -> Result<&'a Digest, String> {
+pub fn subject_among<'a>(
+    statement: &Statement,
+    digests: &'a [Digest],
+) -> Result<&'a Digest, String> {
     if let Some(d) = digests.iter().find(|d| statement.matches_digest(d)) {
         return Ok(d);
     }

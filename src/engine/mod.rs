@@ -1,5 +1,5 @@
 //! The decision for one request: per unique image, in parallel, under one deadline:
-//! resolve → discover → verify each envelope against each applicable policy's attestors
+//! resolve → discover (in every [`EvidenceSource`]: the registry, and any added) → verify each envelope against each applicable policy's attestors
 //! → parse statements → keep those about the image's digest → build the input → evaluate.
 //!
 //! Registry work runs on the async workers; verification and Rego (CPU) run in
@@ -25,9 +25,11 @@
 //! ```
 
 mod decide;
+mod failure;
 mod input;
 mod layout;
 mod request;
+mod source;
 mod verdict;
 mod verify;
 
@@ -36,7 +38,9 @@ mod fake;
 #[cfg(test)]
 mod tests;
 
+use failure::{StepFailure, fail_all, task_failed, too_many_images};
 pub use request::{CheckRequest, ImageUse, Workload};
+pub use source::{EvidenceSource, RegistryEvidence};
 pub use verdict::{
     EvidenceSummary, ImageVerdict, PolicyResult, RejectedItem, SkippedItem, VerifiedItem,
 };
@@ -152,7 +156,10 @@ impl Default for EngineConfig {
 /// Decides whether images may run, per the policies in a [`PolicyStore`].
 #[derive(Clone)]
 pub struct Engine {
+    /// Resolves tags to digests and lists platforms.
     registry: Arc<dyn Registry>,
+    /// Where evidence is discovered: the registry first, then any added source.
+    sources: Vec<Arc<dyn EvidenceSource>>,
     store: PolicyStore,
     config: EngineConfig,
     cpu: Arc<Semaphore>,
@@ -173,41 +180,25 @@ struct Progress {
     digest: Option<Digest>,
 }
 
-/// A failure that ends one image's work before evaluation.
-struct StepFailure {
-    category: Category,
-    message: String,
-}
-
-/// A verification task that did not return (it panicked, or the runtime is shutting
-/// down): custody's own failure, filed `internal`, never the policy's verdict.
-fn task_failed(e: tokio::task::JoinError) -> StepFailure {
-    StepFailure {
-        category: Category::Internal,
-        message: format!("verification task failed: {e}"),
-    }
-}
-
-impl From<RegistryError> for StepFailure {
-    fn from(e: RegistryError) -> Self {
-        StepFailure {
-            category: e.category(),
-            message: e.to_string(),
-        }
-    }
-}
-
 impl Engine {
-    /// A new engine over `registry` and the bundles of `store`.
+    /// A new engine over `registry` (which resolves images and is the first evidence
+    /// source) and the bundles of `store`.
     pub fn new(registry: Arc<dyn Registry>, store: PolicyStore, config: EngineConfig) -> Engine {
         let permits = config.cpu_workers.max(1);
         Engine {
+            sources: vec![Arc::new(RegistryEvidence(registry.clone()))],
             registry,
             store,
             config,
             cpu: Arc::new(Semaphore::new(permits)),
             verified: Arc::new(verify::VerifyCache::default()),
         }
+    }
+
+    /// The engine with one more place to discover evidence in, asked after those it has.
+    pub fn with_evidence_source(mut self, source: Arc<dyn EvidenceSource>) -> Engine {
+        self.sources.push(source);
+        self
     }
 
     /// Verifications/evaluations running right now (for the in-flight gauge).
@@ -401,7 +392,8 @@ impl Engine {
             }
             let lookups: Vec<_> = subjects
                 .iter()
-                .map(|d| self.registry.discover(&r, d, creds))
+                .flat_map(|d| self.sources.iter().map(move |s| (d, s)))
+                .map(|(d, s)| s.discover(&r, d, creds))
                 .collect();
             let found_all: Vec<_> = futures::stream::iter(lookups)
                 .buffered(PARALLEL_PLATFORMS)
@@ -457,44 +449,4 @@ impl Engine {
         .map_err(task_failed)?;
         Ok((digest, results, summary))
     }
-}
-
-/// Every image denied, none looked up: the request names more distinct images than one
-/// decision may claim registry lookups and memory for.
-fn too_many_images(folded: Vec<(String, Vec<ContainerInfo>)>, max: usize) -> Vec<ImageVerdict> {
-    let count = folded.len();
-    let message = format!(
-        "the object names {count} distinct images; custody checks at most {max} per request (--max-images-per-review)"
-    );
-    folded
-        .into_iter()
-        .map(|(image, containers)| ImageVerdict {
-            image,
-            containers,
-            digest: None,
-            results: vec![PolicyResult {
-                policy: "custody".to_owned(),
-                mode: Mode::Enforce,
-                allowed: false,
-                category: Some(Category::TooLarge),
-                messages: vec![message.clone()],
-                warnings: Vec::new(),
-            }],
-            evidence: EvidenceSummary::default(),
-        })
-        .collect()
-}
-
-fn fail_all(bundles: &[Bundle], category: Category, message: &str) -> Vec<PolicyResult> {
-    bundles
-        .iter()
-        .map(|b| PolicyResult {
-            policy: b.name().to_owned(),
-            mode: b.mode(),
-            allowed: false,
-            category: Some(category),
-            messages: vec![message.to_owned()],
-            warnings: Vec::new(),
-        })
-        .collect()
 }

@@ -1,7 +1,7 @@
 //! Engine decisions over the fake registry: good, missing, wrongly signed, tampered and
 //! mismatched evidence; registry errors; the deadline; modes; platforms; folding.
 
-use super::fake::FakeRegistry;
+use super::fake::{FakeRegistry, MemoryEvidence};
 use super::*;
 use crate::attest::{INTOTO_PAYLOAD_TYPE, KeyAlgorithm, SigningKey, sign_envelope};
 use crate::policy::input::NamespaceInfo;
@@ -30,8 +30,11 @@ some_ok if {
 warn contains "experimental" if input.image.tag == "beta"
 "#;
 
+/// Every engine test runs with two evidence sources: the registry and, beside it, an
+/// in-memory source (as a transparency log or a directory of bundles would be).
 struct World {
     registry: Arc<FakeRegistry>,
+    memory: Arc<MemoryEvidence>,
     ci: SigningKey,
     store: PolicyStore,
 }
@@ -59,6 +62,7 @@ fn world_with(mode: &str, extra: &str) -> World {
     store.upsert("test:checked", &files).unwrap();
     World {
         registry: Arc::new(FakeRegistry::default()),
+        memory: Arc::new(MemoryEvidence::default()),
         ci,
         store,
     }
@@ -115,10 +119,13 @@ async fn check_with(
     config: EngineConfig,
     budget: Duration,
 ) -> Vec<ImageVerdict> {
-    let engine = Engine::new(w.registry.clone(), w.store.clone(), config);
-    engine
+    engine_of(w, config)
         .check(&request(images), Instant::now() + budget)
         .await
+}
+
+fn engine_of(w: &World, config: EngineConfig) -> Engine {
+    Engine::new(w.registry.clone(), w.store.clone(), config).with_evidence_source(w.memory.clone())
 }
 
 fn only(v: &[ImageVerdict]) -> &PolicyResult {
@@ -133,7 +140,7 @@ async fn good_evidence_admits() {
     let d = digest(1);
     w.registry.tag("registry.test/app:1.0", &d, vec![]);
     w.registry.attach(&d, &signed(&w.ci, &statement(&d, true)));
-    let engine = Engine::new(w.registry.clone(), w.store.clone(), EngineConfig::default());
+    let engine = engine_of(&w, EngineConfig::default());
     let deadline = Instant::now() + Duration::from_secs(10);
     let v = engine
         .check(&request(&["registry.test/app:1.0"]), deadline)
@@ -470,3 +477,6 @@ async fn a_failed_verification_task_is_internal_never_policy_denied() {
             .all(|r| r.category == Some(Category::Internal))
     );
 }
+
+/// The second evidence source beside the registry.
+mod sources;
