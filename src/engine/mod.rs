@@ -49,12 +49,13 @@ use crate::category::Category;
 use crate::digest::Digest;
 use crate::policy::input::{ContainerInfo, WorkloadInfo};
 use crate::policy::{Bundle, MatchTarget, Mode, PolicyStore};
-use crate::registry::{Discovery, ImageRef, Registry, RegistryError};
+use crate::registry::{Discovery, ImageRef, Registry};
 use decide::{Context, ImageFacts};
 use futures::StreamExt;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 /// Engine settings shared by the webhook and the CLI.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,7 +257,13 @@ impl Engine {
         let work: Vec<_> = folded
             .into_iter()
             .map(|(image, containers)| {
+                let span = tracing::info_span!(
+                    "image",
+                    image = %image,
+                    digest = tracing::field::Empty
+                );
                 self.check_image(image, containers, &bundles, ctx.clone(), req, deadline)
+                    .instrument(span)
             })
             .collect();
         futures::stream::iter(work)
@@ -359,6 +366,8 @@ impl Engine {
         let creds = &req.credentials;
         let resolved = self.registry.resolve(&r, creds).await?;
         let digest = resolved.digest.clone();
+        tracing::Span::current().record("digest", tracing::field::display(&digest));
+        tracing::debug!("resolved");
         if let Ok(mut p) = progress.lock() {
             p.digest = Some(digest.clone());
         }
@@ -393,7 +402,23 @@ impl Engine {
             let lookups: Vec<_> = subjects
                 .iter()
                 .flat_map(|d| self.sources.iter().map(move |s| (d, s)))
-                .map(|(d, s)| s.discover(&r, d, creds))
+                .map(|(d, s)| {
+                    let span = tracing::debug_span!("discovery", subject = %d, source = %s.name());
+                    let lookup = s.discover(&r, d, creds);
+                    async move {
+                        let found = lookup.await;
+                        match &found {
+                            Ok(f) => tracing::debug!(
+                                evidence = f.evidence.len(),
+                                skipped = f.skipped.len() + f.skipped_omitted,
+                                "discovered"
+                            ),
+                            Err(e) => tracing::debug!(error = %e, "discovery failed"),
+                        }
+                        found
+                    }
+                    .instrument(span)
+                })
                 .collect();
             let found_all: Vec<_> = futures::stream::iter(lookups)
                 .buffered(PARALLEL_PLATFORMS)
@@ -440,7 +465,9 @@ impl Engine {
         };
         let bundles = applicable.to_vec();
         let cache = self.verified.clone();
+        let span = tracing::Span::current();
         let (results, summary) = tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
             let _permit = permit;
             let _in_flight = crate::metrics::metrics().evaluation_in_flight();
             decide::decide(&facts, &bundles, &ctx, &cache)

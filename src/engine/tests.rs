@@ -5,7 +5,7 @@ use super::fake::{FakeRegistry, MemoryEvidence};
 use super::*;
 use crate::attest::{INTOTO_PAYLOAD_TYPE, KeyAlgorithm, SigningKey, sign_envelope};
 use crate::policy::input::NamespaceInfo;
-use crate::registry::{Platform, PlatformDigest};
+use crate::registry::{Platform, PlatformDigest, RegistryError};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
