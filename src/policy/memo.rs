@@ -14,7 +14,7 @@
 //! collisions). A bundle that calls a world-dependent builtin is never memoised.
 //! Only successful evaluations are kept; errors and time-limit overruns are retried.
 
-use super::rego::Outcome;
+use super::outcome::Outcome;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
