@@ -242,7 +242,7 @@ mod tests {
         let garbage = check(&evidence(b"garbage".to_vec()), &keys, &digest);
         assert_eq!(garbage.category, Some(Category::BadSignature));
 
-        let about = other.replace(&Digest::sha256(b"other").hex(), &digest.hex());
+        let about = other.replace(Digest::sha256(b"other").hex(), digest.hex());
         let good = check(&sign(INTOTO_PAYLOAD_TYPE, about.as_bytes()), &keys, &digest);
         assert!(good.verified, "{good:?}");
     }

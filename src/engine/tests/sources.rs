@@ -12,7 +12,7 @@ async fn evidence_from_the_second_source_is_verified_like_the_registrys() {
     let v = check(&w, &["registry.test/app:1.0"]).await;
     assert!(v[0].admitted(), "{v:?}");
     assert_eq!(v[0].evidence.verified.len(), 1, "{v:?}");
-    assert_eq!(w.memory.asked(), [d.clone()]);
+    assert_eq!(w.memory.asked(), std::slice::from_ref(&d));
 
     // A forged envelope there is rejected as one in the registry would be.
     let w = world();
