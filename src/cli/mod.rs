@@ -18,6 +18,7 @@ mod layout;
 mod link;
 mod policy;
 mod registry_access;
+mod registry_flags;
 mod report;
 mod review;
 mod serve;

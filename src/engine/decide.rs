@@ -191,18 +191,34 @@ pub(crate) fn decide(
     };
     let mut results = Vec::with_capacity(bundles.len());
     for bundle in bundles {
-        let ev = verify::for_policy(bundle, &parsed, &digests, cache);
+        let policy = bundle.name();
+        let ev = tracing::debug_span!("verification", policy = %policy, digest = %facts.digest)
+            .in_scope(|| {
+                let ev = verify::for_policy(bundle, &parsed, &digests, cache);
+                tracing::debug!(
+                    verified = ev.attestations.len(),
+                    rejected = ev.rejected.len(),
+                    "verified"
+                );
+                ev
+            });
         summarise(&mut summary, bundle.name(), &ev, &facts.evidence);
         let layout = super::layout::evaluate(bundle, &parsed, &facts.digest, ctx.time);
-        results.push(evaluate_one(
-            bundle,
-            &mut inputs,
-            &ev,
-            &skipped,
-            facts,
-            ctx,
-            layout.as_ref(),
-        ));
+        let result = tracing::debug_span!("policy", policy = %policy, digest = %facts.digest)
+            .in_scope(|| {
+                let result = evaluate_one(
+                    bundle,
+                    &mut inputs,
+                    &ev,
+                    &skipped,
+                    facts,
+                    ctx,
+                    layout.as_ref(),
+                );
+                tracing::debug!(allowed = result.allowed, category = ?result.category, "evaluated");
+                result
+            });
+        results.push(result);
     }
     (results, summary)
 }

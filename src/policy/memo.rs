@@ -16,7 +16,7 @@
 //! without being walked. A bundle that calls a world-dependent builtin is never memoised.
 //! Only successful evaluations are kept; errors and time-limit overruns are retried.
 
-use super::rego::Outcome;
+use super::outcome::Outcome;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::sync::Mutex;

@@ -13,6 +13,7 @@ pub mod layout;
 pub mod limits;
 pub mod matcher;
 pub mod memo;
+pub mod outcome;
 pub mod rego;
 pub mod spec;
 pub mod store;

@@ -13,7 +13,7 @@ fn verifies_the_dsse_spec_vector() {
         "dsse/envelope-raw-rs-signature.json",
         "dsse/envelope-der-signature.json",
     ] {
-        let o = custody(["envelope", "verify", "--key", s(&key), s(&data(file))]);
+        let o = custody(&["envelope", "verify", "--key", s(&key), s(&data(file))]);
         assert_eq!(o.status.code(), Some(0), "{file}: {}", out(&o));
         let text = out(&o);
         assert!(
@@ -31,7 +31,7 @@ fn verifies_the_dsse_spec_vector() {
 fn prints_statement_subjects_and_predicate_type_with_key_names() {
     let key = data("attestation-verifier/key.pub");
     let spec = format!("functionary={}", s(&key));
-    let o = custody([
+    let o = custody(&[
         "envelope",
         "verify",
         "--key",
@@ -50,7 +50,7 @@ fn prints_statement_subjects_and_predicate_type_with_key_names() {
 
 #[test]
 fn wrong_key_exits_1_with_the_reason() {
-    let o = custody([
+    let o = custody(&[
         "envelope",
         "verify",
         "--key",
@@ -89,11 +89,11 @@ fn threshold_and_tampering_and_unusable_input() {
         "2",
         s(&env_path),
     ];
-    let o = custody(two);
+    let o = custody(&two);
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     assert!(out(&o).contains("verified: 2 of 2"));
     // The same key twice cannot make a threshold of 2: unusable arguments.
-    let o = custody([
+    let o = custody(&[
         "envelope",
         "verify",
         "--key",
@@ -109,20 +109,20 @@ fn threshold_and_tampering_and_unusable_input() {
     let mut tampered = env.clone();
     tampered.payload.push(b' ');
     std::fs::write(&env_path, tampered.to_json()).unwrap();
-    let o = custody(two);
+    let o = custody(&two);
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     assert!(out(&o).contains("[bad-signature]"), "{}", out(&o));
     // Not an envelope, not a key, missing file.
     std::fs::write(&env_path, "{\"hello\": 1}").unwrap();
-    assert_eq!(custody(two).status.code(), Some(2));
+    assert_eq!(custody(&two).status.code(), Some(2));
     assert_eq!(
-        custody(["envelope", "verify", "--key", s(&env_path), s(&env_path)])
+        custody(&["envelope", "verify", "--key", s(&env_path), s(&env_path)])
             .status
             .code(),
         Some(2)
     );
     assert_eq!(
-        custody([
+        custody(&[
             "envelope",
             "verify",
             "--key",
@@ -148,7 +148,7 @@ fn reads_sigstore_bundles_and_json_lines() {
         Bundle::new(env.clone(), k.public_key()).to_json(),
     )
     .unwrap();
-    let o = custody(["envelope", "verify", "--key", s(&key_path), s(&bundle_path)]);
+    let o = custody(&["envelope", "verify", "--key", s(&key_path), s(&bundle_path)]);
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     let lines_path = dir.path().join("lines.json");
     let mut bad = env.clone();
@@ -158,7 +158,7 @@ fn reads_sigstore_bundles_and_json_lines() {
         format!("{}\n{}\n", env.to_json(), bad.to_json()),
     )
     .unwrap();
-    let o = custody(["envelope", "verify", "--key", s(&key_path), s(&lines_path)]);
+    let o = custody(&["envelope", "verify", "--key", s(&key_path), s(&lines_path)]);
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     assert!(out(&o).contains("envelope 2:"));
 }
@@ -202,7 +202,7 @@ fn keygen_writes_a_usable_pair_with_private_mode_0600_and_never_overwrites() {
     let prefix = dir.path().join("half");
     std::fs::write(dir.path().join("half.pub"), "x").unwrap();
     assert_eq!(
-        custody(["keygen", "--out", s(&prefix)]).status.code(),
+        custody(&["keygen", "--out", s(&prefix)]).status.code(),
         Some(2)
     );
     assert!(!dir.path().join("half.key").exists());
@@ -211,7 +211,7 @@ fn keygen_writes_a_usable_pair_with_private_mode_0600_and_never_overwrites() {
 #[test]
 fn verified_intoto_links_exit_0_and_say_they_are_not_statements() {
     // The in-toto-golang DSSE layout is signed by alice; its payload is a layout.
-    let o = custody([
+    let o = custody(&[
         "envelope",
         "verify",
         "--key",
@@ -225,7 +225,7 @@ fn verified_intoto_links_exit_0_and_say_they_are_not_statements() {
         out(&o)
     );
     // A legacy (pre-DSSE) layout is not an envelope at all.
-    let o = custody([
+    let o = custody(&[
         "envelope",
         "verify",
         "--key",

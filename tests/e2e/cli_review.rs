@@ -53,13 +53,13 @@ fn kinds_without_pods_are_admitted_and_unreadable_input_is_exit_2() {
         r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}"#,
     )
     .unwrap();
-    let out = custody(["review", cm.to_str().unwrap(), "--policies", "policies"]);
+    let out = custody(&["review", cm.to_str().unwrap(), "--policies", "policies"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("admitted"));
 
     let junk = dir.path().join("junk.json");
     std::fs::write(&junk, "this is not a review").unwrap();
-    let out = custody(["review", junk.to_str().unwrap(), "--policies", "policies"]);
+    let out = custody(&["review", junk.to_str().unwrap(), "--policies", "policies"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
         text(&out).contains("could not read the request"),
@@ -67,7 +67,7 @@ fn kinds_without_pods_are_admitted_and_unreadable_input_is_exit_2() {
         text(&out)
     );
 
-    let out = custody([
+    let out = custody(&[
         "review",
         cm.to_str().unwrap(),
         "--policies",

@@ -151,7 +151,7 @@ fn golang_failures_name_the_check() {
     // The wrong owner key.
     let out = custody(
         dir.path(),
-        [
+        &[
             "layout",
             "verify",
             "--layout",
@@ -182,7 +182,7 @@ fn unusable_input_exits_2() {
     std::fs::write(dir.path().join("junk.layout"), b"{not json").unwrap();
     let out = custody(
         dir.path(),
-        [
+        &[
             "layout",
             "verify",
             "--layout",
@@ -196,7 +196,7 @@ fn unusable_input_exits_2() {
     assert_eq!(code(&out), 2, "{}", text(&out));
     let out = custody(
         dir.path(),
-        [
+        &[
             "layout",
             "verify",
             "--layout",
@@ -210,7 +210,7 @@ fn unusable_input_exits_2() {
     assert_eq!(code(&out), 2, "a link is not a layout: {}", text(&out));
     let out = custody(
         dir.path(),
-        [
+        &[
             "layout",
             "verify",
             "--layout",
@@ -407,7 +407,7 @@ fn custody_made_layouts_and_links_verify_with_in_toto_verify() {
         let w = work.path();
         let out = custody(
             w,
-            [
+            &[
                 "link",
                 "record",
                 "--name",
@@ -425,7 +425,7 @@ fn custody_made_layouts_and_links_verify_with_in_toto_verify() {
         assert_eq!(code(&out), 0, "{}", text(&out));
         let out = custody(
             w,
-            [
+            &[
                 "link",
                 "record",
                 "--name",
@@ -446,7 +446,7 @@ fn custody_made_layouts_and_links_verify_with_in_toto_verify() {
         assert_eq!(code(&out), 0, "{}", text(&out));
         let (bob_id, _) = key_object(&keys.join("bob.pub"));
         let (carol_id, _) = key_object(&keys.join("carol.pub"));
-        let out = custody(w, ["layout", "key", &k("bob.pub"), &k("carol.pub")]);
+        let out = custody(w, &["layout", "key", &k("bob.pub"), &k("carol.pub")]);
         assert_eq!(code(&out), 0, "{}", text(&out));
         let key_objects: Value = serde_json::from_slice(&out.stdout).unwrap();
         // The very objects (and ids) in-toto's Python layout API wrote for these keys.
@@ -497,7 +497,7 @@ fn custody_made_layouts_and_links_verify_with_in_toto_verify() {
         );
         let ours = custody(
             w,
-            [
+            &[
                 "layout",
                 "verify",
                 "--layout",
@@ -511,7 +511,7 @@ fn custody_made_layouts_and_links_verify_with_in_toto_verify() {
         assert_eq!(code(&ours), 0, "{}", text(&ours));
         // A second owner signature is added next to the first.
         let owner2 = k("owner2");
-        let out = custody(w, ["layout", "sign", "--key", &owner2, "root.layout"]);
+        let out = custody(w, &["layout", "sign", "--key", &owner2, "root.layout"]);
         assert_eq!(code(&out), 0, "{}", text(&out));
         let py = Command::new("in-toto-verify")
             .args([
@@ -529,7 +529,7 @@ fn custody_made_layouts_and_links_verify_with_in_toto_verify() {
         std::fs::write(w.join("foo.py"), "changed\n").unwrap();
         let out = custody(
             w,
-            [
+            &[
                 "link",
                 "record",
                 "--name",
@@ -555,7 +555,7 @@ fn custody_made_layouts_and_links_verify_with_in_toto_verify() {
             .unwrap();
         let ours = custody(
             w,
-            [
+            &[
                 "layout",
                 "verify",
                 "--layout",
@@ -590,7 +590,7 @@ fn one_key_listed_under_both_id_conventions_counts_once() {
     assert_ne!(new_id, legacy_id);
     let out = custody(
         w,
-        [
+        &[
             "link",
             "record",
             "--name",
@@ -615,11 +615,11 @@ fn one_key_listed_under_both_id_conventions_counts_once() {
             "steps": [{"name": "build", "threshold": threshold, "pubkeys": [new_id, legacy_id]}]
         });
         std::fs::write(w.join("root.layout"), layout.to_string()).unwrap();
-        let out = custody(w, ["layout", "sign", "--key", &k("alice"), "root.layout"]);
+        let out = custody(w, &["layout", "sign", "--key", &k("alice"), "root.layout"]);
         assert_eq!(code(&out), 0, "{}", text(&out));
         let ours = custody(
             w,
-            [
+            &[
                 "layout",
                 "verify",
                 "--layout",
@@ -653,7 +653,7 @@ fn attest_link(reg: &TestRegistry, image: &str, key: &str, predicate: &Value) {
     let key = root().join("tests/data/policy/keys").join(key);
     let out = custody(
         dir.path(),
-        [
+        &[
             "attest",
             image,
             "--type",
@@ -706,7 +706,7 @@ fn end_to_end_with_a_registry_verify_review_and_layout_verify_image() {
     for (image, ok) in [(&good, true), (&broken, false)] {
         let out = custody(
             &here,
-            [
+            &[
                 "verify",
                 image,
                 "--policies",
@@ -736,7 +736,7 @@ fn end_to_end_with_a_registry_verify_review_and_layout_verify_image() {
         let layout = here.join("policies/require-layout/root.layout");
         let out = custody(
             &here,
-            [
+            &[
                 "layout",
                 "verify",
                 "--layout",
@@ -764,7 +764,7 @@ fn end_to_end_with_a_registry_verify_review_and_layout_verify_image() {
             for (pattern, want) in [("*", 0), ("*.tar", 1)] {
                 let out = custody(
                     &here,
-                    [
+                    &[
                         "layout",
                         "verify",
                         "--layout",
@@ -808,7 +808,7 @@ fn end_to_end_with_a_registry_verify_review_and_layout_verify_image() {
         std::fs::write(&file, pod.to_string()).unwrap();
         let out = custody(
             &here,
-            [
+            &[
                 "review",
                 file.to_str().unwrap(),
                 "--policies",
@@ -1007,7 +1007,7 @@ fn links_naming_artifacts_outside_their_directory_do_not_verify() {
         .unwrap();
         let out = custody(
             w,
-            [
+            &[
                 "layout",
                 "verify",
                 "--layout",

@@ -213,7 +213,7 @@ fn every_conformance_case_is_decided_as_its_name_says() {
     for dir in &cases {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         for by_digest in [false, true] {
-            let out = custody(case_args(dir, by_digest));
+            let out = custody(&case_args(dir, by_digest));
             let code = out.status.code();
             let text = format!(
                 "{}{}",
@@ -248,9 +248,9 @@ fn every_conformance_case_is_decided_as_its_name_says() {
 #[test]
 fn exit_codes_separate_not_verified_from_unusable_input() {
     let dir = data("sigstore-conformance/set-invalid-signature_fail");
-    assert_eq!(custody(case_args(&dir, false)).status.code(), Some(1));
+    assert_eq!(custody(&case_args(&dir, false)).status.code(), Some(1));
     let dir = data("sigstore-conformance/bundle-malformed-json_fail");
-    assert_eq!(custody(case_args(&dir, false)).status.code(), Some(2));
+    assert_eq!(custody(&case_args(&dir, false)).status.code(), Some(2));
     // A missing artifact file is unusable input, not a verdict.
     let mut args = case_args(&data("sigstore-conformance/happy-path-v0.2"), false);
     *args.last_mut().unwrap() = "/nonexistent/artifact".to_owned();

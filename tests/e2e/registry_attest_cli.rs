@@ -50,7 +50,7 @@ async fn attest_each_key_type_and_find_it_again() {
                 &format!("{alg}.pem"),
                 &key.to_pkcs8_pem().unwrap(),
             );
-            let (code, out, err) = custody([
+            let (code, out, err) = custody(&[
                 "attest",
                 &name,
                 "--key",
@@ -75,7 +75,7 @@ async fn attest_each_key_type_and_find_it_again() {
         // A bundle, too.
         let key = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
         let key_path = write(dir.path(), "bundle.pem", &key.to_pkcs8_pem().unwrap());
-        let (code, out, err) = custody([
+        let (code, out, err) = custody(&[
             "attest",
             &name,
             "--key",
@@ -124,7 +124,7 @@ async fn attest_each_key_type_and_find_it_again() {
         }
 
         // `custody attestations` lists them with their source.
-        let (code, out, _) = custody(["attestations", &name, "--insecure-registry", &reg.host]);
+        let (code, out, _) = custody(&["attestations", &name, "--insecure-registry", &reg.host]);
         assert_eq!(code, 0);
         assert_eq!(out.matches(&format!("via {source}")).count(), 5, "{out}");
     }
@@ -182,7 +182,7 @@ async fn attached_envelope_verifies_in_securesystemslib() {
         let key_path = write(dir.path(), "k.pem", &key.to_pkcs8_pem().unwrap());
         let pub_path = write(dir.path(), "k.pub", &key.public_key_pem());
         let name = format!("{}/team/sslib:v1", reg.host);
-        let (code, out, err) = custody([
+        let (code, out, err) = custody(&[
             "attest",
             &name,
             "--key",
@@ -228,7 +228,7 @@ async fn output_file_writes_without_pushing() {
     let predicate = write(dir.path(), "p.json", "{}");
     let out_path = dir.path().join("env.json");
     let name = format!("{}/team/out:v1", reg.host);
-    let (code, out, err) = custody([
+    let (code, out, err) = custody(&[
         "attest",
         &name,
         "--key",
@@ -247,7 +247,7 @@ async fn output_file_writes_without_pushing() {
     let st = Statement::parse(&env.payload).unwrap();
     assert_eq!(st.predicate_type, "https://spdx.dev/Document");
     assert!(st.matches_digest(&digest));
-    let (code, out, err) = custody(["envelope", "verify", "--key", s(&pub_path), s(&out_path)]);
+    let (code, out, err) = custody(&["envelope", "verify", "--key", s(&pub_path), s(&out_path)]);
     assert_eq!(code, 0, "{out}{err}");
     // Nothing was pushed.
     let found = reg
@@ -269,7 +269,7 @@ async fn failures_have_clear_messages() {
     let predicate = write(dir.path(), "p.json", "{}");
     let not_json = write(dir.path(), "bad.json", "{not json");
     let attest = |image: &str, key: &Path, predicate: &Path, host: &str| {
-        custody([
+        custody(&[
             "attest",
             image,
             "--key",
@@ -402,7 +402,7 @@ async fn attest_then_verify_admits_with_the_library_policy() {
             push_layout(&reg, &single_platform(&format!("verify {alg}")), &tag);
             let name = format!("{}/{tag}", reg.host);
             let verify = || {
-                custody([
+                custody(&[
                     "verify",
                     &name,
                     "--policies",
@@ -419,7 +419,7 @@ async fn attest_then_verify_admits_with_the_library_policy() {
                 "{alg} on {:?}: unattested image must be denied: {out}{err}",
                 reg.kind
             );
-            let (code, out, err) = custody([
+            let (code, out, err) = custody(&[
                 "attest",
                 &name,
                 "--key",

@@ -27,7 +27,7 @@ async fn lists_evidence_and_its_source() {
             "tag-schema"
         };
 
-        let (code, out, err) = custody(["attestations", &name, "--insecure-registry", &reg.host]);
+        let (code, out, err) = custody(&["attestations", &name, "--insecure-registry", &reg.host]);
         assert_eq!(code, 0, "{out}{err}");
         assert!(out.contains(&digest.to_string()), "{out}");
         assert!(
@@ -36,7 +36,7 @@ async fn lists_evidence_and_its_source() {
         );
         assert!(out.contains(key.public_key().key_id()), "{out}");
 
-        let (code, out, _) = custody([
+        let (code, out, _) = custody(&[
             "attestations",
             &name,
             "--insecure-registry",
@@ -57,13 +57,13 @@ async fn lists_evidence_and_its_source() {
         // Nothing attached: exit 1 and say so.
         push_layout(&reg, &single_platform("bare"), "team/bare:v1");
         let bare = format!("{}/team/bare:v1", reg.host);
-        let (code, out, _) = custody(["attestations", &bare, "--insecure-registry", &reg.host]);
+        let (code, out, _) = custody(&["attestations", &bare, "--insecure-registry", &reg.host]);
         assert_eq!(code, 1, "{out}");
         assert!(out.contains("no attestations found"), "{out}");
 
         // Unknown image: exit 2 with a not-found message naming it.
         let missing = format!("{}/team/missing:v1", reg.host);
-        let (code, _, err) = custody(["attestations", &missing, "--insecure-registry", &reg.host]);
+        let (code, _, err) = custody(&["attestations", &missing, "--insecure-registry", &reg.host]);
         assert_eq!(code, 2);
         assert!(
             err.contains("team/missing:v1") && err.contains("not found"),
@@ -74,7 +74,7 @@ async fn lists_evidence_and_its_source() {
 
 #[test]
 fn malformed_reference_and_unreachable_registry_are_clear() {
-    let (code, _, err) = custody(["attestations", "Not/A:Ref:"]);
+    let (code, _, err) = custody(&["attestations", "Not/A:Ref:"]);
     assert_eq!(code, 2);
     assert!(err.contains("Not/A:Ref:"), "{err}");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -83,7 +83,7 @@ fn malformed_reference_and_unreachable_registry_are_clear() {
         .unwrap()
         .port();
     let host = format!("127.0.0.1:{port}");
-    let (code, _, err) = custody([
+    let (code, _, err) = custody(&[
         "attestations",
         &format!("{host}/a:v1"),
         "--insecure-registry",
@@ -110,7 +110,7 @@ async fn with_keys_says_whether_each_piece_verifies_and_why_not() {
     attach_statement(&client, &image, &a, &a, &key, "https://example.com/good").await;
     attach_statement(&client, &image, &a, &b, &key, "https://example.com/about-b").await;
     let name = format!("{}/team/keys:v1", reg.host);
-    let (code, out, err) = custody([
+    let (code, out, err) = custody(&[
         "attestations",
         &name,
         "--insecure-registry",
@@ -121,7 +121,7 @@ async fn with_keys_says_whether_each_piece_verifies_and_why_not() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("verified: yes, signed by ci"), "{out}");
     assert!(out.contains("verified: no [subject-mismatch]"), "{out}");
-    let (code, out, _) = custody([
+    let (code, out, _) = custody(&[
         "attestations",
         &name,
         "--insecure-registry",
@@ -171,7 +171,7 @@ async fn multi_platform_image_lists_index_and_platform_evidence() {
             format!("{}/team/multi:v1", reg.host),
             format!("{}/team/multi@{index}", reg.host),
         ] {
-            let (code, out, err) = custody([
+            let (code, out, err) = custody(&[
                 "attestations",
                 &name,
                 "--insecure-registry",
@@ -193,7 +193,7 @@ async fn multi_platform_image_lists_index_and_platform_evidence() {
             assert_eq!(v["platforms"][1]["platform"], "linux/arm64/v8");
             assert_eq!(v["platforms"][1]["evidence"].as_array().unwrap().len(), 0);
         }
-        let (_, out, _) = custody([
+        let (_, out, _) = custody(&[
             "attestations",
             &format!("{}/team/multi:v1", reg.host),
             "--insecure-registry",

@@ -214,7 +214,7 @@ fn controls_cite_their_evidence_and_a_scan_ages_out_of_c02() {
     let policies = s.policies();
 
     // Admitted the day after the scan, with every control's outcome in the VerifyResult.
-    let (code, out, err) = custody([
+    let (code, out, err) = custody(&[
         "verify",
         &s.good.image,
         "--policies",
@@ -269,7 +269,7 @@ fn controls_cite_their_evidence_and_a_scan_ages_out_of_c02() {
 
     // Nine days after the scan: denied by the vulnerability gate, C-02 failed with the
     // policy's words and still citing the (stale) scan; C-01 and C-03 unaffected.
-    let (code, out, err) = custody([
+    let (code, out, err) = custody(&[
         "verify",
         &s.good.image,
         "--policies",
@@ -862,7 +862,7 @@ fn kubernetes_without_a_cluster_is_unusable_input() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("Kubernetes API"), "{err}");
     // Images and --kubernetes exclude each other; one of them is needed.
-    let (code, _, err) = custody([
+    let (code, _, err) = custody(&[
         "report",
         "registry.example/a:1",
         "--kubernetes",
@@ -870,6 +870,6 @@ fn kubernetes_without_a_cluster_is_unusable_input() {
         "x",
     ]);
     assert_eq!(code, 2, "{err}");
-    let (code, _, err) = custody(["report", "--policies", "x"]);
+    let (code, _, err) = custody(&["report", "--policies", "x"]);
     assert_eq!(code, 2, "{err}");
 }
