@@ -90,7 +90,9 @@ fn tooltip(c: &ControlOutcome) -> String {
     lines.join("\n")
 }
 
-fn evidence_list(out: &mut String, c: &ControlOutcome) {
+/// A control's reason and citations: in full (signer and source too) for the evidence
+/// section, short (type, blob, time; the full citation is in the cell's title) for a cell.
+fn evidence_list(out: &mut String, c: &ControlOutcome, full: bool) {
     if let Some(r) = &c.reason {
         let _ = write!(out, "<div class=\"why\">{}</div>", esc(r));
     }
@@ -101,41 +103,22 @@ fn evidence_list(out: &mut String, c: &ControlOutcome) {
     for e in &c.evidence {
         let _ = write!(
             out,
-            "<li>{} <code>{}</code> signed by <code>{}</code> via {}{}</li>",
+            "<li>{} <code>{}</code>",
             esc(&e.predicate_type),
-            esc(short_digest(&e.digest)),
-            esc(&e.signer),
-            esc(&e.source),
-            e.created
-                .as_deref()
-                .map(|t| format!(", created {}", esc(t)))
-                .unwrap_or_default()
+            esc(short_digest(&e.digest))
         );
-    }
-    out.push_str("</ul>");
-}
-
-/// The cell's short form: the reason, and each citation's type, blob and time (the
-/// full citation is in the evidence section and the cell's title).
-fn cell_evidence(out: &mut String, c: &ControlOutcome) {
-    if let Some(r) = &c.reason {
-        let _ = write!(out, "<div class=\"why\">{}</div>", esc(r));
-    }
-    if c.evidence.is_empty() {
-        return;
-    }
-    out.push_str("<ul class=\"ev\">");
-    for e in &c.evidence {
-        let _ = write!(
-            out,
-            "<li>{} <code>{}</code>{}</li>",
-            esc(&e.predicate_type),
-            esc(short_digest(&e.digest)),
-            e.created
-                .as_deref()
-                .map(|t| format!(", {}", esc(t)))
-                .unwrap_or_default()
-        );
+        if full {
+            let _ = write!(
+                out,
+                " signed by <code>{}</code> via {}",
+                esc(&e.signer),
+                esc(&e.source)
+            );
+        }
+        if let Some(t) = e.created.as_deref() {
+            let _ = write!(out, ", {}{}", if full { "created " } else { "" }, esc(t));
+        }
+        out.push_str("</li>");
     }
     out.push_str("</ul>");
 }
@@ -168,7 +151,7 @@ fn cell(out: &mut String, c: Option<&ControlOutcome>) {
             ""
         };
         let _ = write!(out, "<details{open}><summary>{what}</summary>");
-        cell_evidence(out, c);
+        evidence_list(out, c, false);
         out.push_str("</details>");
     }
     out.push_str("</td>");
@@ -269,7 +252,7 @@ pub fn render(r: &EvidenceReport) -> String {
                 esc(&c.id),
                 status_word(c.status)
             );
-            evidence_list(&mut out, c);
+            evidence_list(&mut out, c, true);
             out.push_str("</li>");
         }
         out.push_str("</ul></div>");
