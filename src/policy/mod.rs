@@ -14,6 +14,7 @@ pub mod limits;
 pub mod matcher;
 pub mod memo;
 pub mod rego;
+pub mod regotests;
 pub mod spec;
 pub mod store;
 pub mod testcases;

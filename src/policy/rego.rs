@@ -12,7 +12,7 @@ pub const DEFAULT_EVAL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Work units between clock reads of the evaluation time limit (reading the clock at
 /// every step costs more than small policies do).
-const TIMER_CHECK_INTERVAL: NonZeroU32 = match NonZeroU32::new(64) {
+pub(crate) const TIMER_CHECK_INTERVAL: NonZeroU32 = match NonZeroU32::new(64) {
     Some(n) => n,
     None => NonZeroU32::MIN,
 };
@@ -49,7 +49,7 @@ impl std::fmt::Debug for CompiledRego {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegoError {
     /// A `.rego` file does not parse.
-    #[error("{file}: {message}")]
+    #[error("{file}:{}{message}", if message.contains('\n') { "\n" } else { " " })]
     Parse {
         /// The file.
         file: String,
@@ -68,7 +68,7 @@ pub enum RegoError {
     )]
     NoRules(String),
     /// Evaluation failed (a runtime error or the time limit).
-    #[error("evaluation of {rule} failed: {message}")]
+    #[error("evaluation of {rule} failed:{}{message}", if message.contains('\n') { "\n" } else { " " })]
     Eval {
         /// The rule being evaluated.
         rule: String,
@@ -77,9 +77,28 @@ pub enum RegoError {
     },
 }
 
-fn first_line(e: &anyhow::Error) -> String {
+/// Most lines of a regorus diagnostic kept in a message.
+const DIAGNOSTIC_LINES: usize = 16;
+
+/// regorus's message as it wrote it: its line breaks and caret line kept (so the caret
+/// still points at the column), trailing blanks and empty edges dropped, at most
+/// [`DIAGNOSTIC_LINES`] lines.
+pub(crate) fn diagnostic(e: &anyhow::Error) -> String {
     let text = format!("{e:#}");
-    text.lines().take(6).collect::<Vec<_>>().join(" | ")
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    let start = lines.iter().position(|l| !l.is_empty()).unwrap_or(0);
+    let end = lines
+        .iter()
+        .rposition(|l| !l.is_empty())
+        .map_or(0, |i| i + 1);
+    lines
+        .get(start..end.max(start))
+        .unwrap_or_default()
+        .iter()
+        .take(DIAGNOSTIC_LINES)
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl CompiledRego {
@@ -102,7 +121,7 @@ impl CompiledRego {
         let mut engine = regorus::Engine::new();
         super::limits::install(&mut engine).map_err(|e| RegoError::Parse {
             file: "<custody>".to_owned(),
-            message: first_line(&e),
+            message: diagnostic(&e),
         })?;
         engine.set_rego_v0(version == RegoVersion::V0);
         engine.set_execution_timer_config(ExecutionTimerConfig {
@@ -122,7 +141,7 @@ impl CompiledRego {
                     .add_policy(name.clone(), text.clone())
                     .map_err(|e| RegoError::Parse {
                         file: name.clone(),
-                        message: first_line(&e),
+                        message: diagnostic(&e),
                     })?;
             if pkg == wanted {
                 dialect::check_rule_shapes(name, text, version).map_err(RegoError::Shape)?;
@@ -136,7 +155,7 @@ impl CompiledRego {
             dialect::check_data_paths(&json, &packages).map_err(RegoError::Data)?;
             engine
                 .add_data(regorus::Value::from(json))
-                .map_err(|e| RegoError::Data(first_line(&e)))?;
+                .map_err(|e| RegoError::Data(diagnostic(&e)))?;
         }
         let declares = |rule: &str| -> Result<bool, RegoError> {
             for file in &in_package {
@@ -144,7 +163,7 @@ impl CompiledRego {
                     .has_declared_rule_rooted_at(file, rule)
                     .map_err(|e| RegoError::Parse {
                         file: file.clone(),
-                        message: first_line(&e),
+                        message: diagnostic(&e),
                     })?;
                 if found {
                     return Ok(true);
@@ -171,7 +190,7 @@ impl CompiledRego {
             .add_policy("<custody>".to_owned(), gather)
             .map_err(|e| RegoError::Parse {
                 file: "<custody>".to_owned(),
-                message: first_line(&e),
+                message: diagnostic(&e),
             })?;
         let memo = (memoise
             && files
@@ -228,7 +247,7 @@ impl CompiledRego {
                 .clone()
                 .or_else(|| self.warn_rule.clone())
                 .unwrap_or_default(),
-            message: first_line(&e),
+            message: diagnostic(&e),
         })?;
         let rule_name = |field: &str| match field {
             "deny" => self.deny_rule.clone().unwrap_or_default(),
