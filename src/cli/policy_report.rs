@@ -133,8 +133,8 @@ fn text(records: &[&Record], s: Summary, verbose: bool) -> String {
     for r in records {
         let tag = match r.status {
             Status::Pass if !verbose => continue,
-            Status::Pass => "ok   ",
-            Status::Fail => "FAIL ",
+            Status::Pass => "ok  ",
+            Status::Fail => "FAIL",
             Status::Error => "ERROR",
         };
         let _ = writeln!(out, "{tag} {}: {}", r.bundle, r.name);
@@ -265,7 +265,7 @@ mod tests {
     #[test]
     fn text_has_opa_summary_lines() {
         let out = render(&records(), Format::Text, false, false);
-        assert!(out.contains("FAIL  b: a <case>"), "{out}");
+        assert!(out.contains("FAIL b: a <case>"), "{out}");
         assert!(!out.contains("test_ok"), "{out}");
         assert!(out.ends_with("PASS: 1/2\nFAIL: 1/2\n"), "{out}");
     }

@@ -86,7 +86,15 @@ fn compile(bundle: &Bundle) -> Result<(regorus::Engine, Vec<(String, String)>), 
     let version = bundle
         .spec()
         .rego_version
-        .unwrap_or_else(|| RegoVersion::detect(rego.iter().map(|(_, t)| t.as_str())));
+        // The policy's dialect, detected as the bundle does: from its own modules (a
+        // test's `count(x) == 0 with input as {` would look like a v0 rule head).
+        .unwrap_or_else(|| {
+            RegoVersion::detect(
+                rego.iter()
+                    .filter(|(n, _)| !is_test_file(n))
+                    .map(|(_, t)| t.as_str()),
+            )
+        });
     let mut engine = regorus::Engine::new();
     super::limits::install(&mut engine).map_err(|e| RegoTestError::Compile {
         file: "<custody>".to_owned(),
