@@ -118,7 +118,7 @@ fn test_bundle(dir: &Path, run: Option<&Regex>) -> (Vec<Record>, Option<String>)
                 Verdict::Error(e) => record.with(Status::Error, vec![e]),
             }
         })),
-        Err(e) => records.push(broken(&test_file_of(&e), e.to_string())),
+        Err(e) => records.push(broken(&test_file_of(&e), test_error_message(e))),
     }
     let started = Instant::now();
     let cases = match run_cases(&bundle, Some(dir)) {
@@ -159,6 +159,14 @@ fn test_bundle(dir: &Path, run: Option<&Regex>) -> (Vec<Record>, Option<String>)
         records.push(record.with(status, messages));
     }
     (records, warning)
+}
+
+/// What a Rego test compile error says, without the file its record already names.
+fn test_error_message(e: regotests::RegoTestError) -> String {
+    match e {
+        regotests::RegoTestError::Compile { message, .. } => message,
+        e @ regotests::RegoTestError::Data(_) => e.to_string(),
+    }
 }
 
 /// The file a Rego test compile error is about.

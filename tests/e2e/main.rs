@@ -17,6 +17,7 @@ mod intoto_layouts;
 mod keyless;
 mod policy_cli;
 mod policy_input_schema;
+mod policy_tests;
 mod registry_attest_cli;
 mod registry_cases;
 mod registry_cli;

@@ -48,7 +48,7 @@ def main(bundle):
     results = {}
     for test in tests:
         try:
-            value = engine.eval_document(test.replace(".", "/"))
+            value = engine.eval_document(test)
             results[f"data.{test}"] = "pass" if value is True else "fail"
         except OpaUndefinedError:
             results[f"data.{test}"] = "fail"
