@@ -7,6 +7,7 @@
 pub mod attestors;
 pub mod bundle;
 pub mod controls;
+pub(crate) mod diagnostic;
 pub mod dialect;
 pub mod input;
 pub mod layout;

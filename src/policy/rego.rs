@@ -1,6 +1,7 @@
 //! The Rego half of a bundle: compiled once, warmed once, cloned per evaluation, and
 //! its answers remembered by what it reads of the input (see [`super::memo`]).
 
+use super::diagnostic::diagnostic;
 use super::dialect::{self, RegoVersion};
 use super::memo::{self, Memo};
 use regorus::utils::limits::ExecutionTimerConfig;
@@ -75,30 +76,6 @@ pub enum RegoError {
         /// What went wrong.
         message: String,
     },
-}
-
-/// Most lines of a regorus diagnostic kept in a message.
-const DIAGNOSTIC_LINES: usize = 16;
-
-/// regorus's message as it wrote it: its line breaks and caret line kept (so the caret
-/// still points at the column), trailing blanks and empty edges dropped, at most
-/// [`DIAGNOSTIC_LINES`] lines.
-pub(crate) fn diagnostic(e: &anyhow::Error) -> String {
-    let text = format!("{e:#}");
-    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
-    let start = lines.iter().position(|l| !l.is_empty()).unwrap_or(0);
-    let end = lines
-        .iter()
-        .rposition(|l| !l.is_empty())
-        .map_or(0, |i| i + 1);
-    lines
-        .get(start..end.max(start))
-        .unwrap_or_default()
-        .iter()
-        .take(DIAGNOSTIC_LINES)
-        .copied()
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 impl CompiledRego {

@@ -4,8 +4,9 @@
 //! undefined or any other value, and errs when its evaluation fails.
 
 use super::bundle::{Bundle, DATA_FILE};
+use super::diagnostic::diagnostic;
 use super::dialect::{self, RegoVersion};
-use super::rego::{TIMER_CHECK_INTERVAL, diagnostic};
+use super::rego::TIMER_CHECK_INTERVAL;
 use regorus::utils::limits::ExecutionTimerConfig;
 use std::time::{Duration, Instant};
 
