@@ -18,6 +18,10 @@
 #                        then load /validate with warm caches.
 #   MEMOIZE=0            with WITH_REGISTRY: serve a copy of the policy with
 #                        `memoize: false`, so every review evaluates the Rego.
+#   LIBRARY=1            with WITH_REGISTRY: each image also carries a signed SPDX SBOM,
+#                        a vulnerability scan (demo/vulns.json.in, finished now) and a
+#                        PASSED test result, and the server loads the whole library
+#                        (policies/; five of its bundles apply to the review's namespace).
 # Needs: wrk (apt-get install wrk); with WITH_REGISTRY also ferro-oci-server, skopeo,
 # python3 and curl (scripts/setup). Extra arguments go to `custody serve`.
 set -euo pipefail
@@ -61,11 +65,21 @@ if [[ -n "${WITH_REGISTRY:-}" ]]; then
     skopeo copy --quiet --dest-tls-verify=false "oci:$dir:${1#*:}" "docker://$REG/$1"
     "$CUSTODY_BIN" attest "$REG/$1" --key tests/data/policy/keys/ci.key --type slsaprovenance1 \
       --predicate demo/provenance.json --insecure-registry "$REG" >/dev/null
+    if [[ -n "${LIBRARY:-}" ]]; then
+      local type predicate
+      for pair in spdx:demo/sbom.spdx.json vulns:"$work/vulns.json" test-result:demo/test-result.json; do
+        type=${pair%%:*} predicate=${pair#*:}
+        "$CUSTODY_BIN" attest "$REG/$1" --key tests/data/policy/keys/ci.key --type "$type" \
+          --predicate "$predicate" --insecure-registry "$REG" >/dev/null
+      done
+    fi
   }
+  sed "s/@NOW@/$(date -u +%FT%TZ)/g" demo/vulns.json.in >"$work/vulns.json"
   for image in shop/migrate:1.4.2 shop/web:1.4.2 shop/proxy:2.0.1; do push_attested "$image"; done
   sed "s/@REG@/$REG/g" benches/data/pod-review-registry.json.in >"$work/review.json"
   export CUSTODY_BENCH_BODY=$work/review.json
   policy_dir=policies/require-provenance
+  [[ -n "${LIBRARY:-}" ]] && policy_dir=policies
   if [[ "${MEMOIZE:-1}" == 0 ]]; then
     cp -r policies/require-provenance "$work/policy"
     printf 'memoize: false\n' >>"$work/policy/policy.yaml"

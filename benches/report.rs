@@ -59,6 +59,25 @@ fn envelope(
     bytes::Bytes::from(env.to_json().into_bytes())
 }
 
+/// `op` until it succeeds, at most five times: on a busy machine an upload can time out
+/// while the registry is being filled (setup only; the timed runs never retry). Every
+/// retried push sends the same bytes, so a retry cannot leave a second referrer.
+async fn retry<T, E: std::fmt::Debug, F, Fut>(what: &str, op: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut last = None;
+    for _ in 0..5 {
+        match op().await {
+            Ok(v) => return v,
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{what}: {last:?}")
+}
+
 /// Pushes image `i` (its own config blob, one shared layer) with its three attestations.
 async fn push_one(
     client: &OciRegistry,
@@ -73,19 +92,19 @@ async fn push_one(
     let tagged = format!("{host}/bench/app-{}:v{i}", i % 50);
     let image = custody::registry::ImageRef::parse(&reference).unwrap();
     let layer = bytes::Bytes::from_static(b"custody report bench layer");
-    let layer_digest = client
-        .push_blob(&image, layer.clone(), &creds)
-        .await
-        .unwrap();
+    let layer_digest = retry("push layer", || {
+        client.push_blob(&image, layer.clone(), &creds)
+    })
+    .await;
     let config = bytes::Bytes::from(
         json!({"architecture": "amd64", "os": "linux", "config": {"Labels": {"i": i.to_string()}},
                "rootfs": {"type": "layers", "diff_ids": [layer_digest.to_string()]}})
         .to_string(),
     );
-    let config_digest = client
-        .push_blob(&image, config.clone(), &creds)
-        .await
-        .unwrap();
+    let config_digest = retry("push config", || {
+        client.push_blob(&image, config.clone(), &creds)
+    })
+    .await;
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -93,16 +112,17 @@ async fn push_one(
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest.to_string(), "size": layer.len()}],
     });
     let tag = format!("v{i}");
-    let pushed = client
-        .push_manifest(
+    let manifest = bytes::Bytes::from(manifest.to_string());
+    let pushed = retry("push manifest", || {
+        client.push_manifest(
             &image,
             &tag,
             "application/vnd.oci.image.manifest.v1+json",
-            bytes::Bytes::from(manifest.to_string()),
+            manifest.clone(),
             &creds,
         )
-        .await
-        .unwrap();
+    })
+    .await;
     let digest = pushed.digest;
     let scan = json!({"scanner": {"uri": "pkg:github/aquasecurity/trivy@0.55.0", "result": []},
                       "metadata": {"scanFinishedOn": scanned}});
@@ -118,10 +138,10 @@ async fn push_one(
             data: envelope(key, &digest, pt, predicate),
             annotations: BTreeMap::from([("in-toto.io/predicate-type".to_owned(), pt.to_owned())]),
         };
-        client
-            .attach(&image, &digest, &artifact, &creds)
-            .await
-            .unwrap();
+        retry("attach", || {
+            client.attach(&image, &digest, &artifact, &creds)
+        })
+        .await;
     }
     tagged
 }

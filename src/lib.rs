@@ -1,9 +1,11 @@
 //! custody: a Kubernetes admission controller that admits an image only when signed
 //! in-toto attestations attached to its digest satisfy the cluster's Rego policies.
 //!
-//! The core modules ([`admission`], [`attest`], [`intoto`], [`policy`], [`engine`]) are
-//! plain functions and types with no knowledge of axum or kube; network access lives
-//! behind the [`registry`] trait, and the Kubernetes client only in [`k8s`] and [`server`].
+//! The core modules ([`admission`], [`attest`], [`intoto`], [`policy`], [`engine`],
+//! [`category`]) are plain functions and types with no knowledge of axum, kube or clap.
+//! The engine finds evidence through [`engine::EvidenceSource`]s (the OCI registry
+//! first) and resolves images through the [`registry`] trait; the Kubernetes client
+//! lives only in [`k8s`], axum only in [`server`], clap only in [`cli`].
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),

@@ -3,6 +3,7 @@
 //! [`decision::decide`] turns the engine's verdicts into the answer; [`response`] writes it.
 
 pub mod decision;
+pub mod fallback;
 pub mod response;
 pub mod review;
 pub mod workload;

@@ -148,8 +148,17 @@ pub fn salvage_uid(body: &[u8]) -> String {
 
 /// Parses an AdmissionReview request body.
 pub fn parse(body: &[u8]) -> Result<AdmissionRequest, ReviewError> {
-    let doc: Value =
+    let mut doc: Value =
         serde_json::from_slice(body).map_err(|e| ReviewError::NotJson(e.to_string()))?;
+    // The object and old object are moved out of the document (not copied): the
+    // rest is read in place.
+    let (object, old_object) = match doc.pointer_mut("/request").and_then(Value::as_object_mut) {
+        Some(req) => (
+            req.remove("object").unwrap_or(Value::Null),
+            req.remove("oldObject").unwrap_or(Value::Null),
+        ),
+        None => (Value::Null, Value::Null),
+    };
     let top = doc
         .as_object()
         .ok_or_else(|| ReviewError::Malformed("the body is not a JSON object".into()))?;
@@ -181,8 +190,6 @@ pub fn parse(body: &[u8]) -> Result<AdmissionRequest, ReviewError> {
             "request.kind.kind or request.operation is missing".into(),
         ));
     }
-    let object = req.get("object").cloned().unwrap_or(Value::Null);
-    let old_object = req.get("oldObject").cloned().unwrap_or(Value::Null);
     for (field, v) in [("object", &object), ("oldObject", &old_object)] {
         if !(v.is_null() || v.is_object()) {
             return Err(ReviewError::Malformed(format!(

@@ -7,8 +7,8 @@
 //! without its final newline; securesystemslib ≥ 0.26 leaves the hash algorithms out and
 //! keeps the newline that pyca/cryptography writes. Ed25519 keys carry the raw key in hex.
 
+use super::algorithm::KeyAlgorithm;
 use super::canonical::canonical_string;
-use super::keys::KeyAlgorithm;
 
 /// The key type and default signing scheme in-toto assigns to an algorithm.
 fn type_and_scheme(algorithm: KeyAlgorithm) -> (&'static str, &'static str) {

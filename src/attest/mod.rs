@@ -4,10 +4,12 @@
 //! state. The flow the engine follows is
 //!
 //! ```text
-//! Envelope::from_json → verify_envelope(&envelope, &trusted_keys, threshold)
-//!   → Verified { payload_type, payload, signers } → Statement::parse(&verified.payload)
-//!   → statement.matches_digest(&image_digest)
+//! open_envelope(format, &blob) → verify_envelope(&envelope, &trusted_keys, threshold)
+//!   → Verified { payload_type, payload, signers } → open_statement(&verified)
+//!   → subject_among(&statement, &image_digests)
 //! ```
+//!
+//! ([`evidence`] is that path, shared by the engine and `custody attestations`.)
 //!
 //! Nothing downstream re-reads the envelope: only the payload bytes handed back by
 //! [`verify_envelope`] are parsed.
@@ -28,6 +30,7 @@ pub mod bundle;
 mod canonical;
 pub(crate) mod der;
 pub(crate) mod dsse;
+pub mod evidence;
 mod keyid;
 mod keys;
 mod oid;
@@ -41,6 +44,7 @@ pub use b64::{decode as base64_decode, encode as base64_encode};
 pub use canonical::{CanonicalError, canonical_json};
 pub use der::DerError;
 pub use dsse::{Envelope, EnvelopeError, Signature, pae, sign_envelope};
+pub use evidence::{EvidenceFormat, OpenError, open_envelope, open_statement, subject_among};
 pub use keys::{KeyAlgorithm, KeyError, PublicKey, RSA_MAX_BITS, RSA_MIN_BITS, TrustedKey};
 pub use pem::PemError;
 pub use sign::SigningKey;

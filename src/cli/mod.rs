@@ -19,6 +19,7 @@ mod link;
 mod policy;
 mod policy_report;
 mod registry_access;
+mod registry_flags;
 mod report;
 mod review;
 mod serve;

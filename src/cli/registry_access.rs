@@ -1,6 +1,7 @@
-//! Registry access shared by the CLI commands: the flattened [`RegistryConfig`], optional
+//! Registry access shared by the CLI commands: the registry flags, optional
 //! credentials from the environment, and the default Docker config file.
 
+use super::registry_flags::RegistryFlags;
 use crate::registry::{Auth, Credentials, ImageRef, OciRegistry, RegistryConfig};
 use anyhow::Context as _;
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use std::path::PathBuf;
 pub struct RegistryArgs {
     /// Registry settings (limits, timeouts, insecure hosts, credentials file).
     #[command(flatten)]
-    pub config: RegistryConfig,
+    pub config: RegistryFlags,
     /// User name for the image's registry (with `--registry-password`).
     #[arg(long, env = "CUSTODY_REGISTRY_USERNAME")]
     pub registry_username: Option<String>,
@@ -25,7 +26,7 @@ impl RegistryArgs {
     /// Builds the client; without `--docker-config`, `$DOCKER_CONFIG/config.json` or
     /// `~/.docker/config.json` is used when it exists.
     pub fn client(&self) -> anyhow::Result<OciRegistry> {
-        let mut cfg = self.config.clone();
+        let mut cfg = RegistryConfig::from(self.config.clone());
         if cfg.docker_config.is_none() {
             cfg.docker_config = default_docker_config();
         }

@@ -68,7 +68,7 @@ pub struct Args {
     pub trusted_root: Option<PathBuf>,
     /// Registry access.
     #[command(flatten)]
-    pub registry: RegistryConfig,
+    pub registry: super::registry_flags::RegistryFlags,
 }
 
 /// Runs the subcommand.
@@ -79,7 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     super::common::use_trusted_root(args.trusted_root.as_deref())?;
     let store = super::common::load_policies(&args.policies)?;
     let (engine, credentials) = super::common::engine(
-        &args.registry,
+        &RegistryConfig::from(args.registry.clone()),
         store.clone(),
         crate::engine::EngineConfig {
             require_all_platforms: args.require_all_platforms,

@@ -61,7 +61,7 @@ pub struct Args {
     pub trusted_root: Option<std::path::PathBuf>,
     /// Registry access.
     #[command(flatten)]
-    pub registry: RegistryConfig,
+    pub registry: super::registry_flags::RegistryFlags,
 }
 
 /// Runs the subcommand.
@@ -70,7 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     common::use_trusted_root(args.trusted_root.as_deref())?;
     let store = common::load_policies(&args.policies)?;
     let (engine, defaults) = common::engine(
-        &args.registry,
+        &RegistryConfig::from(args.registry.clone()),
         store,
         crate::engine::EngineConfig {
             require_all_platforms: args.require_all_platforms,

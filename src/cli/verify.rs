@@ -51,7 +51,7 @@ pub struct Args {
     pub trusted_root: Option<PathBuf>,
     /// Registry access.
     #[command(flatten)]
-    pub registry: RegistryConfig,
+    pub registry: super::registry_flags::RegistryFlags,
 }
 
 /// The JSON document `-o json` prints.
@@ -81,7 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     super::common::use_trusted_root(args.trusted_root.as_deref())?;
     let store = super::common::load_policies(&args.policies)?;
     let (engine, defaults) = super::common::engine(
-        &args.registry,
+        &RegistryConfig::from(args.registry.clone()),
         store.clone(),
         crate::engine::EngineConfig {
             require_all_platforms: args.require_all_platforms,

@@ -79,6 +79,9 @@ fn base_input(facts: &ImageFacts, ctx: &Context) -> PolicyInput {
     }
 }
 
+/// How the message of a policy whose evaluation failed begins.
+pub(crate) const EVALUATION_FAILED: &str = "policy evaluation failed";
+
 /// The category of a denial: `policy-denied` when the policy saw the evidence it reads
 /// (or reads none); otherwise why that evidence is missing.
 fn deny_category(bundle: &Bundle, ev: &PolicyEvidence, rejected: &[RejectedEvidence]) -> Category {
@@ -137,7 +140,7 @@ fn evaluate_one(
             } else {
                 Category::PolicyDenied
             });
-            result.messages = vec![format!("policy evaluation failed: {text}")];
+            result.messages = vec![format!("{EVALUATION_FAILED}: {text}")];
         }
     }
     if ctx.require_all_platforms
@@ -188,18 +191,34 @@ pub(crate) fn decide(
     };
     let mut results = Vec::with_capacity(bundles.len());
     for bundle in bundles {
-        let ev = verify::for_policy(bundle, &parsed, &digests, cache);
+        let policy = bundle.name();
+        let ev = tracing::debug_span!("verification", policy = %policy, digest = %facts.digest)
+            .in_scope(|| {
+                let ev = verify::for_policy(bundle, &parsed, &digests, cache);
+                tracing::debug!(
+                    verified = ev.attestations.len(),
+                    rejected = ev.rejected.len(),
+                    "verified"
+                );
+                ev
+            });
         summarise(&mut summary, bundle.name(), &ev, &facts.evidence);
         let layout = super::layout::evaluate(bundle, &parsed, &facts.digest, ctx.time);
-        results.push(evaluate_one(
-            bundle,
-            &mut inputs,
-            &ev,
-            &skipped,
-            facts,
-            ctx,
-            layout.as_ref(),
-        ));
+        let result = tracing::debug_span!("policy", policy = %policy, digest = %facts.digest)
+            .in_scope(|| {
+                let result = evaluate_one(
+                    bundle,
+                    &mut inputs,
+                    &ev,
+                    &skipped,
+                    facts,
+                    ctx,
+                    layout.as_ref(),
+                );
+                tracing::debug!(allowed = result.allowed, category = ?result.category, "evaluated");
+                result
+            });
+        results.push(result);
     }
     (results, summary)
 }

@@ -1,5 +1,5 @@
-//! A hand-written in-memory registry for the engine's unit tests: tags, evidence,
-//! injected errors and stalls.
+//! A hand-written in-memory registry for the engine's unit tests (tags, evidence,
+//! injected errors and stalls), and a second, in-memory evidence source beside it.
 
 use crate::digest::Digest;
 use crate::registry::{
@@ -31,23 +31,9 @@ impl FakeRegistry {
     }
 
     pub(crate) fn attach(&self, subject: &Digest, envelope_json: &[u8]) {
-        let blob = Digest::sha256(envelope_json);
-        let ev = Evidence {
-            subject: subject.clone(),
-            source: Source::ReferrersApi,
-            format: EvidenceFormat::DsseEnvelope,
-            artifact_type: Some("application/vnd.dsse.envelope.v1+json".into()),
-            manifest_digest: Digest::sha256(blob.to_string().as_bytes()),
-            blob_digest: blob,
-            annotations: Default::default(),
-            bytes: bytes::Bytes::copy_from_slice(envelope_json),
-        };
-        self.evidence
-            .lock()
-            .unwrap()
-            .entry(subject.clone())
-            .or_default()
-            .push(ev);
+        let ev = evidence(subject, envelope_json);
+        let mut map = self.evidence.lock().unwrap();
+        map.entry(subject.clone()).or_default().push(ev);
     }
 
     pub(crate) fn fail_resolve(&self, name_tag: &str, err: RegistryError) {
@@ -109,6 +95,74 @@ impl Registry for FakeRegistry {
             skipped: Vec::new(),
             skipped_omitted: 0,
             consulted: vec![Source::ReferrersApi],
+        })
+    }
+}
+
+/// A DSSE envelope attached to `subject` as a referrer.
+fn evidence(subject: &Digest, envelope_json: &[u8]) -> Evidence {
+    let blob = Digest::sha256(envelope_json);
+    Evidence {
+        subject: subject.clone(),
+        source: Source::ReferrersApi,
+        format: EvidenceFormat::DsseEnvelope,
+        artifact_type: Some("application/vnd.dsse.envelope.v1+json".into()),
+        manifest_digest: Digest::sha256(blob.to_string().as_bytes()),
+        blob_digest: blob,
+        annotations: Default::default(),
+        bytes: bytes::Bytes::copy_from_slice(envelope_json),
+    }
+}
+
+/// Evidence kept in memory, by subject digest: the second evidence source of the
+/// engine's tests (as a transparency log or a directory of bundles would be).
+#[derive(Default)]
+pub(crate) struct MemoryEvidence {
+    evidence: Mutex<HashMap<Digest, Vec<Evidence>>>,
+    error: Mutex<Option<RegistryError>>,
+    asked: Mutex<Vec<Digest>>,
+}
+
+impl MemoryEvidence {
+    pub(crate) fn add(&self, subject: &Digest, envelope_json: &[u8]) {
+        let ev = evidence(subject, envelope_json);
+        let mut map = self.evidence.lock().unwrap();
+        map.entry(subject.clone()).or_default().push(ev);
+    }
+
+    pub(crate) fn fail(&self, err: RegistryError) {
+        *self.error.lock().unwrap() = Some(err);
+    }
+
+    /// The digests it was asked about, in order.
+    pub(crate) fn asked(&self) -> Vec<Digest> {
+        self.asked.lock().unwrap().clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::engine::EvidenceSource for MemoryEvidence {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn discover(
+        &self,
+        _: &ImageRef,
+        digest: &Digest,
+        _: &Credentials,
+    ) -> Result<Discovery, RegistryError> {
+        self.asked.lock().unwrap().push(digest.clone());
+        if let Some(e) = self.error.lock().unwrap().clone() {
+            return Err(e);
+        }
+        let evidence = self.evidence.lock().unwrap().get(digest).cloned();
+        Ok(Discovery {
+            subject: digest.clone(),
+            evidence: evidence.unwrap_or_default(),
+            skipped: Vec::new(),
+            skipped_omitted: 0,
+            consulted: Vec::new(),
         })
     }
 }

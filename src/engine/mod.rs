@@ -1,5 +1,5 @@
 //! The decision for one request: per unique image, in parallel, under one deadline:
-//! resolve → discover → verify each envelope against each applicable policy's attestors
+//! resolve → discover (in every [`EvidenceSource`]: the registry, and any added) → verify each envelope against each applicable policy's attestors
 //! → parse statements → keep those about the image's digest → build the input → evaluate.
 //!
 //! Registry work runs on the async workers; verification and Rego (CPU) run in
@@ -25,9 +25,12 @@
 //! ```
 
 mod decide;
+mod decisions;
+mod failure;
 mod input;
 mod layout;
 mod request;
+mod source;
 mod verdict;
 mod verify;
 
@@ -36,7 +39,9 @@ mod fake;
 #[cfg(test)]
 mod tests;
 
+use failure::{StepFailure, fail_all, task_failed, too_many_images};
 pub use request::{CheckRequest, ImageUse, Workload};
+pub use source::{EvidenceSource, RegistryEvidence};
 pub use verdict::{
     EvidenceSummary, ImageVerdict, PolicyResult, RejectedItem, SkippedItem, VerifiedItem,
 };
@@ -45,12 +50,13 @@ use crate::category::Category;
 use crate::digest::Digest;
 use crate::policy::input::{ContainerInfo, WorkloadInfo};
 use crate::policy::{Bundle, MatchTarget, Mode, PolicyStore, controls};
-use crate::registry::{Discovery, ImageRef, Registry, RegistryError};
+use crate::registry::{Discovery, ImageRef, Registry};
 use decide::{Context, ImageFacts};
 use futures::StreamExt;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 /// Engine settings shared by the webhook and the CLI.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,11 +158,15 @@ impl Default for EngineConfig {
 /// Decides whether images may run, per the policies in a [`PolicyStore`].
 #[derive(Clone)]
 pub struct Engine {
+    /// Resolves tags to digests and lists platforms.
     registry: Arc<dyn Registry>,
+    /// Where evidence is discovered: the registry first, then any added source.
+    sources: Vec<Arc<dyn EvidenceSource>>,
     store: PolicyStore,
     config: EngineConfig,
     cpu: Arc<Semaphore>,
     verified: Arc<verify::VerifyCache>,
+    decisions: Arc<decisions::DecisionCache>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -173,40 +183,19 @@ struct Progress {
     digest: Option<Digest>,
 }
 
-/// A failure that ends one image's work before evaluation.
-struct StepFailure {
-    category: Category,
-    message: String,
-}
-
-/// A verification task that did not return (it panicked, or the runtime is shutting
-/// down): custody's own failure, filed `internal`, never the policy's verdict.
-fn task_failed(e: tokio::task::JoinError) -> StepFailure {
-    StepFailure {
-        category: Category::Internal,
-        message: format!("verification task failed: {e}"),
-    }
-}
-
-impl From<RegistryError> for StepFailure {
-    fn from(e: RegistryError) -> Self {
-        StepFailure {
-            category: e.category(),
-            message: e.to_string(),
-        }
-    }
-}
-
 impl Engine {
-    /// A new engine over `registry` and the bundles of `store`.
+    /// A new engine over `registry` (which resolves images and is the first evidence
+    /// source) and the bundles of `store`.
     pub fn new(registry: Arc<dyn Registry>, store: PolicyStore, config: EngineConfig) -> Engine {
         let permits = config.cpu_workers.max(1);
         Engine {
+            sources: vec![Arc::new(RegistryEvidence(registry.clone()))],
             registry,
             store,
             config,
             cpu: Arc::new(Semaphore::new(permits)),
             verified: Arc::new(verify::VerifyCache::default()),
+            decisions: Arc::new(decisions::DecisionCache::default()),
         }
     }
 
@@ -218,6 +207,12 @@ impl Engine {
         engine.config.cpu_workers = cpu_workers.max(1);
         engine.cpu = Arc::new(Semaphore::new(engine.config.cpu_workers));
         engine
+    }
+
+    /// The engine with one more place to discover evidence in, asked after those it has.
+    pub fn with_evidence_source(mut self, source: Arc<dyn EvidenceSource>) -> Engine {
+        self.sources.push(source);
+        self
     }
 
     /// Verifications/evaluations running right now (for the in-flight gauge).
@@ -256,7 +251,10 @@ impl Engine {
             },
             namespace: req.namespace.clone(),
             request: req.request.clone(),
-            time: req.time.unwrap_or_else(chrono::Utc::now),
+            // Whole seconds: policies that read the time are remembered for the second.
+            time: req
+                .time
+                .unwrap_or_else(|| chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0)),
             require_all_platforms: self.config.require_all_platforms,
             catalogue: catalogue.clone(),
         });
@@ -281,7 +279,13 @@ impl Engine {
         let work: Vec<_> = folded
             .into_iter()
             .map(|(image, containers)| {
+                let span = tracing::info_span!(
+                    "image",
+                    image = %image,
+                    digest = tracing::field::Empty
+                );
                 self.check_image(image, containers, &bundles, ctx.clone(), req, deadline)
+                    .instrument(span)
             })
             .collect();
         futures::stream::iter(work)
@@ -388,6 +392,8 @@ impl Engine {
         let creds = &req.credentials;
         let resolved = self.registry.resolve(&r, creds).await?;
         let digest = resolved.digest.clone();
+        tracing::Span::current().record("digest", tracing::field::display(&digest));
+        tracing::debug!("resolved");
         if let Ok(mut p) = progress.lock() {
             p.digest = Some(digest.clone());
         }
@@ -421,7 +427,24 @@ impl Engine {
             }
             let lookups: Vec<_> = subjects
                 .iter()
-                .map(|d| self.registry.discover(&r, d, creds))
+                .flat_map(|d| self.sources.iter().map(move |s| (d, s)))
+                .map(|(d, s)| {
+                    let span = tracing::debug_span!("discovery", subject = %d, source = %s.name());
+                    let lookup = s.discover(&r, d, creds);
+                    async move {
+                        let found = lookup.await;
+                        match &found {
+                            Ok(f) => tracing::debug!(
+                                evidence = f.evidence.len(),
+                                skipped = f.skipped.len() + f.skipped_omitted,
+                                "discovered"
+                            ),
+                            Err(e) => tracing::debug!(error = %e, "discovery failed"),
+                        }
+                        found
+                    }
+                    .instrument(span)
+                })
                 .collect();
             let found_all: Vec<_> = futures::stream::iter(lookups)
                 .buffered(PARALLEL_PLATFORMS)
@@ -445,6 +468,20 @@ impl Engine {
                 skipped.extend(sk);
             }
         }
+        let facts = ImageFacts {
+            image: r,
+            digest: digest.clone(),
+            media_type: resolved.media_type,
+            platforms,
+            containers,
+            evidence,
+            skipped,
+            skipped_omitted,
+        };
+        let key = decisions::key(&facts, applicable, &ctx);
+        if let Some(known) = key.as_deref().and_then(|k| self.decisions.get(k)) {
+            return Ok((digest, known.0.clone(), known.1.clone()));
+        }
         set_step("waiting for a verification slot");
         let permit = self
             .cpu
@@ -456,66 +493,21 @@ impl Engine {
                 message: "the engine is shutting down".into(),
             })?;
         set_step("verifying attestations and evaluating policies");
-        let facts = ImageFacts {
-            image: r,
-            digest: digest.clone(),
-            media_type: resolved.media_type,
-            platforms,
-            containers,
-            evidence,
-            skipped,
-            skipped_omitted,
-        };
         let bundles = applicable.to_vec();
         let cache = self.verified.clone();
+        let span = tracing::Span::current();
         let (results, summary) = tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
             let _permit = permit;
             let _in_flight = crate::metrics::metrics().evaluation_in_flight();
             decide::decide(&facts, &bundles, &ctx, &cache)
         })
         .await
         .map_err(task_failed)?;
+        if let Some(key) = key {
+            self.decisions
+                .put(key, &Arc::new((results.clone(), summary.clone())));
+        }
         Ok((digest, results, summary))
     }
-}
-
-/// Every image denied, none looked up: the request names more distinct images than one
-/// decision may claim registry lookups and memory for.
-fn too_many_images(folded: Vec<(String, Vec<ContainerInfo>)>, max: usize) -> Vec<ImageVerdict> {
-    let count = folded.len();
-    let message = format!(
-        "the object names {count} distinct images; custody checks at most {max} per request (--max-images-per-review)"
-    );
-    folded
-        .into_iter()
-        .map(|(image, containers)| ImageVerdict {
-            image,
-            containers,
-            digest: None,
-            results: vec![PolicyResult {
-                policy: "custody".to_owned(),
-                mode: Mode::Enforce,
-                allowed: false,
-                category: Some(Category::TooLarge),
-                messages: vec![message.clone()],
-                warnings: Vec::new(),
-            }],
-            evidence: EvidenceSummary::default(),
-            controls: Vec::new(),
-        })
-        .collect()
-}
-
-fn fail_all(bundles: &[Bundle], category: Category, message: &str) -> Vec<PolicyResult> {
-    bundles
-        .iter()
-        .map(|b| PolicyResult {
-            policy: b.name().to_owned(),
-            mode: b.mode(),
-            allowed: false,
-            category: Some(category),
-            messages: vec![message.to_owned()],
-            warnings: Vec::new(),
-        })
-        .collect()
 }

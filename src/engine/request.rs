@@ -18,7 +18,7 @@ pub struct CheckRequest {
     pub request: RequestInfo,
     /// Registry credentials for this workload (pull secrets and defaults).
     pub credentials: Credentials,
-    /// Evaluation time given to policies; `None` means now.
+    /// Evaluation time given to policies; `None` means now, in whole seconds.
     pub time: Option<chrono::DateTime<chrono::Utc>>,
 }
 

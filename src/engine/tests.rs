@@ -1,11 +1,11 @@
 //! Engine decisions over the fake registry: good, missing, wrongly signed, tampered and
 //! mismatched evidence; registry errors; the deadline; modes; platforms; folding.
 
-use super::fake::FakeRegistry;
+use super::fake::{FakeRegistry, MemoryEvidence};
 use super::*;
 use crate::attest::{INTOTO_PAYLOAD_TYPE, KeyAlgorithm, SigningKey, sign_envelope};
 use crate::policy::input::NamespaceInfo;
-use crate::registry::{Platform, PlatformDigest};
+use crate::registry::{Platform, PlatformDigest, RegistryError};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -30,8 +30,11 @@ some_ok if {
 warn contains "experimental" if input.image.tag == "beta"
 "#;
 
+/// Every engine test runs with two evidence sources: the registry and, beside it, an
+/// in-memory source (as a transparency log or a directory of bundles would be).
 struct World {
     registry: Arc<FakeRegistry>,
+    memory: Arc<MemoryEvidence>,
     ci: SigningKey,
     store: PolicyStore,
 }
@@ -59,6 +62,7 @@ fn world_with(mode: &str, extra: &str) -> World {
     store.upsert("test:checked", &files).unwrap();
     World {
         registry: Arc::new(FakeRegistry::default()),
+        memory: Arc::new(MemoryEvidence::default()),
         ci,
         store,
     }
@@ -115,10 +119,13 @@ async fn check_with(
     config: EngineConfig,
     budget: Duration,
 ) -> Vec<ImageVerdict> {
-    let engine = Engine::new(w.registry.clone(), w.store.clone(), config);
-    engine
+    engine_of(w, config)
         .check(&request(images), Instant::now() + budget)
         .await
+}
+
+fn engine_of(w: &World, config: EngineConfig) -> Engine {
+    Engine::new(w.registry.clone(), w.store.clone(), config).with_evidence_source(w.memory.clone())
 }
 
 fn only(v: &[ImageVerdict]) -> &PolicyResult {
@@ -133,7 +140,7 @@ async fn good_evidence_admits() {
     let d = digest(1);
     w.registry.tag("registry.test/app:1.0", &d, vec![]);
     w.registry.attach(&d, &signed(&w.ci, &statement(&d, true)));
-    let engine = Engine::new(w.registry.clone(), w.store.clone(), EngineConfig::default());
+    let engine = engine_of(&w, EngineConfig::default());
     let deadline = Instant::now() + Duration::from_secs(10);
     let v = engine
         .check(&request(&["registry.test/app:1.0"]), deadline)
@@ -215,6 +222,26 @@ async fn a_tampered_envelope_is_bad_signature() {
     let r = only(&v);
     assert_eq!(r.category, Some(Category::BadSignature), "{r:?}");
     assert!(v[0].evidence.verified.is_empty());
+}
+
+/// The same refusal as `custody attestations --key` gives (src/cli/attestations).
+#[tokio::test]
+async fn a_signed_payload_that_is_not_a_statement_is_bad_request() {
+    let w = world();
+    let d = digest(1);
+    w.registry.tag("registry.test/app:1.0", &d, vec![]);
+    let env = sign_envelope("text/plain", b"not a statement", &[&w.ci]).unwrap();
+    w.registry.attach(&d, env.to_json().as_bytes());
+    let v = check(&w, &["registry.test/app:1.0"]).await;
+    let r = only(&v);
+    assert_eq!(r.category, Some(Category::BadRequest), "{r:?}");
+    let rejected = &v[0].evidence.rejected;
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(rejected[0].category, Category::BadRequest);
+    assert!(
+        rejected[0].reason.contains("not an in-toto statement"),
+        "{rejected:?}"
+    );
 }
 
 #[tokio::test]
@@ -450,3 +477,6 @@ async fn a_failed_verification_task_is_internal_never_policy_denied() {
             .all(|r| r.category == Some(Category::Internal))
     );
 }
+
+/// The second evidence source beside the registry.
+mod sources;

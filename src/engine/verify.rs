@@ -2,7 +2,10 @@
 //! policy's attestors, its statement parsed, and its subject matched to the image.
 //! Everything that fails is turned into a rejection with a reason and a category.
 
-use crate::attest::{Envelope, INTOTO_PAYLOAD_TYPE, Statement, Verified, VerifyError};
+use crate::attest::{
+    Envelope, INTOTO_PAYLOAD_TYPE, OpenError, Statement, Verified, VerifyError, open_envelope,
+    open_statement, subject_among,
+};
 use crate::category::Category;
 use crate::digest::Digest;
 use crate::policy::input::{
@@ -23,10 +26,10 @@ pub(crate) struct Parsed<'a> {
 /// What a blob's bytes say, worked out once. Everything here follows from the bytes
 /// and the format alone, so it is shared by blob digest.
 struct ParsedBlob {
-    envelope: Result<Envelope, String>,
+    envelope: Result<Envelope, OpenError>,
     /// The predicate type the unverified payload claims (for messages only).
     claimed_type: Option<String>,
-    statement: std::sync::OnceLock<Result<Statement, String>>,
+    statement: std::sync::OnceLock<Result<Statement, OpenError>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -35,23 +38,8 @@ struct Claim {
     predicate_type: Option<String>,
 }
 
-fn envelope_of(ev: &Evidence) -> Result<Envelope, String> {
-    match ev.format {
-        EvidenceFormat::DsseEnvelope => Envelope::from_json(&ev.bytes).map_err(|e| e.to_string()),
-        EvidenceFormat::SigstoreBundle => {
-            let v: serde_json::Value = serde_json::from_slice(&ev.bytes)
-                .map_err(|e| format!("not a Sigstore bundle: {e}"))?;
-            let dsse = v
-                .get("dsseEnvelope")
-                .ok_or("Sigstore bundle carries no DSSE envelope (message signatures are not attestations)")?;
-            let bytes = serde_json::to_vec(dsse).map_err(|e| e.to_string())?;
-            Envelope::from_json(&bytes).map_err(|e| e.to_string())
-        }
-    }
-}
-
 fn parse_blob(ev: &Evidence) -> ParsedBlob {
-    let envelope = envelope_of(ev);
+    let envelope = open_envelope(ev.format, &ev.bytes);
     let claimed_type = envelope.as_ref().ok().and_then(|e| {
         (e.payload_type == INTOTO_PAYLOAD_TYPE)
             .then(|| serde_json::from_slice::<Claim>(&e.payload).ok())
@@ -77,7 +65,7 @@ pub(crate) fn parse_all<'a>(evidence: &'a [Evidence], cache: &VerifyCache) -> Ve
 }
 
 impl Parsed<'_> {
-    pub(crate) fn envelope(&self) -> &Result<Envelope, String> {
+    pub(crate) fn envelope(&self) -> &Result<Envelope, OpenError> {
         &self.parsed.envelope
     }
 
@@ -87,16 +75,10 @@ impl Parsed<'_> {
 
     /// The statement of the verified payload. `verified` came from this very envelope,
     /// so its payload is the envelope's and the parse can be shared.
-    fn statement(&self, verified: &Verified) -> &Result<Statement, String> {
-        self.parsed.statement.get_or_init(|| {
-            if verified.payload_type != INTOTO_PAYLOAD_TYPE {
-                return Err(format!(
-                    "signed payload type {:?} is not an in-toto statement",
-                    verified.payload_type
-                ));
-            }
-            Statement::parse(&verified.payload).map_err(|e| e.to_string())
-        })
+    fn statement(&self, verified: &Verified) -> &Result<Statement, OpenError> {
+        self.parsed
+            .statement
+            .get_or_init(|| open_statement(verified))
     }
 
     pub(crate) fn source(&self) -> SourceInfo {
@@ -307,8 +289,7 @@ pub(crate) fn for_policy(
         let env = match p.envelope() {
             Ok(env) => env,
             Err(e) => {
-                out.rejected
-                    .push(reject(p, Category::BadSignature, e.clone()));
+                out.rejected.push(reject(p, e.category(), e.to_string()));
                 continue;
             }
         };
@@ -345,35 +326,17 @@ pub(crate) fn for_policy(
         let statement = match p.statement(&verified) {
             Ok(s) => s,
             Err(e) => {
-                out.rejected
-                    .push(reject(p, Category::BadRequest, e.clone()));
+                out.rejected.push(reject(p, e.category(), e.to_string()));
                 continue;
             }
         };
-        let Some(subject) = digests.iter().find(|d| statement.matches_digest(d)) else {
-            let about: Vec<String> = statement
-                .subjects
-                .iter()
-                .flat_map(|s| {
-                    s.digest
-                        .iter()
-                        .map(|(alg, hex)| format!("{alg}:{}", &hex[..hex.len().min(12)]))
-                })
-                .collect();
-            out.rejected.push(reject(
-                p,
-                Category::SubjectMismatch,
-                format!(
-                    "the signed statement is about {}, not {}",
-                    if about.is_empty() {
-                        "no digest".to_owned()
-                    } else {
-                        about.join(", ")
-                    },
-                    digests.first().map(Digest::short).unwrap_or_default()
-                ),
-            ));
-            continue;
+        let subject = match subject_among(statement, digests) {
+            Ok(subject) => subject,
+            Err(reason) => {
+                out.rejected
+                    .push(reject(p, Category::SubjectMismatch, reason));
+                continue;
+            }
         };
         if !bundle.wants_predicate(&statement.predicate_type) {
             continue;

@@ -20,6 +20,7 @@ pub mod pods;
 mod policies;
 mod pull_secrets;
 pub mod scan;
+pub mod testing;
 mod trusted_root;
 
 pub use namespaces::NamespaceLabels;

@@ -1,37 +1,23 @@
 //! The k8s module against a kube `Client` over a canned-response transport (no apiserver).
 
+use super::testing::{Answer, FakeApiserver, Seen};
 use super::*;
-use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt as _, StreamBody, combinators::UnsyncBoxBody};
-use hyper::body::Frame;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::watcher::Event;
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-type MockBody = UnsyncBoxBody<Bytes, Infallible>;
 
 /// (method, path fragment, responses in turn; `None` hangs).
 type Route = (String, String, Vec<Option<(u16, String)>>);
 
-/// What one request got: method, path?query, body.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    uri: String,
-    body: String,
-}
-
-/// Answers by the first route whose (method, path fragment) matches; a route's
-/// responses are used in turn, the last one repeating. `None` means "hang forever"
-/// (an open watch with nothing to say).
+/// A fake API server answering by the first route whose (method, path fragment) matches;
+/// a route's responses are used in turn, the last one repeating. `None` means "hang
+/// forever" (an open watch with nothing to say); no route is a 404.
 #[derive(Clone, Default)]
 struct Mock {
     routes: Arc<Mutex<Vec<Route>>>,
-    seen: Arc<Mutex<Vec<Seen>>>,
+    server: Arc<Mutex<Option<FakeApiserver>>>,
 }
 
 impl Mock {
@@ -44,66 +30,38 @@ impl Mock {
     }
 
     fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
+        self.server
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(FakeApiserver::seen)
+            .unwrap_or_default()
     }
 
     fn client(&self) -> kube::Client {
-        let mock = self.clone();
-        let svc = tower::service_fn(move |req: Request<kube::client::Body>| {
-            let mock = mock.clone();
-            async move {
-                let (parts, body) = req.into_parts();
-                let body = body
-                    .collect()
-                    .await
-                    .map(|b| b.to_bytes())
-                    .unwrap_or_default();
-                let uri = parts.uri.to_string();
-                let method = parts.method.to_string();
-                mock.seen.lock().unwrap().push(Seen {
-                    method: method.clone(),
-                    uri: uri.clone(),
-                    body: String::from_utf8_lossy(&body).into_owned(),
-                });
-                let answer = {
-                    let mut routes = mock.routes.lock().unwrap();
-                    routes
-                        .iter_mut()
-                        .find(|(m, f, _)| *m == method && uri.contains(f.as_str()))
-                        .map(|(_, _, responses)| {
-                            if responses.len() > 1 {
-                                responses.remove(0)
-                            } else {
-                                responses[0].clone()
-                            }
-                        })
-                        .unwrap_or(Some((404, not_found())))
-                };
-                let status = match &answer {
-                    Some((code, _)) => StatusCode::from_u16(*code).unwrap(),
-                    None => StatusCode::OK,
-                };
-                let body: MockBody = match answer {
-                    Some((_, text)) => {
-                        StreamBody::new(futures::stream::iter([Ok::<_, Infallible>(Frame::data(
-                            Bytes::from(text),
-                        ))]))
-                        .boxed_unsync()
+        let routes = self.routes.clone();
+        let server = FakeApiserver::new(move |req| {
+            let mut routes = routes.lock().unwrap();
+            let answer = routes
+                .iter_mut()
+                .find(|(m, f, _)| *m == req.method && req.uri.contains(f.as_str()))
+                .map(|(_, _, responses)| {
+                    if responses.len() > 1 {
+                        responses.remove(0)
+                    } else {
+                        responses[0].clone()
                     }
-                    None => StreamBody::new(futures::stream::pending::<
-                        Result<Frame<Bytes>, Infallible>,
-                    >())
-                    .boxed_unsync(),
-                };
-                Ok::<_, Infallible>(Response::builder().status(status).body(body).unwrap())
+                });
+            match answer {
+                None => Answer::not_found("not found"),
+                Some(None) => Answer::Open(String::new()),
+                Some(Some((code, text))) => Answer::Json(code, text),
             }
         });
-        kube::Client::new(svc, "custody")
+        let client = server.client("custody");
+        *self.server.lock().unwrap() = Some(server);
+        client
     }
-}
-
-fn not_found() -> String {
-    r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"not found","reason":"NotFound","code":404}"#.into()
 }
 
 fn cm(name: &str, rv: &str, files: &[(&str, &str)]) -> serde_json::Value {
@@ -349,11 +307,7 @@ async fn namespace_labels_come_from_the_cache_or_a_direct_get() {
     let mock = Mock::default()
         .route("GET", "watch=true", vec![None])
         .route("GET", "/api/v1/namespaces/fresh", vec![Some((200, fresh))])
-        .route(
-            "GET",
-            "/api/v1/namespaces/missing",
-            vec![Some((404, not_found()))],
-        )
+        // /api/v1/namespaces/missing: no route, so the apiserver's 404 Status.
         .route("GET", "/api/v1/namespaces?", vec![Some((200, listing))]);
     let labels = NamespaceLabels::start(mock.client());
     wait_for("the namespace cache", || labels.is_ready()).await;

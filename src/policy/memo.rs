@@ -11,10 +11,13 @@
 //! all of `input.evaluation`, whose time changes every request); any other use of
 //! `input` (`input[x]`, `walk(input, …)`, `x := input`) counts as reading all of it.
 //! The values at those paths form the memo key, compared in full (no hashing, so no
-//! collisions). A bundle that calls a world-dependent builtin is never memoised.
+//! collisions); parts shared with the remembered key (the same reference-counted value,
+//! such as a predicate converted once per blob and reused by every request) compare equal
+//! without being walked. A bundle that calls a world-dependent builtin is never memoised.
 //! Only successful evaluations are kept; errors and time-limit overruns are retried.
 
-use super::rego::Outcome;
+use super::outcome::Outcome;
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -145,11 +148,84 @@ fn strip_comments_and_strings(source: &str) -> String {
     out
 }
 
+/// A memo key: the values at the paths a bundle reads, in the order of its paths.
+#[derive(Debug, Clone)]
+pub struct Key(Vec<regorus::Value>);
+
+impl From<Vec<regorus::Value>> for Key {
+    fn from(values: Vec<regorus::Value>) -> Key {
+        Key(values)
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Key {}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Key) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Key) -> Ordering {
+        cmp_slices(&self.0, &other.0)
+    }
+}
+
+/// `regorus::Value`'s own order, but a value shared by both sides (one allocation) is
+/// equal without walking it.
+fn cmp_values(a: &regorus::Value, b: &regorus::Value) -> Ordering {
+    use regorus::Value as V;
+    match (a, b) {
+        (V::Array(x), V::Array(y)) if regorus::Rc::ptr_eq(x, y) => Ordering::Equal,
+        (V::Set(x), V::Set(y)) if regorus::Rc::ptr_eq(x, y) => Ordering::Equal,
+        (V::Object(x), V::Object(y)) if regorus::Rc::ptr_eq(x, y) => Ordering::Equal,
+        (V::String(x), V::String(y)) if regorus::Rc::ptr_eq(x, y) => Ordering::Equal,
+        (V::Array(x), V::Array(y)) => cmp_iters(x.iter(), y.iter(), cmp_values),
+        (V::Set(x), V::Set(y)) => cmp_iters(x.iter_sorted(), y.iter_sorted(), cmp_values),
+        (V::Object(x), V::Object(y)) => {
+            cmp_iters(x.iter_sorted(), y.iter_sorted(), |(ka, va), (kb, vb)| {
+                cmp_values(ka, kb).then_with(|| cmp_values(va, vb))
+            })
+        }
+        _ => a.cmp(b),
+    }
+}
+
+fn cmp_slices(a: &[regorus::Value], b: &[regorus::Value]) -> Ordering {
+    cmp_iters(a.iter(), b.iter(), cmp_values)
+}
+
+/// Lexicographic order of two sequences by `cmp` (as `Iterator::cmp_by`).
+fn cmp_iters<T>(
+    mut a: impl Iterator<Item = T>,
+    mut b: impl Iterator<Item = T>,
+    cmp: impl Fn(T, T) -> Ordering,
+) -> Ordering {
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) => match cmp(x, y) {
+                Ordering::Equal => {}
+                other => return other,
+            },
+        }
+    }
+}
+
 /// A bundle's remembered answers.
 #[derive(Debug)]
 pub struct Memo {
     reads: InputReads,
-    answers: Mutex<BTreeMap<Vec<regorus::Value>, Outcome>>,
+    answers: Mutex<BTreeMap<Key, Outcome>>,
 }
 
 impl Memo {
@@ -167,8 +243,8 @@ impl Memo {
     }
 
     /// The memo key of `input`: the values at the paths the bundle reads.
-    pub fn key(&self, input: &regorus::Value) -> Vec<regorus::Value> {
-        match &self.reads {
+    pub fn key(&self, input: &regorus::Value) -> Key {
+        Key(match &self.reads {
             InputReads::Whole => vec![input.clone()],
             InputReads::Paths(paths) => paths
                 .iter()
@@ -178,11 +254,11 @@ impl Memo {
                         .clone()
                 })
                 .collect(),
-        }
+        })
     }
 
     /// The answer remembered for `key`.
-    pub fn get(&self, key: &[regorus::Value]) -> Option<Outcome> {
+    pub fn get(&self, key: &Key) -> Option<Outcome> {
         self.answers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -191,7 +267,7 @@ impl Memo {
     }
 
     /// Remembers `outcome` for `key`.
-    pub fn put(&self, key: Vec<regorus::Value>, outcome: &Outcome) {
+    pub fn put(&self, key: Key, outcome: &Outcome) {
         let mut answers = self
             .answers
             .lock()
@@ -306,10 +382,58 @@ mod tests {
     }
 
     #[test]
+    fn keys_order_as_values_do_and_shared_parts_are_equal() {
+        let docs = [
+            r#"{"a": [1, 2, {"b": "x"}], "s": 1}"#,
+            r#"{"a": [1, 2, {"b": "y"}], "s": 1}"#,
+            r#"{"a": [1, 2], "s": 1}"#,
+            r#"{"a": [1, 2, {"b": "x"}], "s": "1"}"#,
+            r#"{"a": null}"#,
+            r#"{"z": {"k": [true, false]}}"#,
+            r#"[3, 1]"#,
+        ];
+        let mut values: Vec<regorus::Value> = docs
+            .iter()
+            .map(|d| regorus::Value::from_json_str(d).unwrap())
+            .collect();
+        values.push(regorus::Value::from(std::collections::BTreeSet::from([
+            regorus::Value::from(1u64),
+            regorus::Value::from("x"),
+        ])));
+        for a in &values {
+            for b in &values {
+                let (ka, kb) = (Key(vec![a.clone()]), Key(vec![b.clone()]));
+                assert_eq!(ka.cmp(&kb), a.cmp(b), "{a} vs {b}");
+                // Equal but separately built values compare equal too.
+                let copy = regorus::Value::from_json_str(&a.to_json_str().unwrap()).unwrap();
+                if !matches!(a, regorus::Value::Set(_)) {
+                    assert_eq!(Key(vec![copy]).cmp(&ka), Ordering::Equal, "{a}");
+                }
+            }
+        }
+        // A shared predicate (one allocation, as from the verification cache) matches
+        // without being walked, and a different one does not.
+        let predicate = regorus::Value::from_json_str(r#"{"builder": {"id": "b"}}"#).unwrap();
+        let att = |p: &regorus::Value| {
+            let mut v = regorus::Value::new_object();
+            v.as_object_mut()
+                .unwrap()
+                .insert(regorus::Value::from("predicate"), p.clone());
+            Key(vec![regorus::Value::from(vec![v])])
+        };
+        assert_eq!(att(&predicate), att(&predicate));
+        let other = regorus::Value::from_json_str(r#"{"builder": {"id": "c"}}"#).unwrap();
+        assert_ne!(att(&predicate), att(&other));
+    }
+
+    #[test]
     fn the_memo_is_bounded() {
         let memo = Memo::new(InputReads::Whole);
         for i in 0..(MEMO_ENTRIES + 5) {
-            memo.put(vec![regorus::Value::from(i as u64)], &Outcome::default());
+            memo.put(
+                Key::from(vec![regorus::Value::from(i as u64)]),
+                &Outcome::default(),
+            );
         }
         assert!(memo.len() <= MEMO_ENTRIES);
     }

@@ -14,6 +14,7 @@ pub mod layout;
 pub mod limits;
 pub mod matcher;
 pub mod memo;
+pub mod outcome;
 pub mod rego;
 pub mod regotests;
 pub mod spec;

@@ -18,14 +18,7 @@ pub(crate) const TIMER_CHECK_INTERVAL: NonZeroU32 = match NonZeroU32::new(64) {
     None => NonZeroU32::MIN,
 };
 
-/// What one evaluation said.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Outcome {
-    /// `deny` messages, sorted.
-    pub deny: Vec<String>,
-    /// `warn` messages, sorted.
-    pub warn: Vec<String>,
-}
+pub use super::outcome::Outcome;
 
 /// A compiled, warmed Rego policy.
 pub struct CompiledRego {

@@ -383,6 +383,23 @@ fn glob_label(pattern: &str, label: &str) -> bool {
     }
 }
 
+/// The `Authorization` value for HTTP Basic credentials (none for other kinds).
+pub(super) fn basic_header(auth: Option<&Auth>) -> Option<String> {
+    match auth {
+        Some(Auth::Basic { username, password }) => Some(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+        )),
+        _ => None,
+    }
+}
+
+/// The key a bearer token is cached under: host, scope and whose credentials.
+pub(super) fn token_key(host: &str, scope: &str, auth: Option<&Auth>) -> String {
+    let fp = auth.map(Auth::fingerprint).unwrap_or_default();
+    format!("{host}|{scope}|{fp}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,12 +1,11 @@
 //! Fetching bearer tokens from a registry's token service (anonymous, HTTP Basic, or an
 //! OAuth2 refresh token), for the challenge flow in [`super::http`].
 
-use super::auth::Auth;
+use super::auth::{Auth, basic_header};
 use super::error::RegistryError;
 use super::http::{Target, Transport, map_reqwest, read_body};
 use super::stats::{RequestRecord, current_phase, current_round};
 use super::token::TokenResponse;
-use base64::Engine as _;
 use reqwest::header;
 use reqwest::{StatusCode, Url};
 use std::time::Duration;
@@ -119,21 +118,6 @@ impl Transport {
             })?;
         parsed.into_token().ok_or_else(|| auth_err(status.as_u16()))
     }
-}
-
-pub(super) fn basic_header(auth: Option<&Auth>) -> Option<String> {
-    match auth {
-        Some(Auth::Basic { username, password }) => Some(format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
-        )),
-        _ => None,
-    }
-}
-
-pub(super) fn token_key(host: &str, scope: &str, auth: Option<&Auth>) -> String {
-    let fp = auth.map(Auth::fingerprint).unwrap_or_default();
-    format!("{host}|{scope}|{fp}")
 }
 
 fn urlencode(s: &str) -> String {

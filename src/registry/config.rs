@@ -1,5 +1,6 @@
-//! Registry configuration: one struct shared by the webhook and every CLI command that
-//! talks to a registry (flattened as clap arguments, or read from a config file).
+//! Registry configuration: one plain struct shared by the webhook and every CLI command
+//! that talks to a registry, read from a config file or mapped from the command line's
+//! flags (`src/cli/registry_flags.rs`).
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use std::time::Duration;
 const MIB: u64 = 1024 * 1024;
 
 /// When to consult cosign's legacy `sha256-<hex>.att` tag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CosignTagMode {
     /// Only when the Referrers API / tag schema found no evidence (saves a request).
@@ -21,94 +22,58 @@ pub enum CosignTagMode {
 }
 
 /// Limits, timeouts, caches, TLS and credentials for registry access.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
-#[command(next_help_heading = "Registry access, limits and caches")]
 pub struct RegistryConfig {
     /// Registries (HOST or HOST:PORT) reached over plain HTTP; repeat or comma-separate.
-    #[arg(
-        long = "insecure-registry",
-        env = "CUSTODY_INSECURE_REGISTRIES",
-        value_delimiter = ','
-    )]
     pub insecure_registries: Vec<String>,
     /// Extra PEM CA certificates trusted for registry TLS (added to the system roots).
-    #[arg(long = "registry-ca-file", env = "CUSTODY_REGISTRY_CA_FILE")]
     pub ca_file: Option<PathBuf>,
     /// Default credentials: a Docker `config.json` (or legacy `.dockercfg`) file, used when
     /// no pull secret matches the registry.
-    #[arg(long = "docker-config", env = "CUSTODY_DOCKER_CONFIG")]
     pub docker_config: Option<PathBuf>,
     /// Largest manifest or referrers listing accepted, in bytes.
-    #[arg(long, env = "CUSTODY_MAX_MANIFEST_BYTES", default_value = "4MiB", value_parser = crate::units::parse_size)]
     pub max_manifest_bytes: u64,
     /// Largest attestation blob accepted, in bytes (checked before and while downloading).
-    #[arg(long, env = "CUSTODY_MAX_BLOB_BYTES", default_value = "16MiB", value_parser = crate::units::parse_size)]
     pub max_blob_bytes: u64,
     /// Most referrers examined per image.
-    #[arg(long, env = "CUSTODY_MAX_REFERRERS", default_value_t = 64)]
     pub max_referrers: usize,
     /// Most evidence layers fetched from one referrer (or cosign tag) manifest; the rest
     /// are counted and left out.
-    #[arg(long, env = "CUSTODY_MAX_REFERRER_LAYERS", default_value_t = 8)]
     pub max_referrer_layers: usize,
     /// Most bytes downloaded per image lookup (manifests and blobs together).
-    #[arg(long = "max-evidence-bytes", env = "CUSTODY_MAX_EVIDENCE_BYTES", default_value = "64MiB", value_parser = crate::units::parse_size)]
     #[serde(rename = "max-evidence-bytes", alias = "max-total-bytes")]
     pub max_total_bytes: u64,
     /// Timeout of one HTTP request, body included.
-    #[arg(long = "registry-request-timeout", env = "CUSTODY_REGISTRY_REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     #[serde(with = "duration_text")]
     pub request_timeout: Duration,
     /// Deadline of a whole lookup (resolve or discover), retries included.
-    #[arg(long = "registry-lookup-timeout", env = "CUSTODY_REGISTRY_LOOKUP_TIMEOUT", default_value = "25s", value_parser = humantime::parse_duration)]
     #[serde(with = "duration_text")]
     pub lookup_timeout: Duration,
     /// Redirects followed per request (blob downloads are often redirected to storage).
-    #[arg(
-        long = "registry-max-redirects",
-        env = "CUSTODY_REGISTRY_MAX_REDIRECTS",
-        default_value_t = 5
-    )]
     pub max_redirects: usize,
     /// Retries after 429/502/503/504, honouring a short `Retry-After`.
-    #[arg(
-        long = "registry-retries",
-        env = "CUSTODY_REGISTRY_RETRIES",
-        default_value_t = 2
-    )]
     pub retries: u32,
     /// How long a tag→digest answer is reused (tags move).
-    #[arg(long, env = "CUSTODY_TAG_CACHE_TTL", default_value = "30s", value_parser = humantime::parse_duration)]
     #[serde(with = "duration_text")]
     pub tag_cache_ttl: Duration,
     /// How long discovered evidence of a digest is reused (digests do not move, but new
     /// attestations may be attached).
-    #[arg(long, env = "CUSTODY_EVIDENCE_CACHE_TTL", default_value = "10m", value_parser = humantime::parse_duration)]
     #[serde(with = "duration_text")]
     pub evidence_cache_ttl: Duration,
     /// How long a failed lookup is remembered (to shed load from a failing registry).
-    #[arg(long, env = "CUSTODY_FAILURE_CACHE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
     #[serde(with = "duration_text")]
     pub failure_cache_ttl: Duration,
     /// Most entries in each registry cache.
-    #[arg(
-        long = "registry-cache-entries",
-        env = "CUSTODY_REGISTRY_CACHE_ENTRIES",
-        default_value_t = 10_000
-    )]
     #[serde(rename = "registry-cache-entries", alias = "cache-max-entries")]
     pub cache_max_entries: u64,
     /// Most bytes of evidence held in the cache.
-    #[arg(long = "registry-cache-bytes", env = "CUSTODY_REGISTRY_CACHE_BYTES", default_value = "128MiB", value_parser = crate::units::parse_size)]
     #[serde(rename = "registry-cache-bytes", alias = "cache-max-bytes")]
     pub cache_max_bytes: u64,
     /// Ask the Referrers API only for this artifact type (`?artifactType=`); results are
     /// filtered on the client as well, since registries may ignore the filter.
-    #[arg(long, env = "CUSTODY_REFERRERS_ARTIFACT_TYPE")]
     pub referrers_artifact_type: Option<String>,
     /// When to look at cosign's legacy `sha256-<hex>.att` tag.
-    #[arg(long, env = "CUSTODY_COSIGN_TAG", value_enum, default_value_t = CosignTagMode::Auto)]
     pub cosign_tag: CosignTagMode,
 }
 
@@ -165,36 +130,11 @@ mod duration_text {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        reg: RegistryConfig,
-    }
 
     #[test]
-    fn clap_defaults_equal_serde_defaults() {
-        let cli = Cli::try_parse_from(["x"]).unwrap();
-        assert_eq!(cli.reg, RegistryConfig::default());
+    fn files_parse_with_defaults_and_refuse_unknown_keys() {
         let from_yaml: RegistryConfig = serde_json::from_str("{}").unwrap();
         assert_eq!(from_yaml, RegistryConfig::default());
-    }
-
-    #[test]
-    fn parses_flags_and_files() {
-        let cli = Cli::try_parse_from([
-            "x",
-            "--insecure-registry",
-            "127.0.0.1:5000,localhost:5001",
-            "--tag-cache-ttl",
-            "1m",
-        ])
-        .unwrap();
-        assert!(cli.reg.is_insecure("127.0.0.1:5000"));
-        assert!(cli.reg.is_insecure("localhost:5001"));
-        assert!(!cli.reg.is_insecure("ghcr.io"));
-        assert_eq!(cli.reg.tag_cache_ttl, Duration::from_secs(60));
         let c: RegistryConfig =
             serde_json::from_str(r#"{"max-blob-bytes": 10, "lookup-timeout": "2s"}"#).unwrap();
         assert_eq!(c.max_blob_bytes, 10);

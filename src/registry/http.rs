@@ -2,7 +2,7 @@
 //! tokens), retries after 429/5xx, size limits and digest checks while streaming.
 
 use super::auth::Auth;
-use super::bearer::{basic_header, token_key};
+use super::auth::{basic_header, token_key};
 use super::config::RegistryConfig;
 use super::error::RegistryError;
 use super::reference::ImageRef;

@@ -78,31 +78,7 @@ impl fmt::Display for Source {
     }
 }
 
-/// The format of a piece of evidence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EvidenceFormat {
-    /// A DSSE envelope (`application/vnd.dsse.envelope.v1+json`).
-    DsseEnvelope,
-    /// A Sigstore bundle v0.x (`application/vnd.dev.sigstore.bundle.v0.3+json`).
-    SigstoreBundle,
-}
-
-impl EvidenceFormat {
-    /// The kebab-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EvidenceFormat::DsseEnvelope => "dsse-envelope",
-            EvidenceFormat::SigstoreBundle => "sigstore-bundle",
-        }
-    }
-}
-
-impl fmt::Display for EvidenceFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::attest::EvidenceFormat;
 
 /// One envelope or bundle attached to a digest, with its digest already checked.
 /// Its signature and statement are NOT checked: that is the caller's job.

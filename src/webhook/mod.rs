@@ -13,6 +13,7 @@ use serde::Serialize;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument as _;
 
 use crate::admission::{self, AdmissionRequest, DecisionOptions, ImageUse, Plan};
 use crate::category::Category;
@@ -89,6 +90,25 @@ impl<C: Checker> Webhook<C> {
                 );
             }
         };
+        let span = tracing::info_span!(
+            "review",
+            uid = %req.uid,
+            kind = %req.kind,
+            namespace = %req.namespace,
+            mutate
+        );
+        self.review_parsed(req, started, mutate)
+            .instrument(span)
+            .await
+    }
+
+    /// The rest of [`Webhook::review`], inside the review's span.
+    async fn review_parsed(
+        &self,
+        req: AdmissionRequest,
+        started: Instant,
+        mutate: bool,
+    ) -> ReviewOutcome {
         let (template, images) = match admission::plan(&req) {
             Plan::Skip(why) => {
                 tracing::debug!(uid = %req.uid, kind = %req.kind, reason = why, "admitted without checks");
@@ -139,6 +159,11 @@ impl<C: Checker> Webhook<C> {
             .iter()
             .flat_map(|v| v.results.iter().map(policy_outcome))
             .collect();
+        tracing::debug!(
+            allowed = decision.allowed,
+            images = verdicts.len(),
+            "review decided"
+        );
         outcome(
             admission::response::respond(&req.uid, &decision),
             overall,

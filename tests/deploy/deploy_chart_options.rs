@@ -33,18 +33,27 @@ fn generated_certificate_matches_the_service_and_the_ca_bundle() {
     assert_eq!(secret["type"], "kubernetes.io/tls");
     let ca = decode(&secret["data"]["ca.crt"]);
     let crt = decode(&secret["data"]["tls.crt"]);
+    let key = decode(&secret["data"]["tls.key"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, pem) in [("ca.crt", &ca), ("tls.crt", &crt), ("tls.key", &key)] {
+        std::fs::write(dir.path().join(name), pem).expect("writing PEM");
+    }
+    let ca_text = openssl(dir.path(), &["x509", "-in", "ca.crt", "-noout", "-subject"]);
     assert!(
-        ca.contains("FAKE CA") && ca.contains("cn=custody-ca"),
-        "{ca}"
+        ca_text.contains("CN=custody-ca") || ca_text.contains("CN = custody-ca"),
+        "{ca_text}"
     );
+    let crt_text = openssl(dir.path(), &["x509", "-in", "tls.crt", "-noout", "-text"]);
     assert!(
-        crt.contains("sans=custody.custody.svc,custody.custody.svc.cluster.local"),
-        "{crt}"
+        crt_text.contains("DNS:custody.custody.svc, DNS:custody.custody.svc.cluster.local"),
+        "{crt_text}"
     );
-    assert!(
-        crt.contains(&format!("issuer=[{}]", ca.lines().nth(1).expect("ca body"))),
-        "{crt}"
-    );
+    // Signed by the CA in the bundle, and the key is the certificate's.
+    let verified = openssl(dir.path(), &["verify", "-CAfile", "ca.crt", "tls.crt"]);
+    assert!(verified.contains("tls.crt: OK"), "{verified}");
+    let from_crt = openssl(dir.path(), &["x509", "-in", "tls.crt", "-noout", "-pubkey"]);
+    let from_key = openssl(dir.path(), &["pkey", "-in", "tls.key", "-pubout"]);
+    assert_eq!(from_crt, from_key);
     for hook in webhooks(&objects) {
         assert_eq!(hook["clientConfig"]["caBundle"], secret["data"]["ca.crt"]);
     }

@@ -17,58 +17,38 @@
 
 use crate::support;
 
-use bytes::Bytes;
 use custody::engine::{Engine, EngineConfig};
+use custody::k8s::testing::{Answer, FakeApiserver, Seen};
 use custody::k8s::{BackgroundScan, ScanConfig};
 use custody::policy::PolicyStore;
-use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt as _, StreamBody, combinators::UnsyncBoxBody};
-use hyper::body::Frame;
 use serde_json::{Value, json};
-use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use support::TestRegistry;
 use support::bundles::{deny_all_rego, policy_yaml, require_evidence_rego};
 use support::reviews::object;
 use support::{PolicyDir, images};
 
-type Body = UnsyncBoxBody<Bytes, Infallible>;
-
-/// One request the fake apiserver got.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    uri: String,
-    body: String,
-}
-
 /// The fake apiserver: a Pod list and watch, PolicyReports and Events.
 #[derive(Clone)]
 struct ApiServer {
-    pods: Arc<Vec<Value>>,
-    added: Arc<Vec<Value>>,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-fn bytes_body(text: String) -> Body {
-    StreamBody::new(futures::stream::iter([Ok::<_, Infallible>(Frame::data(
-        Bytes::from(text),
-    ))]))
-    .boxed_unsync()
+    server: FakeApiserver,
 }
 
 impl ApiServer {
     fn new(pods: Vec<Value>, added: Vec<Value>) -> ApiServer {
-        ApiServer {
-            pods: Arc::new(pods),
-            added: Arc::new(added),
-            seen: Arc::default(),
-        }
+        let first_watch = AtomicBool::new(true);
+        let server = FakeApiserver::new(move |req| answer(&pods, &added, &first_watch, req));
+        ApiServer { server }
     }
 
     fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
+        self.server.seen()
+    }
+
+    fn client(&self) -> kube::Client {
+        self.server.client("default")
     }
 
     /// The bodies of PolicyReport applies to `namespace`, in order.
@@ -90,103 +70,63 @@ impl ApiServer {
             .map(|s| serde_json::from_str(&s.body).unwrap())
             .collect()
     }
-
-    fn answer(&self, method: &str, uri: &str, body: &str) -> (u16, Body) {
-        let text = |code: u16, v: Value| (code, bytes_body(v.to_string()));
-        if method == "GET" && uri.starts_with("/api/v1/pods") && uri.contains("watch=true") {
-            // The first watch delivers the pods added after the list, then stays open.
-            let first = !self
-                .seen()
-                .iter()
-                .rev()
-                .skip(1)
-                .any(|s| s.uri.contains("watch=true"));
-            let lines: Vec<Result<Frame<Bytes>, Infallible>> = if first {
-                self.added
-                    .iter()
-                    .map(|p| {
-                        let line = json!({"type": "ADDED", "object": p}).to_string() + "\n";
-                        Ok(Frame::data(Bytes::from(line)))
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            let stream = futures::stream::iter(lines).chain(futures::stream::pending());
-            return (200, StreamBody::new(stream).boxed_unsync());
-        }
-        if method == "GET" && uri.starts_with("/api/v1/pods") {
-            assert!(
-                uri.contains("fieldSelector=status.phase%3DRunning"),
-                "the scan lists running pods only: {uri}"
-            );
-            let list = json!({"apiVersion": "v1", "kind": "PodList",
-                "metadata": {"resourceVersion": "1000"}, "items": *self.pods});
-            return text(200, list);
-        }
-        if method == "GET" && uri.starts_with("/apis/wgpolicyk8s.io/v1alpha2/policyreports") {
-            // A report an earlier run left in a namespace that runs nothing any more.
-            let stale = json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReport",
-                "metadata": {"name": "custody", "namespace": "gone", "resourceVersion": "5",
-                    "labels": {"app.kubernetes.io/managed-by": "custody"}},
-                "summary": {"pass": 1}, "results": []});
-            let list = json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReportList",
-                "metadata": {"resourceVersion": "1000"}, "items": [stale]});
-            return text(200, list);
-        }
-        if method == "PATCH" && uri.contains("/policyreports/custody") {
-            let mut applied: Value = serde_json::from_str(body).unwrap();
-            applied["metadata"]["resourceVersion"] = json!("1001");
-            return text(200, applied);
-        }
-        if method == "DELETE" && uri.contains("/policyreports/custody") {
-            return text(
-                200,
-                json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
-            );
-        }
-        if method == "POST" && uri.contains("/apis/events.k8s.io/v1/namespaces/") {
-            return text(201, serde_json::from_str(body).unwrap());
-        }
-        text(
-            404,
-            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                "message": format!("no route for {method} {uri}"), "reason": "NotFound", "code": 404}),
-        )
-    }
-
-    fn client(&self) -> kube::Client {
-        let api = self.clone();
-        let svc = tower::service_fn(move |req: Request<kube::client::Body>| {
-            let api = api.clone();
-            async move {
-                let (parts, body) = req.into_parts();
-                let body = body
-                    .collect()
-                    .await
-                    .map(|b| b.to_bytes())
-                    .unwrap_or_default();
-                let body = String::from_utf8_lossy(&body).into_owned();
-                let (method, uri) = (parts.method.to_string(), parts.uri.to_string());
-                api.seen.lock().unwrap().push(Seen {
-                    method: method.clone(),
-                    uri: uri.clone(),
-                    body: body.clone(),
-                });
-                let (code, body) = api.answer(&method, &uri, &body);
-                let response = Response::builder()
-                    .status(StatusCode::from_u16(code).unwrap())
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .unwrap();
-                Ok::<_, Infallible>(response)
-            }
-        });
-        kube::Client::new(svc, "default")
-    }
 }
 
-use futures::StreamExt as _;
+/// How the fake apiserver answers one request.
+fn answer(pods: &[Value], added: &[Value], first_watch: &AtomicBool, req: &Seen) -> Answer {
+    let (method, uri, body) = (req.method.as_str(), req.uri.as_str(), req.body.as_str());
+    let text = |code: u16, v: Value| Answer::json(code, &v);
+    if method == "GET" && uri.starts_with("/api/v1/pods") && uri.contains("watch=true") {
+        // The first watch delivers the pods added after the list, then stays open.
+        let lines: String = if first_watch.swap(false, Ordering::SeqCst) {
+            added
+                .iter()
+                .map(|p| json!({"type": "ADDED", "object": p}).to_string() + "\n")
+                .collect()
+        } else {
+            String::new()
+        };
+        return Answer::Open(lines);
+    }
+    if method == "GET" && uri.starts_with("/api/v1/pods") {
+        assert!(
+            uri.contains("fieldSelector=status.phase%3DRunning"),
+            "the scan lists running pods only: {uri}"
+        );
+        let list = json!({"apiVersion": "v1", "kind": "PodList",
+            "metadata": {"resourceVersion": "1000"}, "items": pods});
+        return text(200, list);
+    }
+    if method == "GET" && uri.starts_with("/apis/wgpolicyk8s.io/v1alpha2/policyreports") {
+        // A report an earlier run left in a namespace that runs nothing any more.
+        let stale = json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReport",
+            "metadata": {"name": "custody", "namespace": "gone", "resourceVersion": "5",
+                "labels": {"app.kubernetes.io/managed-by": "custody"}},
+            "summary": {"pass": 1}, "results": []});
+        let list = json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReportList",
+            "metadata": {"resourceVersion": "1000"}, "items": [stale]});
+        return text(200, list);
+    }
+    if method == "PATCH" && uri.contains("/policyreports/custody") {
+        let mut applied: Value = serde_json::from_str(body).unwrap();
+        applied["metadata"]["resourceVersion"] = json!("1001");
+        return text(200, applied);
+    }
+    if method == "DELETE" && uri.contains("/policyreports/custody") {
+        return text(
+            200,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+        );
+    }
+    if method == "POST" && uri.contains("/apis/events.k8s.io/v1/namespaces/") {
+        return text(201, serde_json::from_str(body).unwrap());
+    }
+    text(
+        404,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": format!("no route for {method} {uri}"), "reason": "NotFound", "code": 404}),
+    )
+}
 
 /// A running Pod as the apiserver serves it: `template` (a kubectl-made Pod, or a pod
 /// template) with the metadata the controllers add and the status the kubelet reports.

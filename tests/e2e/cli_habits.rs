@@ -166,6 +166,9 @@ const OTHER_TOOLS: &[&str] = &[
     "new-bundle-format",
     // pip (scripts/setup is quoted in docs)
     "tool",
+    "ignore-requires-python",
+    // perf record
+    "call-graph",
 ];
 
 /// Hidden flags (not in `--help`) that docs describe, with the command that takes them.

@@ -15,6 +15,7 @@ mod cli_review;
 mod hostile_limits;
 mod intoto_layouts;
 mod keyless;
+mod log_story;
 mod policy_cli;
 mod policy_input_schema;
 mod policy_tests;

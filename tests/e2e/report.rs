@@ -7,6 +7,7 @@
 //! and the webhook's decision log and `controls` audit annotation.
 
 use crate::support;
+use custody::k8s::testing::{Answer, FakeApiserver};
 
 use custody::digest::Digest;
 use custody::registry::{Artifact, Credentials, DSSE_MEDIA_TYPE};
@@ -426,6 +427,10 @@ fn markdown_report_has_summary_lines_matrix_and_reasons() {
     let (code, out, err) = s.report(WEEK_AND_TWO_DAYS_AFTER, "markdown", Some(&file));
     assert_eq!(code, 1, "{err}");
     assert!(
+        !err.contains("custody report:"),
+        "no progress when standard error is not a terminal: {err}"
+    );
+    assert!(
         out.is_empty(),
         "--output-file writes nothing to stdout: {out}"
     );
@@ -541,6 +546,22 @@ fn html_report_renders_in_headless_chromium() {
             "--window-size=1280,900",
         ],
     );
+    // It prints (the print stylesheet lays it out for A4 landscape).
+    let pdf_path = dir.path().join("report.pdf");
+    headless(
+        &page,
+        &[
+            &format!("--print-to-pdf={}", pdf_path.display()),
+            "--no-pdf-header-footer",
+        ],
+    );
+    let pdf = std::fs::read(&pdf_path).expect("chromium printed the page");
+    assert!(pdf.starts_with(b"%PDF-"), "not a PDF");
+    assert!(
+        pdf.len() > 10_000,
+        "an empty print is tiny: {} bytes",
+        pdf.len()
+    );
     let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     assert!(
@@ -599,51 +620,33 @@ fn pod(namespace: &str, deployment: &str, image: &str, running: Option<&Digest>)
     p
 }
 
-/// A kube client whose transport answers Pod and Namespace LISTs with `pods` and
-/// `namespaces`, recording each request's path and query.
-fn kube_client(
-    pods: Vec<Value>,
-    namespaces: Vec<Value>,
-) -> (kube::Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use http_body_util::BodyExt as _;
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = seen.clone();
-    let svc = tower::service_fn(move |req: http::Request<kube::client::Body>| {
-        let log = log.clone();
-        let pods = pods.clone();
-        let namespaces = namespaces.clone();
-        async move {
-            let uri = req.uri().to_string();
-            log.lock().unwrap().push(uri.clone());
-            let path = req.uri().path().to_owned();
-            let body = if path.ends_with("/pods") {
-                let ns = path
-                    .strip_prefix("/api/v1/namespaces/")
-                    .and_then(|r| r.strip_suffix("/pods"));
-                let items: Vec<Value> = pods
-                    .into_iter()
-                    .filter(|p| ns.is_none_or(|n| p["metadata"]["namespace"] == n))
-                    .collect();
-                json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "4712"}, "items": items})
-            } else if path == "/api/v1/namespaces" {
-                json!({"apiVersion": "v1", "kind": "NamespaceList", "metadata": {"resourceVersion": "4712"}, "items": namespaces})
-            } else if let Some(name) = path.strip_prefix("/api/v1/namespaces/") {
-                namespaces
-                    .into_iter()
-                    .find(|n| n["metadata"]["name"] == name)
-                    .unwrap_or_else(|| json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}))
-            } else {
-                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
-            };
-            let status = if body["code"] == 404 { 404 } else { 200 };
-            let body =
-                http_body_util::Full::new(bytes::Bytes::from(body.to_string())).boxed_unsync();
-            Ok::<_, std::convert::Infallible>(
-                http::Response::builder().status(status).body(body).unwrap(),
-            )
+/// A fake API server answering Pod and Namespace LISTs with `pods` and `namespaces`.
+fn kube_api(pods: Vec<Value>, namespaces: Vec<Value>) -> FakeApiserver {
+    FakeApiserver::new(move |req| {
+        let path = req.uri.split('?').next().unwrap_or_default();
+        if path.ends_with("/pods") {
+            let ns = path
+                .strip_prefix("/api/v1/namespaces/")
+                .and_then(|r| r.strip_suffix("/pods"));
+            let items: Vec<&Value> = pods
+                .iter()
+                .filter(|p| ns.is_none_or(|n| p["metadata"]["namespace"] == n))
+                .collect();
+            return Answer::json(
+                200,
+                &json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "4712"}, "items": items}),
+            );
         }
-    });
-    (kube::Client::new(svc, "default"), seen)
+        if path == "/api/v1/namespaces" {
+            return Answer::json(
+                200,
+                &json!({"apiVersion": "v1", "kind": "NamespaceList", "metadata": {"resourceVersion": "4712"}, "items": namespaces}),
+            );
+        }
+        path.strip_prefix("/api/v1/namespaces/")
+            .and_then(|name| namespaces.iter().find(|n| n["metadata"]["name"] == name))
+            .map_or_else(|| Answer::not_found(path), |n| Answer::json(200, n))
+    })
 }
 
 fn namespace(name: &str, labels: Value) -> Value {
@@ -676,7 +679,8 @@ async fn running_pods(s: &Scene) {
         namespace("shop", json!({"team": "shop"})),
         namespace("payments", json!({"custody.dev/environment": "production"})),
     ];
-    let (client, seen) = kube_client(pods, namespaces);
+    let api = kube_api(pods, namespaces);
+    let client = api.client("default");
 
     let running = custody::k8s::pods::running_containers(&client, None)
         .await
@@ -766,7 +770,7 @@ async fn running_pods(s: &Scene) {
         .await
         .unwrap();
     assert_eq!(labels.len(), 1);
-    let seen = seen.lock().unwrap().clone();
+    let seen: Vec<String> = api.seen().into_iter().map(|s| s.uri).collect();
     assert!(
         seen[0].starts_with("/api/v1/pods?") && seen[0].contains("limit=500"),
         "{seen:?}"
@@ -811,4 +815,61 @@ fn webhook_decisions_carry_control_outcomes() {
         assert!(c02["reason"].as_str().unwrap().contains("days old (limit 7 days)"), "{c02}");
         assert_eq!(cites(c02, VULNS)["created"], SCANNED);
     });
+}
+
+/// On a terminal, standard error counts the images done (`script` gives the run a pty).
+#[test]
+fn progress_is_shown_on_a_terminal_only() {
+    let s = scene();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.json");
+    let by_digest = format!("{}/shop/api@{}", s.reg.host, s.good.digest);
+    let command = format!(
+        "{} report {} {} {} --policies {} --insecure-registry {} --namespace shop -o json --output-file {}",
+        env!("CARGO_BIN_EXE_custody"),
+        s.good.image,
+        by_digest,
+        s.bare.image,
+        s.policies(),
+        s.reg.host,
+        file.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("script (util-linux)");
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{tty}");
+    assert!(tty.contains("custody report: 3/3 images"), "{tty:?}");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(doc["summary"]["images"], 2);
+}
+
+#[test]
+fn kubernetes_without_a_cluster_is_unusable_input() {
+    let home = tempfile::tempdir().unwrap();
+    let policies = control_policies();
+    let out = Command::new(env!("CARGO_BIN_EXE_custody"))
+        .args(["report", "--kubernetes", "--policies"])
+        .arg(policies.path())
+        .env("HOME", home.path())
+        .env("KUBECONFIG", home.path().join("no-such-kubeconfig"))
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("Kubernetes API"), "{err}");
+    // Images and --kubernetes exclude each other; one of them is needed.
+    let (code, _, err) = custody(&[
+        "report",
+        "registry.example/a:1",
+        "--kubernetes",
+        "--policies",
+        "x",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = custody(&["report", "--policies", "x"]);
+    assert_eq!(code, 2, "{err}");
 }

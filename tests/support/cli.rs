@@ -25,20 +25,12 @@ pub fn command() -> Command {
 }
 
 /// Runs `custody ARGS` (see [`command`]) to completion.
-pub fn custody<I, S>(args: I) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
+pub fn custody<S: AsRef<OsStr>>(args: &[S]) -> Output {
     command().args(args).output().expect("running custody")
 }
 
 /// Runs `custody ARGS` in `dir`.
-pub fn custody_in<I, S>(dir: &Path, args: I) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
+pub fn custody_in<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Output {
     command()
         .args(args)
         .current_dir(dir)
@@ -47,11 +39,7 @@ where
 }
 
 /// Runs `custody ARGS`: exit code (-1 for a signal), stdout, stderr.
-pub fn run<I, S>(args: I) -> (i32, String, String)
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
+pub fn run<S: AsRef<OsStr>>(args: &[S]) -> (i32, String, String) {
     let out = custody(args);
     (code(&out), stdout(&out), stderr(&out))
 }

@@ -51,12 +51,17 @@ impl Serve {
     /// Starts `custody --log info serve --self-signed --listen 127.0.0.1:0` with the
     /// flags `configure` adds, and waits until it listens.
     pub async fn self_signed(configure: impl FnOnce(&mut Command)) -> Serve {
+        Serve::self_signed_logging("info", configure).await
+    }
+
+    /// [`Serve::self_signed`] with `--log FILTER` (e.g. `debug`).
+    pub async fn self_signed_logging(filter: &str, configure: impl FnOnce(&mut Command)) -> Serve {
         let dir = tempfile::tempdir().expect("temp dir");
         let ca_path = dir.path().join("ca.pem");
         let mut cmd = Command::from(super::cli::command());
         cmd.args([
             "--log",
-            "info",
+            filter,
             "serve",
             "--self-signed",
             "--listen",

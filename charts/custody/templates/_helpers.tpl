@@ -39,18 +39,28 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | quote }}
 {{- printf "%s-tls" (include "custody.fullname" .) -}}
 {{- end -}}
 
+{{/* The repository, behind image.registry when one is set (a mirror). */}}
+{{- define "custody.imageRepository" -}}
+{{- if .Values.image.registry -}}
+{{- printf "%s/%s" (trimSuffix "/" .Values.image.registry) .Values.image.repository -}}
+{{- else -}}
+{{- .Values.image.repository -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The image reference: repository:tag, or repository@digest when a digest is set. */}}
 {{- define "custody.image" -}}
 {{- if .Values.image.digest -}}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- printf "%s@%s" (include "custody.imageRepository" .) .Values.image.digest -}}
 {{- else -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- printf "%s:%s" (include "custody.imageRepository" .) (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 {{- end -}}
 
 {{/*
 Shared by both webhooks. kube-system and the release namespace are always excluded so
-that custody can never block its own recovery or the cluster's system pods.
+that custody can never block its own recovery or the cluster's system pods, and so is
+cert-manager's namespace when cert-manager issues custody's certificate.
 */}}
 {{- define "custody.webhookCommon" -}}
 admissionReviewVersions: ["v1"]
@@ -64,6 +74,9 @@ namespaceSelector:
       values:
         - kube-system
         - {{ .Release.Namespace }}
+        {{- if and .Values.certManager.enabled (ne .Values.certManager.namespace .Release.Namespace) }}
+        - {{ .Values.certManager.namespace }}
+        {{- end }}
         {{- range .Values.webhook.excludeNamespaces }}
         - {{ . }}
         {{- end }}

@@ -1,9 +1,8 @@
 //! What `custody attestations` says about one piece of evidence: read without judging
 //! it (payload type, predicate type, key ids) and, with keys, whether it verifies.
 
-use crate::attest::bundle::{Bundle, verify_bundle};
 use crate::attest::sigstore::{self, TrustedRoot};
-use crate::attest::{Envelope, Statement, TrustedKey, verify_envelope};
+use crate::attest::{TrustedKey, open_envelope, open_statement, subject_among, verify_envelope};
 use crate::category::Category;
 use crate::digest::Digest;
 use crate::registry::{Evidence, EvidenceFormat};
@@ -121,41 +120,32 @@ pub(super) fn check(e: &Evidence, keys: &[TrustedKey], digest: &Digest) -> Verif
         category: Some(category),
         reason: Some(reason),
     };
-    let verified = match e.format {
-        EvidenceFormat::DsseEnvelope => match Envelope::from_json(&e.bytes) {
-            Ok(env) => verify_envelope(&env, keys, 1),
-            Err(err) => return fail(err.category(), err.to_string()),
-        },
-        EvidenceFormat::SigstoreBundle => match Bundle::from_json(&e.bytes) {
-            Ok(b) => verify_bundle(&b, keys, 1),
-            Err(err) => return fail(err.category(), err.to_string()),
-        },
+    let verified = match open_envelope(e.format, &e.bytes) {
+        Ok(env) => verify_envelope(&env, keys, 1),
+        Err(err) => return fail(err.category(), err.to_string()),
     };
     let verified = match verified {
         Ok(v) => v,
         Err(err) => return fail(err.category(), err.to_string()),
     };
     let signers: Vec<String> = verified.signers.iter().map(|s| s.display_name()).collect();
-    match Statement::parse(&verified.payload) {
-        Ok(st) if st.matches_digest(digest) => Verification {
+    let refused = match open_statement(&verified) {
+        Ok(st) => match subject_among(&st, std::slice::from_ref(digest)) {
+            Ok(_) => None,
+            Err(reason) => Some((Category::SubjectMismatch, reason)),
+        },
+        Err(err) => Some((err.category(), err.to_string())),
+    };
+    match refused {
+        None => Verification {
             verified: true,
             signers,
             category: None,
             reason: None,
         },
-        Ok(_) => Verification {
+        Some((category, reason)) => Verification {
             signers,
-            ..fail(
-                Category::SubjectMismatch,
-                format!("the signed statement is not about {digest}"),
-            )
-        },
-        Err(err) => Verification {
-            signers,
-            ..fail(
-                Category::BadSignature,
-                format!("signed payload is not an in-toto statement: {err}"),
-            )
+            ..fail(category, reason)
         },
     }
 }
@@ -201,5 +191,59 @@ pub(super) fn describe(e: &Evidence) -> Item<'_> {
         key_ids,
         verification: None,
         keyless: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attest::{INTOTO_PAYLOAD_TYPE, KeyAlgorithm, SigningKey, sign_envelope};
+    use crate::registry::Source;
+
+    fn evidence(bytes: Vec<u8>) -> Evidence {
+        Evidence {
+            subject: Digest::sha256(b"image"),
+            source: Source::ReferrersApi,
+            format: EvidenceFormat::DsseEnvelope,
+            artifact_type: None,
+            manifest_digest: Digest::sha256(b"manifest"),
+            blob_digest: Digest::sha256(&bytes),
+            annotations: Default::default(),
+            bytes: bytes.into(),
+        }
+    }
+
+    /// The same refusals as the engine's (src/engine/tests.rs): both open evidence
+    /// through `crate::attest::evidence`.
+    #[test]
+    fn refusals_carry_the_engines_categories() {
+        let key = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let keys = [TrustedKey::new(Some("ci".into()), key.public_key().clone())];
+        let digest = Digest::sha256(b"image");
+        let sign = |payload_type: &str, payload: &[u8]| {
+            let env = sign_envelope(payload_type, payload, &[&key]).unwrap();
+            evidence(env.to_json().into_bytes())
+        };
+        let not_statement = check(&sign("text/plain", b"hello"), &keys, &digest);
+        assert!(!not_statement.verified);
+        assert_eq!(not_statement.category, Some(Category::BadRequest));
+        assert_eq!(not_statement.signers, ["ci"]);
+
+        let bad_json = check(&sign(INTOTO_PAYLOAD_TYPE, b"{}"), &keys, &digest);
+        assert_eq!(bad_json.category, Some(Category::BadRequest));
+
+        let other = format!(
+            r#"{{"_type":"https://in-toto.io/Statement/v1","subject":[{{"name":"x","digest":{{"sha256":"{}"}}}}],"predicateType":"p"}}"#,
+            Digest::sha256(b"other").hex()
+        );
+        let mismatch = check(&sign(INTOTO_PAYLOAD_TYPE, other.as_bytes()), &keys, &digest);
+        assert_eq!(mismatch.category, Some(Category::SubjectMismatch));
+
+        let garbage = check(&evidence(b"garbage".to_vec()), &keys, &digest);
+        assert_eq!(garbage.category, Some(Category::BadSignature));
+
+        let about = other.replace(Digest::sha256(b"other").hex(), digest.hex());
+        let good = check(&sign(INTOTO_PAYLOAD_TYPE, about.as_bytes()), &keys, &digest);
+        assert!(good.verified, "{good:?}");
     }
 }

@@ -160,9 +160,13 @@ pub struct Args {
     /// the registry flags, or the config file's `registry:` section (whose keys are
     /// those flags' field names, e.g. `max-blob-bytes`). When any registry flag or
     /// environment variable is set, the flags are used and the file's section ignored.
-    #[command(flatten)]
+    #[arg(skip)]
     #[serde(default)]
     pub registry: RegistryConfig,
+    /// The registry flags (see `registry`); not a key of the file.
+    #[command(flatten)]
+    #[serde(skip)]
+    pub registry_flags: crate::cli::registry_flags::RegistryFlags,
 }
 
 /// Resolved settings of `custody serve`.
@@ -217,7 +221,8 @@ impl Args {
     pub fn resolve(self) -> anyhow::Result<Settings> {
         let merged = match self.config.clone() {
             Some(path) => self.merge(Self::from_file(&path)?),
-            None => self,
+            // The registry flags reach `registry` only through the merge.
+            None => self.merge(Args::default()),
         };
         merged.into_settings()
     }
@@ -274,11 +279,11 @@ impl Args {
             require_all_platforms: self.require_all_platforms.or(file.require_all_platforms),
             no_policy_action: self.no_policy_action.or(file.no_policy_action),
             max_images_per_review: self.max_images_per_review.or(file.max_images_per_review),
-            registry: if self.registry == RegistryConfig::default() {
-                file.registry
-            } else {
-                self.registry
+            registry: match RegistryConfig::from(self.registry_flags) {
+                flags if flags == RegistryConfig::default() => file.registry,
+                flags => flags,
             },
+            registry_flags: Default::default(),
         }
     }
 
@@ -537,6 +542,10 @@ mod tests {
         assert!(from_flags.registry.is_insecure("localhost:5001"));
         assert!(!from_flags.registry.is_insecure("127.0.0.1:5000"));
         assert_eq!(from_flags.registry.max_referrers, 64);
+        let flags_only = parse(&["--self-signed", "--max-referrers", "9"])
+            .resolve()
+            .unwrap();
+        assert_eq!(flags_only.registry.max_referrers, 9);
     }
 
     #[test]

@@ -1,25 +1,30 @@
-//! Loading the chart directory (Chart.yaml, values.yaml, templates/, files/) and
-//! rendering it for a release with the interpreter in `gotmpl.rs`/`exec.rs`.
+//! The chart rendered and linted by Helm's own engine: `helm.py` beside this file drives
+//! helm-python-sdk (Helm v4 as a library, pinned in scripts/setup). This side keeps the
+//! chart's defaults and files for the tests to read, and turns Helm's output into objects.
 
-use super::exec::Exec;
-use super::gotmpl::{Error, Node, parse};
-use super::helm::Functions;
+use super::root;
 use serde::Deserialize as _;
 use serde_json::{Value, json};
-use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
-/// The chart directory, parsed once.
+/// What rendering returns when Helm refuses: its message (a `fail`, a schema error...).
+pub type Error = String;
+
+/// Install line printed when helm-python-sdk is missing.
+pub const PIP_HELM: &str = "pip install helm-python-sdk==0.2.2 (scripts/setup does it)";
+
+/// The chart directory: its defaults and files as on disk, plus the files a test adds.
 pub struct Chart {
     pub dir: PathBuf,
-    pub meta: Value,
+    /// values.yaml, parsed.
     pub defaults: Value,
+    /// Every file under files/, keyed `files/...`; a test may add or change entries, and
+    /// Helm renders a copy of the chart with them.
     pub files: BTreeMap<String, String>,
-    pub templates: Vec<(String, Vec<Node>)>,
-    pub defines: BTreeMap<String, Vec<Node>>,
-    /// templates/NOTES.txt, printed by Helm after an install (not a manifest).
-    pub notes: Vec<Node>,
+    on_disk: BTreeMap<String, String>,
 }
 
 fn read(path: &Path) -> String {
@@ -52,16 +57,12 @@ pub fn yaml_docs(text: &str) -> Result<Vec<Value>, Error> {
     Ok(docs)
 }
 
-/// Deep merge as Helm does for `--values`: maps merge, everything else replaces, and a
-/// null removes the key (Helm's way to drop a default).
+/// Deep merge as Helm does for `--values`: maps merge, everything else replaces. A null is
+/// kept, so Helm removes that default when it coalesces (see [`without_nulls`]).
 pub fn merge(base: &mut Value, over: &Value) {
     match (base, over) {
         (Value::Object(b), Value::Object(o)) => {
             for (k, v) in o {
-                if v.is_null() {
-                    b.remove(k);
-                    continue;
-                }
                 match b.get_mut(k) {
                     Some(slot) if slot.is_object() && v.is_object() => merge(slot, v),
                     _ => {
@@ -74,65 +75,114 @@ pub fn merge(base: &mut Value, over: &Value) {
     }
 }
 
+/// The values Helm's templates see: every null-valued key removed.
+pub fn without_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Runs `helm.py MODE` with a JSON request: Ok(stdout JSON) or Err(Helm's message).
+pub fn helm_py(mode: &str, request: &Value) -> Result<Value, Error> {
+    let script = root().join("tests/support/deploy/helm.py");
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .arg(mode)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("python3 is required to render the chart ({e}); {PIP_HELM}"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(request.to_string().as_bytes())
+        .expect("writing the request to helm.py");
+    let out = child.wait_with_output().expect("helm.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(
+        out.status.code(),
+        Some(3),
+        "{stderr}\nhelm-python-sdk missing: {PIP_HELM}"
+    );
+    assert_ne!(out.status.code(), Some(2), "bad helm.py usage: {stderr}");
+    if out.status.success() {
+        return Ok(serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("helm.py printed no JSON ({e}): {stdout}{stderr}")));
+    }
+    // Lint prints its report and fails; render prints {"error": ...} on stderr.
+    if let Ok(report) = serde_json::from_str::<Value>(&stdout) {
+        return Err(report.to_string());
+    }
+    let msg: Value = serde_json::from_str(stderr.trim())
+        .unwrap_or_else(|_| panic!("helm.py failed without a Helm error:\n{stderr}"));
+    Err(msg["error"].as_str().unwrap_or_default().to_string())
+}
+
 impl Chart {
-    /// Loads `charts/custody` (templates, values, Chart.yaml, files/).
+    /// Loads `charts/custody`'s values.yaml and files/ (Helm loads the rest itself).
     pub fn load(dir: &Path) -> Chart {
-        let meta_yaml: Value =
-            yaml_serde::from_str(&read(&dir.join("Chart.yaml"))).expect("Chart.yaml");
-        let meta = json!({
-            "Name": meta_yaml["name"],
-            "Version": meta_yaml["version"],
-            "AppVersion": meta_yaml["appVersion"],
-        });
         let defaults: Value =
             yaml_serde::from_str(&read(&dir.join("values.yaml"))).expect("values.yaml");
         let mut files = BTreeMap::new();
         walk(&dir.join("files"), dir, &mut files);
-        let mut names: Vec<PathBuf> = std::fs::read_dir(dir.join("templates"))
-            .expect("templates/")
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        names.sort();
-        let mut defines = BTreeMap::new();
-        let mut templates = Vec::new();
-        let mut notes = Vec::new();
-        for path in names {
-            let name = path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .to_string();
-            if name == "NOTES.txt" {
-                notes = parse(&read(&path), &mut defines)
-                    .unwrap_or_else(|e| panic!("parsing {name}: {e}"));
-                continue;
-            }
-            let nodes =
-                parse(&read(&path), &mut defines).unwrap_or_else(|e| panic!("parsing {name}: {e}"));
-            if !name.starts_with('_') {
-                templates.push((name, nodes));
-            }
-        }
         Chart {
             dir: dir.to_path_buf(),
-            meta,
             defaults,
+            on_disk: files.clone(),
             files,
-            templates,
-            defines,
-            notes,
         }
     }
 
-    /// The defaults merged with `overrides`.
+    /// The defaults merged with `overrides` (nulls kept: Helm drops those defaults).
     pub fn values(&self, overrides: &Value) -> Value {
         let mut values = self.defaults.clone();
         merge(&mut values, overrides);
         values
     }
 
-    /// Renders every template for a release; returns (template, object) pairs.
+    fn request(&self, release: &str, namespace: &str, values: &Value) -> Value {
+        let added: BTreeMap<&String, &String> = self
+            .files
+            .iter()
+            .filter(|(k, v)| self.on_disk.get(*k) != Some(*v))
+            .collect();
+        json!({
+            "chart": self.dir,
+            "release": release,
+            "namespace": namespace,
+            "values": values,
+            "files": added,
+        })
+    }
+
+    fn render_raw(
+        &self,
+        release: &str,
+        namespace: &str,
+        values: &Value,
+        lookup: Option<&BTreeMap<String, Value>>,
+    ) -> Result<Value, Error> {
+        let mut request = self.request(release, namespace, values);
+        if let Some(objects) = lookup {
+            request["lookup"] = json!(objects);
+        }
+        helm_py("render", &request)
+    }
+
+    /// Renders every template with Helm for a fresh install; returns (template, object)
+    /// pairs in template order. `existing` answers the chart's `lookup` calls, keyed
+    /// `apiVersion/Kind/namespace/name` (helm.py's documented fallback: Helm's offline
+    /// render answers every lookup with nothing); empty means no cluster objects.
     pub fn render(
         &self,
         release: &str,
@@ -140,55 +190,35 @@ impl Chart {
         values: &Value,
         existing: &BTreeMap<String, Value>,
     ) -> Result<Vec<(String, Value)>, Error> {
-        let funcs = Functions {
-            files: &self.files,
-            existing,
-            generated: Cell::new(0),
-        };
-        let exec = Exec {
-            defines: &self.defines,
-            funcs: &funcs,
-        };
-        let top = self.top(release, namespace, values);
-        let mut out = Vec::new();
-        for (name, nodes) in &self.templates {
-            let text = exec
-                .render(nodes, &top)
-                .map_err(|e| format!("{name}: {e}"))?;
-            for doc in yaml_docs(&text).map_err(|e| format!("{name}: {e}\n{text}"))? {
-                out.push((name.clone(), doc));
+        let lookup = (!existing.is_empty()).then_some(existing);
+        let out = self.render_raw(release, namespace, values, lookup)?;
+        let mut objects = Vec::new();
+        for m in out["manifests"].as_array().into_iter().flatten() {
+            let name = m["template"].as_str().unwrap_or_default();
+            let text = m["text"].as_str().unwrap_or_default();
+            for doc in yaml_docs(text).map_err(|e| format!("{name}: {e}\n{text}"))? {
+                objects.push((name.to_string(), doc));
             }
         }
-        Ok(out)
+        Ok(objects)
     }
 
-    /// Helm's top-level template data for a release.
-    fn top(&self, release: &str, namespace: &str, values: &Value) -> Value {
-        json!({
-            "Values": values,
-            "Release": {"Name": release, "Namespace": namespace, "Service": "Helm", "IsInstall": true},
-            "Chart": self.meta,
-            "Files": {},
-        })
-    }
-
-    /// Renders templates/NOTES.txt, the text `helm install` prints.
+    /// Renders templates/NOTES.txt with Helm, the text `helm install` prints.
     pub fn render_notes(
         &self,
         release: &str,
         namespace: &str,
         values: &Value,
     ) -> Result<String, Error> {
-        let existing = BTreeMap::new();
-        let funcs = Functions {
-            files: &self.files,
-            existing: &existing,
-            generated: Cell::new(0),
-        };
-        let exec = Exec {
-            defines: &self.defines,
-            funcs: &funcs,
-        };
-        exec.render(&self.notes, &self.top(release, namespace, values))
+        let out = self.render_raw(release, namespace, values, None)?;
+        out["notes"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| "Helm rendered no NOTES.txt".to_string())
+    }
+
+    /// `helm lint --strict` with these values: Ok(report) or Err(report with findings).
+    pub fn lint_strict(&self, values: &Value) -> Result<Value, Error> {
+        helm_py("lint", &self.request("custody", "custody", values))
     }
 }

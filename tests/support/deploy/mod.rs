@@ -1,13 +1,10 @@
-//! Shared by the `deploy_*` integration tests: the chart renderer (Helm cannot be
-//! installed on our machines, see charts/custody/README.md), the Python schema checks and
+//! Shared by the `deploy_*` integration tests: the chart rendered by Helm's own engine
+//! (helm-python-sdk, see chart.rs and helm.py), the Python schema checks and
 //! `kubectl kustomize` for `deploy/`. Missing tools fail the tests with the install line.
 #![allow(dead_code)]
 
 pub mod chart;
-pub mod exec;
 pub mod fixtures;
-pub mod gotmpl;
-pub mod helm;
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -29,15 +26,11 @@ pub fn render(overrides: Value) -> Vec<Value> {
     render_as("custody", "custody", overrides)
 }
 
-/// Renders the chart after checking the merged values against values.schema.json, as
-/// Helm does before rendering.
+/// Renders the chart with Helm, which checks the merged values against
+/// values.schema.json first.
 pub fn render_as(release: &str, namespace: &str, overrides: Value) -> Vec<Value> {
-    let chart = chart();
-    let values = chart.values(&overrides);
-    let (ok, out) = check_values(&values);
-    assert!(ok, "values rejected by values.schema.json:\n{out}");
-    chart
-        .render(release, namespace, &values, &BTreeMap::new())
+    chart()
+        .render(release, namespace, &overrides, &BTreeMap::new())
         .unwrap_or_else(|e| panic!("rendering the chart: {e}"))
         .into_iter()
         .map(|(_, v)| v)
@@ -75,7 +68,9 @@ fn temp_file(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 /// Validates values (merged or partial) against values.schema.json: (valid, messages).
+/// Null-valued keys are dropped first, as Helm does when it coalesces values.
 pub fn check_values(values: &Value) -> (bool, String) {
+    let values = chart::without_nulls(values);
     let (_dir, path) = temp_file("values.json", &values.to_string());
     let schema = root().join("charts/custody/values.schema.json");
     python(&["values", &schema.to_string_lossy(), &path.to_string_lossy()])
@@ -234,6 +229,7 @@ pub fn typed_round_trip(o: &Value) -> Option<String> {
     let back = match key {
         ("v1", "ConfigMap") => trip::<core::v1::ConfigMap>(o),
         ("v1", "Namespace") => trip::<core::v1::Namespace>(o),
+        ("v1", "Pod") => trip::<core::v1::Pod>(o),
         ("v1", "Secret") => trip::<core::v1::Secret>(o),
         ("v1", "Service") => trip::<core::v1::Service>(o),
         ("v1", "ServiceAccount") => trip::<core::v1::ServiceAccount>(o),
@@ -300,4 +296,26 @@ pub fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
 pub fn assert_typed(objects: &[Value]) {
     let problems: Vec<String> = objects.iter().filter_map(typed_round_trip).collect();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// `openssl ARGS` run in `dir`; its stdout. Fails loudly without openssl (deploy/'s
+/// gen-tls.sh needs it too).
+pub fn openssl(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("openssl is required to inspect certificates: {e}"));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A PEM certificate as `openssl x509 -text` prints it (subject, SANs, issuer...).
+pub fn x509_text(pem: &str) -> String {
+    let (dir, _) = temp_file("cert.pem", pem);
+    openssl(dir.path(), &["x509", "-in", "cert.pem", "-noout", "-text"])
 }
