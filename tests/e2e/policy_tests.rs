@@ -53,7 +53,7 @@ fn bundle(tests: &str, cases: Option<&str>) -> tempfile::TempDir {
 fn test_cmd(dir: &Path, extra: &[&str]) -> (i32, String, String) {
     let mut args = vec!["policy", "test", dir.to_str().unwrap()];
     args.extend_from_slice(extra);
-    cli::run(args)
+    cli::run(&args)
 }
 
 /// `-o json` results as name -> status.
@@ -302,7 +302,7 @@ fn a_rego_error_is_printed_with_its_line_breaks_and_caret() {
     assert!(out.contains("ERROR p: p_test.rego\n"), "{out}");
     caret_under(&out, "p_test.rego", 5, "y := 2");
     assert!(out.contains("PASS: 0/1\nERROR: 1/1"), "{out}");
-    let (code, out, _) = cli::run(["policy", "lint", tmp.path().to_str().unwrap()]);
+    let (code, out, _) = cli::run(&["policy", "lint", tmp.path().to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("error p: p_test.rego:\n--> p_test.rego:5:"),
@@ -316,7 +316,7 @@ fn a_rego_error_is_printed_with_its_line_breaks_and_caret() {
         "package custody.p\n\ndeny contains msg if {\n  msg := concat(\",\" [])\n}\n",
     )
     .unwrap();
-    let (code, out, _) = cli::run(["policy", "lint", tmp.path().to_str().unwrap()]);
+    let (code, out, _) = cli::run(&["policy", "lint", tmp.path().to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("p.rego:\n--> p.rego:4:"), "flattened: {out}");
     assert!(out.contains("--> p.rego:4:"), "{out}");
@@ -339,7 +339,7 @@ fn a_rego_error_is_printed_with_its_line_breaks_and_caret() {
 #[test]
 fn the_library_rego_tests_pass_and_opa_agrees_on_each() {
     let library = support::fixtures::library();
-    let (code, out, err) = cli::run(["policy", "test", library.to_str().unwrap(), "-o", "json"]);
+    let (code, out, err) = cli::run(&["policy", "test", library.to_str().unwrap(), "-o", "json"]);
     assert_eq!(code, 0, "{out}{err}");
     let doc: Value = serde_json::from_str(&out).unwrap();
     let script = support::fixtures::root().join("tests/interop/opa/rego_tests.py");
