@@ -17,6 +17,7 @@ mod keygen;
 mod layout;
 mod link;
 mod policy;
+mod policy_report;
 mod registry_access;
 mod registry_flags;
 mod report;

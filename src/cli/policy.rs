@@ -1,16 +1,22 @@
-//! `custody policy test|lint`: run a bundle directory's YAML cases, or check bundles.
+//! `custody policy test|lint`: run a bundle directory's Rego unit tests (`*_test.rego`)
+//! and YAML cases (`tests.yaml`), or check bundles.
 
-use crate::policy::bundle::{Bundle, TESTS_FILE};
+use super::policy_report::{self, Format, Kind, Record, Status};
+use crate::policy::bundle::{Bundle, DATA_FILE, POLICY_FILE, TESTS_FILE};
+use crate::policy::regotests::{self, TEST_SUFFIX, Verdict};
 use crate::policy::testcases::{TestFile, run_cases};
 use anyhow::Context as _;
+use regex::Regex;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 /// The `policy` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Run every bundle's `tests.yaml` cases; exit 1 on any failure.
+    /// Run every bundle's Rego tests (`test_*` rules in `*_test.rego`) and `tests.yaml`
+    /// cases; exit 0 when all pass, 1 on any failure, 2 on unusable input.
     Test(TestArgs),
     /// Compile and check bundles; exit 1 on any error.
     Lint(LintArgs),
@@ -22,9 +28,23 @@ pub struct TestArgs {
     /// A bundle directory, or a directory of bundle directories.
     #[arg(env = "CUSTODY_POLICIES")]
     pub dir: PathBuf,
-    /// Also list passing cases.
+    /// Also list passing tests (text output).
     #[arg(short, long, env = "CUSTODY_POLICY_TEST_VERBOSE")]
     pub verbose: bool,
+    /// Run only the tests whose name (`data.<package>.test_x`, a case's name, or
+    /// `BUNDLE: NAME`) this regular expression matches, like `opa test --run`.
+    #[arg(long, value_name = "REGEX", value_parser = parse_regex)]
+    pub run: Option<Regex>,
+    /// Output format: text, json, or JUnit XML for CI systems.
+    #[arg(short = 'o', long = "output", value_name = "FORMAT", value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+    /// Print (and put in json/junit) only the tests that fail or err.
+    #[arg(long)]
+    pub fail_only: bool,
+}
+
+fn parse_regex(text: &str) -> Result<Regex, String> {
+    Regex::new(text).map_err(|e| e.to_string())
 }
 
 /// Arguments of `custody policy lint`.
@@ -63,53 +83,124 @@ fn label(dir: &Path) -> String {
         .unwrap_or_else(|| dir.display().to_string())
 }
 
-fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
-    let mut failed = 0usize;
-    let mut passed = 0usize;
-    for dir in bundle_dirs(&args.dir)? {
-        let name = label(&dir);
-        let bundle = match Bundle::from_dir(&dir) {
-            Ok(b) => b,
-            Err(e) => {
-                println!("FAIL {name}: bundle does not load: {e}");
-                failed += 1;
-                continue;
-            }
-        };
-        let results = match run_cases(&bundle, Some(&dir)) {
-            Ok(r) => r,
-            Err(e) => {
-                println!("FAIL {name}: {e}");
-                failed += 1;
-                continue;
-            }
-        };
-        if results.is_empty() {
-            println!("WARN {name}: no test cases ({TESTS_FILE})");
+/// Whether `--run` (if given) selects the test `name` of `bundle`: the expression is
+/// searched in the name and in `BUNDLE: NAME`.
+fn selected(run: Option<&Regex>, bundle: &str, name: &str) -> bool {
+    run.is_none_or(|re| re.is_match(name) || re.is_match(&format!("{bundle}: {name}")))
+}
+
+/// The records of one bundle directory: its Rego tests, then its `tests.yaml` cases.
+fn test_bundle(dir: &Path, run: Option<&Regex>) -> (Vec<Record>, Option<String>) {
+    let name = label(dir);
+    let broken = |file: &str, message: String| {
+        Record::new(&name, Kind::Bundle, file, file, Duration::ZERO)
+            .with(Status::Error, vec![message])
+    };
+    let bundle = match Bundle::from_dir(dir) {
+        Ok(b) => b,
+        Err(e) => {
+            return (
+                vec![broken(POLICY_FILE, format!("bundle does not load: {e}"))],
+                None,
+            );
         }
-        for r in &results {
-            if r.passed() {
-                passed += 1;
-                if args.verbose {
-                    println!("ok   {name}: {}", r.name);
-                }
-                continue;
+    };
+    let mut records = Vec::new();
+    match regotests::run(&bundle, &|test| selected(run, &name, test)) {
+        Ok(tests) => records.extend(tests.into_iter().map(|t| {
+            let record = Record::new(&name, Kind::Rego, &t.file, &t.name, t.duration);
+            match t.verdict {
+                Verdict::Pass => record,
+                Verdict::Fail(value) => record.with(
+                    Status::Fail,
+                    vec![format!("evaluated to {value}, not true")],
+                ),
+                Verdict::Error(e) => record.with(Status::Error, vec![e]),
             }
-            failed += 1;
-            println!("FAIL {name}: {}", r.name);
-            if let Some(e) = &r.error {
-                println!("     error: {e}");
-            }
-            for m in &r.missing {
-                println!("     - {m}   (expected, not produced)");
-            }
-            for u in &r.unexpected {
-                println!("     + {u}   (produced, not expected)");
-            }
+        })),
+        Err(e) => records.push(broken(&test_file_of(&e), test_error_message(e))),
+    }
+    let started = Instant::now();
+    let cases = match run_cases(&bundle, Some(dir)) {
+        Ok(r) => r,
+        Err(e) => {
+            records.push(broken(TESTS_FILE, e));
+            return (records, None);
+        }
+    };
+    let took = started.elapsed() / u32::try_from(cases.len().max(1)).unwrap_or(u32::MAX);
+    let warning = (cases.is_empty() && !regotests::has_tests(&bundle))
+        .then(|| format!("WARN {name}: no tests ({TESTS_FILE} or *{TEST_SUFFIX})"));
+    for r in cases {
+        if !selected(run, &name, &r.name) {
+            continue;
+        }
+        let record = Record::new(&name, Kind::Case, TESTS_FILE, &r.name, took);
+        if r.passed() {
+            records.push(record);
+            continue;
+        }
+        let mut messages: Vec<String> = r.error.iter().map(|e| format!("error: {e}")).collect();
+        messages.extend(
+            r.missing
+                .iter()
+                .map(|m| format!("- {m}   (expected, not produced)")),
+        );
+        messages.extend(
+            r.unexpected
+                .iter()
+                .map(|u| format!("+ {u}   (produced, not expected)")),
+        );
+        let status = if r.error.is_some() {
+            Status::Error
+        } else {
+            Status::Fail
+        };
+        records.push(record.with(status, messages));
+    }
+    (records, warning)
+}
+
+/// What a Rego test compile error says, without the file its record already names.
+fn test_error_message(e: regotests::RegoTestError) -> String {
+    match e {
+        regotests::RegoTestError::Compile { message, .. } => message,
+        e @ regotests::RegoTestError::Data(_) => e.to_string(),
+    }
+}
+
+/// The file a Rego test compile error is about.
+fn test_file_of(e: &regotests::RegoTestError) -> String {
+    match e {
+        regotests::RegoTestError::Compile { file, .. } => file.clone(),
+        regotests::RegoTestError::Data(_) => DATA_FILE.to_owned(),
+    }
+}
+
+fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
+    let dirs = bundle_dirs(&args.dir)?;
+    let mut records = Vec::new();
+    let mut warnings = Vec::new();
+    for dir in dirs {
+        let (mut r, warning) = test_bundle(&dir, args.run.as_ref());
+        records.append(&mut r);
+        warnings.extend(warning);
+    }
+    if let Some(re) = &args.run
+        && records.is_empty()
+    {
+        anyhow::bail!("--run {re}: no test matches");
+    }
+    if args.output == Format::Text {
+        for w in &warnings {
+            println!("{w}");
         }
     }
-    println!("{passed} passed, {failed} failed");
-    Ok(if failed == 0 {
+    print!(
+        "{}",
+        policy_report::render(&records, args.output, args.fail_only, args.verbose)
+    );
+    Ok(if records.iter().all(|r| r.status == Status::Pass) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -142,7 +233,11 @@ fn lint_bundle(dir: &Path) -> (Option<Bundle>, Vec<(bool, String)>) {
             "attestors without predicateTypes: every verified statement is fetched".into(),
         ));
     }
+    if let Err(e) = regotests::check(&bundle) {
+        out.push((true, e.to_string()));
+    }
     match bundle.files().get(TESTS_FILE) {
+        None if regotests::has_tests(&bundle) => {}
         None => out.push((false, format!("no {TESTS_FILE}"))),
         Some(text) => match yaml_serde::from_str::<TestFile>(text) {
             Err(e) => out.push((true, format!("{TESTS_FILE}: {e}"))),

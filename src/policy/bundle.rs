@@ -1,5 +1,7 @@
 //! A policy bundle: `policy.yaml` + `*.rego` + optional `data.json`, loaded from a
-//! directory or a ConfigMap's data map, compiled and warmed once.
+//! directory or a ConfigMap's data map, compiled and warmed once. `*_test.rego` files are
+//! Rego unit tests (see [`super::regotests`]): kept in [`Bundle::files`], never compiled
+//! into the policy.
 
 use super::attestors::Attestor;
 use super::dialect::RegoVersion;
@@ -143,7 +145,7 @@ impl Bundle {
         };
         let rego_files: Vec<(String, String)> = files
             .iter()
-            .filter(|(name, _)| name.ends_with(".rego"))
+            .filter(|(name, _)| name.ends_with(".rego") && !super::regotests::is_test_file(name))
             .map(|(n, t)| (n.clone(), t.clone()))
             .collect();
         if rego_files.is_empty() {

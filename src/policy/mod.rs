@@ -7,6 +7,7 @@
 pub mod attestors;
 pub mod bundle;
 pub mod controls;
+pub(crate) mod diagnostic;
 pub mod dialect;
 pub mod input;
 pub mod layout;
@@ -15,6 +16,7 @@ pub mod matcher;
 pub mod memo;
 pub mod outcome;
 pub mod rego;
+pub mod regotests;
 pub mod spec;
 pub mod store;
 pub mod testcases;

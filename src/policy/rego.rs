@@ -1,6 +1,7 @@
 //! The Rego half of a bundle: compiled once, warmed once, cloned per evaluation, and
 //! its answers remembered by what it reads of the input (see [`super::memo`]).
 
+use super::diagnostic::diagnostic;
 use super::dialect::{self, RegoVersion};
 use super::memo::{self, Memo};
 use regorus::utils::limits::ExecutionTimerConfig;
@@ -12,7 +13,7 @@ pub const DEFAULT_EVAL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Work units between clock reads of the evaluation time limit (reading the clock at
 /// every step costs more than small policies do).
-const TIMER_CHECK_INTERVAL: NonZeroU32 = match NonZeroU32::new(64) {
+pub(crate) const TIMER_CHECK_INTERVAL: NonZeroU32 = match NonZeroU32::new(64) {
     Some(n) => n,
     None => NonZeroU32::MIN,
 };
@@ -42,7 +43,7 @@ impl std::fmt::Debug for CompiledRego {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegoError {
     /// A `.rego` file does not parse.
-    #[error("{file}: {message}")]
+    #[error("{file}:{}{message}", if message.contains('\n') { "\n" } else { " " })]
     Parse {
         /// The file.
         file: String,
@@ -61,18 +62,13 @@ pub enum RegoError {
     )]
     NoRules(String),
     /// Evaluation failed (a runtime error or the time limit).
-    #[error("evaluation of {rule} failed: {message}")]
+    #[error("evaluation of {rule} failed:{}{message}", if message.contains('\n') { "\n" } else { " " })]
     Eval {
         /// The rule being evaluated.
         rule: String,
         /// What went wrong.
         message: String,
     },
-}
-
-fn first_line(e: &anyhow::Error) -> String {
-    let text = format!("{e:#}");
-    text.lines().take(6).collect::<Vec<_>>().join(" | ")
 }
 
 impl CompiledRego {
@@ -95,7 +91,7 @@ impl CompiledRego {
         let mut engine = regorus::Engine::new();
         super::limits::install(&mut engine).map_err(|e| RegoError::Parse {
             file: "<custody>".to_owned(),
-            message: first_line(&e),
+            message: diagnostic(&e),
         })?;
         engine.set_rego_v0(version == RegoVersion::V0);
         engine.set_execution_timer_config(ExecutionTimerConfig {
@@ -115,7 +111,7 @@ impl CompiledRego {
                     .add_policy(name.clone(), text.clone())
                     .map_err(|e| RegoError::Parse {
                         file: name.clone(),
-                        message: first_line(&e),
+                        message: diagnostic(&e),
                     })?;
             if pkg == wanted {
                 dialect::check_rule_shapes(name, text, version).map_err(RegoError::Shape)?;
@@ -129,7 +125,7 @@ impl CompiledRego {
             dialect::check_data_paths(&json, &packages).map_err(RegoError::Data)?;
             engine
                 .add_data(regorus::Value::from(json))
-                .map_err(|e| RegoError::Data(first_line(&e)))?;
+                .map_err(|e| RegoError::Data(diagnostic(&e)))?;
         }
         let declares = |rule: &str| -> Result<bool, RegoError> {
             for file in &in_package {
@@ -137,7 +133,7 @@ impl CompiledRego {
                     .has_declared_rule_rooted_at(file, rule)
                     .map_err(|e| RegoError::Parse {
                         file: file.clone(),
-                        message: first_line(&e),
+                        message: diagnostic(&e),
                     })?;
                 if found {
                     return Ok(true);
@@ -164,7 +160,7 @@ impl CompiledRego {
             .add_policy("<custody>".to_owned(), gather)
             .map_err(|e| RegoError::Parse {
                 file: "<custody>".to_owned(),
-                message: first_line(&e),
+                message: diagnostic(&e),
             })?;
         let memo = (memoise
             && files
@@ -221,7 +217,7 @@ impl CompiledRego {
                 .clone()
                 .or_else(|| self.warn_rule.clone())
                 .unwrap_or_default(),
-            message: first_line(&e),
+            message: diagnostic(&e),
         })?;
         let rule_name = |field: &str| match field {
             "deny" => self.deny_rule.clone().unwrap_or_default(),

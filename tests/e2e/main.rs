@@ -18,6 +18,7 @@ mod keyless;
 mod log_story;
 mod policy_cli;
 mod policy_input_schema;
+mod policy_tests;
 mod registry_attest_cli;
 mod registry_cases;
 mod registry_cli;
