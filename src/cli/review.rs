@@ -14,7 +14,7 @@ use super::common;
 use crate::admission::{self, DecisionOptions};
 use crate::registry::RegistryConfig;
 use crate::server::Outcome;
-use crate::webhook::{EngineChecker, Namespaces, Webhook, WebhookOptions};
+use crate::webhook::{EngineChecker, FixedLabels, Webhook, WebhookOptions};
 
 pub use super::common::Output;
 
@@ -79,7 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
     )?;
     let labels: BTreeMap<String, String> = args.namespace_labels.iter().cloned().collect();
-    let checker = EngineChecker::new(engine, Namespaces::Fixed(labels), None, defaults);
+    let checker = EngineChecker::new(engine, Arc::new(FixedLabels(labels)), None, defaults);
     let options = WebhookOptions {
         decision: DecisionOptions {
             fail_open: args.fail_open,

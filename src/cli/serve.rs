@@ -15,7 +15,9 @@ use crate::admission::DecisionOptions;
 use crate::k8s::{self, NamespaceLabels, PolicyWatch, PullSecrets, StoreSink};
 use crate::policy::PolicyStore;
 use crate::server::{ReadyCheck, Reviewer, Server};
-use crate::webhook::{EngineChecker, Namespaces, Webhook, WebhookOptions};
+use crate::webhook::{
+    EngineChecker, FixedLabels, NamespaceLabelSource, PodCredentialSource, Webhook, WebhookOptions,
+};
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -153,11 +155,14 @@ fn build_reviewer(
     defaults: crate::registry::Credentials,
     cluster: Cluster,
 ) -> Arc<dyn Reviewer> {
-    let namespaces = match cluster.namespaces {
-        Some(reflector) => Namespaces::Cluster(reflector),
-        None => Namespaces::Fixed(Default::default()),
+    let namespaces: Arc<dyn NamespaceLabelSource> = match cluster.namespaces {
+        Some(reflector) => Arc::new(reflector),
+        None => Arc::new(FixedLabels::default()),
     };
-    let checker = EngineChecker::new(engine, namespaces, cluster.pull_secrets, defaults);
+    let pull_secrets = cluster
+        .pull_secrets
+        .map(|p| Arc::new(p) as Arc<dyn PodCredentialSource>);
+    let checker = EngineChecker::new(engine, namespaces, pull_secrets, defaults);
     Arc::new(Webhook::new(Arc::new(checker), webhook_options(settings)))
 }
 

@@ -73,3 +73,12 @@ impl NamespaceLabels {
         }
     }
 }
+
+#[async_trait::async_trait]
+impl crate::webhook::NamespaceLabelSource for NamespaceLabels {
+    async fn labels(&self, namespace: &str) -> BTreeMap<String, String> {
+        NamespaceLabels::labels(self, namespace)
+            .await
+            .unwrap_or_default()
+    }
+}

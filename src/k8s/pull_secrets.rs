@@ -179,3 +179,15 @@ fn payload(full_name: &str, secret: &Secret) -> Option<PullSecret> {
         payload: Bytes::from(bytes.0.clone()),
     })
 }
+
+#[async_trait::async_trait]
+impl crate::webhook::PodCredentialSource for PullSecrets {
+    async fn credentials(
+        &self,
+        namespace: &str,
+        secrets: &[String],
+        service_account: Option<&str>,
+    ) -> crate::registry::Credentials {
+        PullSecrets::credentials(self, namespace, secrets, service_account).await
+    }
+}

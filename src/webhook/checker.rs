@@ -7,36 +7,29 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::Checker;
+use super::cluster::{NamespaceLabelSource, PodCredentialSource};
 use crate::admission::{AdmissionRequest, ContainerKind, ImageUse, PodTemplate};
 use crate::engine::{self, CheckRequest, Engine, ImageVerdict, Workload};
-use crate::k8s::{NamespaceLabels, PullSecrets};
 use crate::policy::input::{NamespaceInfo, RequestInfo};
 use crate::registry::Credentials;
-
-/// Where namespace labels come from.
-#[derive(Clone)]
-pub enum Namespaces {
-    /// The cluster (a cached reflector over Namespaces).
-    Cluster(NamespaceLabels),
-    /// Fixed labels for every namespace (the CLI's `--namespace-label`).
-    Fixed(BTreeMap<String, String>),
-}
+use std::sync::Arc;
 
 /// Decides reviews with the [`Engine`].
 pub struct EngineChecker {
     engine: Engine,
-    namespaces: Namespaces,
-    pull_secrets: Option<PullSecrets>,
+    namespaces: Arc<dyn NamespaceLabelSource>,
+    pull_secrets: Option<Arc<dyn PodCredentialSource>>,
     defaults: Credentials,
 }
 
 impl EngineChecker {
-    /// A checker over `engine`; `pull_secrets` enables the pod's registry credentials,
-    /// `defaults` apply when no pull secret matches a registry.
+    /// A checker over `engine`; `namespaces` gives the labels policies select on,
+    /// `pull_secrets` (when given) the pod's registry credentials, and `defaults` apply
+    /// when no pull secret matches a registry.
     pub fn new(
         engine: Engine,
-        namespaces: Namespaces,
-        pull_secrets: Option<PullSecrets>,
+        namespaces: Arc<dyn NamespaceLabelSource>,
+        pull_secrets: Option<Arc<dyn PodCredentialSource>>,
         defaults: Credentials,
     ) -> Self {
         EngineChecker {
@@ -62,10 +55,7 @@ impl EngineChecker {
     }
 
     async fn namespace_labels(&self, namespace: &str) -> BTreeMap<String, String> {
-        match &self.namespaces {
-            Namespaces::Cluster(reflector) => reflector.labels(namespace).await.unwrap_or_default(),
-            Namespaces::Fixed(labels) => labels.clone(),
-        }
+        self.namespaces.labels(namespace).await
     }
 }
 

@@ -4,8 +4,10 @@
 //! [`Reviewer`] seam) and `custody review` both call [`Webhook::review`].
 
 mod checker;
+mod cluster;
 
-pub use checker::{EngineChecker, Namespaces};
+pub use checker::EngineChecker;
+pub use cluster::{FixedLabels, NamespaceLabelSource, PodCredentialSource};
 
 use async_trait::async_trait;
 use bytes::Bytes;

@@ -188,3 +188,74 @@ async fn other_operations_and_kinds_pass_untouched() {
     assert_eq!(response(&out.body)["allowed"], true);
     assert!(out.policies.is_empty());
 }
+
+/// The webhook learns about the cluster only through two small traits: the namespace's
+/// labels and the pod's registry credentials are asked for with what the review names.
+#[tokio::test]
+async fn namespace_labels_and_pull_secrets_come_through_the_cluster_traits() {
+    use custody::registry::{Credentials, OciRegistry, RegistryConfig};
+    use custody::webhook::{EngineChecker, NamespaceLabelSource, PodCredentialSource};
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<String>>);
+    #[async_trait]
+    impl NamespaceLabelSource for Recorder {
+        async fn labels(&self, namespace: &str) -> BTreeMap<String, String> {
+            self.0.lock().unwrap().push(format!("labels {namespace}"));
+            BTreeMap::from([("tier".to_owned(), "prod".to_owned())])
+        }
+    }
+    #[async_trait]
+    impl PodCredentialSource for Recorder {
+        async fn credentials(
+            &self,
+            namespace: &str,
+            secrets: &[String],
+            service_account: Option<&str>,
+        ) -> Credentials {
+            self.0.lock().unwrap().push(format!(
+                "credentials {namespace} {secrets:?} {service_account:?}"
+            ));
+            Credentials::anonymous()
+        }
+    }
+
+    let labels = Arc::new(Recorder::default());
+    let secrets = Arc::new(Recorder::default());
+    let registry = Arc::new(OciRegistry::new(RegistryConfig::default()).unwrap());
+    let engine = custody::engine::Engine::new(
+        registry,
+        custody::policy::PolicyStore::new(),
+        Default::default(),
+    );
+    let checker = EngineChecker::new(
+        engine,
+        labels.clone(),
+        Some(secrets.clone()),
+        Credentials::anonymous(),
+    );
+    let w = Webhook::new(
+        Arc::new(checker),
+        WebhookOptions {
+            decision_log: false,
+            ..WebhookOptions::default()
+        },
+    );
+    let obj = serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {"template": {"spec": {
+            "serviceAccountName": "builder",
+            "imagePullSecrets": [{"name": "regcred"}],
+            "containers": [{"name": "app", "image": "127.0.0.1:9/app:1"}]}}}
+    });
+    let body = review::synthesize(&obj, "CREATE", "shop", "dev").to_string();
+    let _ = w.review(body.as_bytes(), false).await;
+    assert_eq!(*labels.0.lock().unwrap(), vec!["labels shop"]);
+    assert_eq!(
+        *secrets.0.lock().unwrap(),
+        vec![r#"credentials shop ["regcred"] Some("builder")"#]
+    );
+}
