@@ -5,7 +5,8 @@
 //! [`category`]) are plain functions and types with no knowledge of axum, kube or clap.
 //! The engine finds evidence through [`engine::EvidenceSource`]s (the OCI registry
 //! first) and resolves images through the [`registry`] trait; the Kubernetes client
-//! lives only in [`k8s`], axum only in [`server`], clap only in [`cli`].
+//! lives only in [`k8s`], axum only in [`server`]. The command line (clap) is the
+//! `custody` binary's (`src/main.rs`, `src/cli/`), not part of this library's API.
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
@@ -29,7 +30,6 @@
 pub mod admission;
 pub mod attest;
 pub mod category;
-pub mod cli;
 pub mod digest;
 pub mod engine;
 pub mod intoto;

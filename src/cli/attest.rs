@@ -4,11 +4,11 @@
 //! as an OCI 1.1 referrer, or writes it to `--output` without pushing.
 
 use super::registry_access::RegistryArgs;
-use crate::attest::bundle::{BUNDLE_V03_MEDIA_TYPE, Bundle};
-use crate::attest::{INTOTO_PAYLOAD_TYPE, STATEMENT_V1, SigningKey, sign_envelope};
-use crate::digest::Digest;
-use crate::registry::{Artifact, DSSE_MEDIA_TYPE, ImageRef, Registry};
 use anyhow::{Context as _, bail};
+use custody::attest::bundle::{BUNDLE_V03_MEDIA_TYPE, Bundle};
+use custody::attest::{INTOTO_PAYLOAD_TYPE, STATEMENT_V1, SigningKey, sign_envelope};
+use custody::digest::Digest;
+use custody::registry::{Artifact, DSSE_MEDIA_TYPE, ImageRef, Registry};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;

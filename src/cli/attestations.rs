@@ -8,12 +8,12 @@ mod describe;
 mod render;
 
 use super::registry_access::RegistryArgs;
-use crate::attest::{PublicKey, TrustedKey};
-use crate::digest::Digest;
-use crate::registry::{
+use anyhow::Context as _;
+use custody::attest::{PublicKey, TrustedKey};
+use custody::digest::Digest;
+use custody::registry::{
     Discovery, ImageRef, PlatformDigest, Registry, RegistryError, Resolved, Skipped, Source,
 };
-use anyhow::Context as _;
 use describe::{Item, check, describe};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -152,7 +152,7 @@ fn section<'a>(
     d: &'a Discovery,
     digest: &Digest,
     keys: &[TrustedKey],
-    root: &crate::attest::sigstore::TrustedRoot,
+    root: &custody::attest::sigstore::TrustedRoot,
 ) -> Section<'a> {
     let mut evidence: Vec<Item<'a>> = d.evidence.iter().map(describe).collect();
     for item in &mut evidence {

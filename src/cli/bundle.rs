@@ -5,11 +5,11 @@
 //! Exit codes: 0 verified, 1 not verified (the failed check is printed), 2 unusable
 //! input (unreadable file, a bundle or trusted root that cannot be read, a bad key).
 
-use crate::attest::PublicKey;
-use crate::attest::sigstore::{
+use anyhow::{Context as _, bail};
+use custody::attest::PublicKey;
+use custody::attest::sigstore::{
     self, Artifact, IdentityPolicy, Matcher, TimeSource, TrustedRoot, Verifier,
 };
-use anyhow::{Context as _, bail};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

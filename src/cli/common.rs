@@ -5,9 +5,9 @@ use anyhow::Context as _;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::engine::{Engine, EngineConfig};
-use crate::policy::PolicyStore;
-use crate::registry::{Credentials, OciRegistry, RegistryConfig};
+use custody::engine::{Engine, EngineConfig};
+use custody::policy::PolicyStore;
+use custody::registry::{Credentials, OciRegistry, RegistryConfig};
 
 /// Output format of the deciding subcommands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -35,7 +35,7 @@ pub(crate) fn use_trusted_root(path: Option<&Path>) -> anyhow::Result<()> {
     };
     let bytes =
         std::fs::read(path).with_context(|| format!("reading trusted root {}", path.display()))?;
-    crate::policy::trust_root::global()
+    custody::policy::trust_root::global()
         .replace_from_json(&bytes)
         .with_context(|| format!("trusted root {} cannot be used", path.display()))?;
     Ok(())

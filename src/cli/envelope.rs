@@ -4,11 +4,11 @@
 //! Exit codes: 0 verified, 1 not verified (the reason is printed), 2 unusable input
 //! (unreadable file, a key that is not a key, text that is not an envelope).
 
-use crate::attest::{
+use anyhow::{Context as _, bail};
+use custody::attest::{
     self, Envelope, EnvelopeError, INTOTO_PAYLOAD_TYPE, PublicKey, Statement, TrustedKey, Verified,
     VerifyError,
 };
-use anyhow::{Context as _, bail};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

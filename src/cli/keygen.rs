@@ -2,8 +2,8 @@
 //! PEM, mode 0600) and `NAME.pub` (PEM SubjectPublicKeyInfo). Existing files are never
 //! overwritten.
 
-use crate::attest::{KeyAlgorithm, SigningKey};
 use anyhow::{Context as _, bail};
+use custody::attest::{KeyAlgorithm, SigningKey};
 use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

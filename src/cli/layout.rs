@@ -3,13 +3,13 @@
 //! the first failing check: step, rule, artifact), 2 for unusable input.
 
 use super::registry_access::RegistryArgs;
-use crate::attest::{PublicKey, SigningKey};
-use crate::intoto::{
+use anyhow::Context as _;
+use custody::attest::{PublicKey, SigningKey};
+use custody::intoto::{
     CollectedLinks, DirSource, Failure, ImageBinding, Inspections, LinkSource, Metadata, Options,
     Verified, VerifyError, sign_layout, verify,
 };
-use crate::registry::{ImageRef, Registry};
-use anyhow::Context as _;
+use custody::registry::{ImageRef, Registry};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -111,7 +111,7 @@ fn run_key(args: KeyArgs) -> anyhow::Result<ExitCode> {
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let key = PublicKey::from_text(&text)
             .with_context(|| format!("{}: not a usable public key", path.display()))?;
-        let (id, object) = crate::intoto::sslib_key_object(&key);
+        let (id, object) = custody::intoto::sslib_key_object(&key);
         keys.insert(id, object);
     }
     println!("{}", serde_json::to_string_pretty(&keys)?);
@@ -181,7 +181,7 @@ fn run_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 fn image_links(
     image: &str,
     registry_args: &RegistryArgs,
-) -> anyhow::Result<(crate::digest::Digest, Vec<Metadata>)> {
+) -> anyhow::Result<(custody::digest::Digest, Vec<Metadata>)> {
     let image = ImageRef::parse(image)?;
     let registry = registry_args.client()?;
     let creds = registry_args.credentials(&image);
@@ -189,7 +189,7 @@ fn image_links(
     let (digest, discovery) = rt.block_on(async {
         let resolved = registry.resolve(&image, &creds).await?;
         let discovery = registry.discover(&image, &resolved.digest, &creds).await?;
-        Ok::<_, crate::registry::RegistryError>((resolved.digest, discovery))
+        Ok::<_, custody::registry::RegistryError>((resolved.digest, discovery))
     })?;
     let links = discovery
         .evidence

@@ -1,9 +1,9 @@
 //! `custody link record`: run a step's command and write its signed link, as
 //! `in-toto-run --use-dsse` does (a DSSE envelope whose payload is the link).
 
-use crate::attest::SigningKey;
-use crate::intoto::{run_and_record, sign_dsse_link};
 use anyhow::Context as _;
+use custody::attest::SigningKey;
+use custody::intoto::{run_and_record, sign_dsse_link};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -43,7 +43,7 @@ pub struct Cli {
     pub log_format: LogFormat,
     /// Heap size (bytes, or with a KiB/MiB/GiB suffix) at which Rego evaluations stop
     /// with an error, which denies; `0` disables the ceiling [default: 224MiB].
-    #[arg(long, global = true, env = "CUSTODY_POLICY_MEMORY_LIMIT", value_parser = crate::units::parse_size)]
+    #[arg(long, global = true, env = "CUSTODY_POLICY_MEMORY_LIMIT", value_parser = custody::units::parse_size)]
     pub policy_memory_limit: Option<u64>,
     /// The subcommand.
     #[command(subcommand)]
@@ -109,8 +109,8 @@ pub fn main() -> ExitCode {
     init_logging(&cli.log, cli.log_format);
     let ceiling = cli
         .policy_memory_limit
-        .unwrap_or(crate::policy::limits::DEFAULT_MEMORY_CEILING);
-    crate::policy::limits::set_memory_ceiling((ceiling > 0).then_some(ceiling));
+        .unwrap_or(custody::policy::limits::DEFAULT_MEMORY_CEILING);
+    custody::policy::limits::set_memory_ceiling((ceiling > 0).then_some(ceiling));
     if rustls::crypto::aws_lc_rs::default_provider()
         .install_default()
         .is_err()

@@ -2,10 +2,10 @@
 //! and YAML cases (`tests.yaml`), or check bundles.
 
 use super::policy_report::{self, Format, Kind, Record, Status};
-use crate::policy::bundle::{Bundle, DATA_FILE, POLICY_FILE, TESTS_FILE};
-use crate::policy::regotests::{self, TEST_SUFFIX, Verdict};
-use crate::policy::testcases::{TestFile, run_cases};
 use anyhow::Context as _;
+use custody::policy::bundle::{Bundle, DATA_FILE, POLICY_FILE, TESTS_FILE};
+use custody::policy::regotests::{self, TEST_SUFFIX, Verdict};
+use custody::policy::testcases::{TestFile, run_cases};
 use regex::Regex;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -67,7 +67,7 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
 }
 
 fn bundle_dirs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let dirs = crate::policy::store::bundle_dirs(dir)?;
+    let dirs = custody::policy::store::bundle_dirs(dir)?;
     if dirs.is_empty() {
         anyhow::bail!(
             "{} holds no policy bundle (a directory with policy.yaml)",

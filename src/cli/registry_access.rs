@@ -2,8 +2,8 @@
 //! credentials from the environment, and the default Docker config file.
 
 use super::registry_flags::RegistryFlags;
-use crate::registry::{Auth, Credentials, ImageRef, OciRegistry, RegistryConfig};
 use anyhow::Context as _;
+use custody::registry::{Auth, Credentials, ImageRef, OciRegistry, RegistryConfig};
 use std::path::PathBuf;
 
 /// Registry flags for commands that talk to a registry (listed under their own heading

@@ -1,7 +1,7 @@
 //! The registry flags shared by every command that talks to a registry, mapped onto
 //! the plain [`RegistryConfig`] (which knows nothing of the command line).
 
-use crate::registry::{CosignTagMode, RegistryConfig};
+use custody::registry::{CosignTagMode, RegistryConfig};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -24,10 +24,10 @@ pub struct RegistryFlags {
     #[arg(long = "docker-config", env = "CUSTODY_DOCKER_CONFIG")]
     pub docker_config: Option<PathBuf>,
     /// Largest manifest or referrers listing accepted, in bytes.
-    #[arg(long, env = "CUSTODY_MAX_MANIFEST_BYTES", default_value = "4MiB", value_parser = crate::units::parse_size)]
+    #[arg(long, env = "CUSTODY_MAX_MANIFEST_BYTES", default_value = "4MiB", value_parser = custody::units::parse_size)]
     pub max_manifest_bytes: u64,
     /// Largest attestation blob accepted, in bytes (checked before and while downloading).
-    #[arg(long, env = "CUSTODY_MAX_BLOB_BYTES", default_value = "16MiB", value_parser = crate::units::parse_size)]
+    #[arg(long, env = "CUSTODY_MAX_BLOB_BYTES", default_value = "16MiB", value_parser = custody::units::parse_size)]
     pub max_blob_bytes: u64,
     /// Most referrers examined per image.
     #[arg(long, env = "CUSTODY_MAX_REFERRERS", default_value_t = 64)]
@@ -37,7 +37,7 @@ pub struct RegistryFlags {
     #[arg(long, env = "CUSTODY_MAX_REFERRER_LAYERS", default_value_t = 8)]
     pub max_referrer_layers: usize,
     /// Most bytes downloaded per image lookup (manifests and blobs together).
-    #[arg(long = "max-evidence-bytes", env = "CUSTODY_MAX_EVIDENCE_BYTES", default_value = "64MiB", value_parser = crate::units::parse_size)]
+    #[arg(long = "max-evidence-bytes", env = "CUSTODY_MAX_EVIDENCE_BYTES", default_value = "64MiB", value_parser = custody::units::parse_size)]
     pub max_total_bytes: u64,
     /// Timeout of one HTTP request, body included.
     #[arg(long = "registry-request-timeout", env = "CUSTODY_REGISTRY_REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -77,7 +77,7 @@ pub struct RegistryFlags {
     )]
     pub cache_max_entries: u64,
     /// Most bytes of evidence held in the cache.
-    #[arg(long = "registry-cache-bytes", env = "CUSTODY_REGISTRY_CACHE_BYTES", default_value = "128MiB", value_parser = crate::units::parse_size)]
+    #[arg(long = "registry-cache-bytes", env = "CUSTODY_REGISTRY_CACHE_BYTES", default_value = "128MiB", value_parser = custody::units::parse_size)]
     pub cache_max_bytes: u64,
     /// Ask the Referrers API only for this artifact type (`?artifactType=`); results are
     /// filtered on the client as well, since registries may ignore the filter.

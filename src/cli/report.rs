@@ -3,10 +3,10 @@
 //! when every control is satisfied or not applicable for every image, 1 when any failed,
 //! 2 on unusable input.
 
-use crate::policy::input::NamespaceInfo;
-use crate::registry::{ImageRef, RegistryConfig};
-use crate::report::{self, EvaluateOptions, Scope, Target};
 use anyhow::Context as _;
+use custody::policy::input::NamespaceInfo;
+use custody::registry::{ImageRef, RegistryConfig};
+use custody::report::{self, EvaluateOptions, Scope, Target};
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -81,9 +81,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (engine, credentials) = super::common::engine(
         &RegistryConfig::from(args.registry.clone()),
         store.clone(),
-        crate::engine::EngineConfig {
+        custody::engine::EngineConfig {
             require_all_platforms: args.require_all_platforms,
-            no_policy: crate::engine::NoPolicyAction::Allow,
+            no_policy: custody::engine::NoPolicyAction::Allow,
             ..Default::default()
         },
     )?;
@@ -158,9 +158,9 @@ async fn targets(args: &Args) -> anyhow::Result<Vec<Target>> {
             })
             .collect());
     }
-    let client = crate::k8s::client().await?;
+    let client = custody::k8s::client().await?;
     let ns = args.namespace.as_deref();
-    let running = crate::k8s::pods::running_containers(&client, ns).await?;
-    let labels = crate::k8s::pods::namespace_labels(&client, ns).await?;
+    let running = custody::k8s::pods::running_containers(&client, ns).await?;
+    let labels = custody::k8s::pods::namespace_labels(&client, ns).await?;
     Ok(report::collect::from_running(running, &labels))
 }

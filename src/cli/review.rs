@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::common;
-use crate::admission::{self, DecisionOptions};
-use crate::registry::RegistryConfig;
-use crate::server::Outcome;
-use crate::webhook::{EngineChecker, FixedLabels, Webhook, WebhookOptions};
+use custody::admission::{self, DecisionOptions};
+use custody::registry::RegistryConfig;
+use custody::server::Outcome;
+use custody::webhook::{EngineChecker, FixedLabels, Webhook, WebhookOptions};
 
 pub use super::common::Output;
 
@@ -51,7 +51,7 @@ pub struct Args {
     /// What to do with an image no policy applies to: allow, warn (admit with a warning)
     /// or deny.
     #[arg(long, env = "CUSTODY_NO_POLICY_ACTION", default_value = "warn")]
-    pub no_policy_action: crate::engine::NoPolicyAction,
+    pub no_policy_action: custody::engine::NoPolicyAction,
     /// Output format.
     #[arg(short = 'o', long = "output", env = "CUSTODY_OUTPUT", value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -72,7 +72,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (engine, defaults) = common::engine(
         &RegistryConfig::from(args.registry.clone()),
         store,
-        crate::engine::EngineConfig {
+        custody::engine::EngineConfig {
             require_all_platforms: args.require_all_platforms,
             no_policy: args.no_policy_action,
             ..Default::default()

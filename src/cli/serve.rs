@@ -11,11 +11,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::admission::DecisionOptions;
-use crate::k8s::{self, NamespaceLabels, PolicyWatch, PullSecrets, StoreSink};
-use crate::policy::PolicyStore;
-use crate::server::{ReadyCheck, Reviewer, Server};
-use crate::webhook::{
+use custody::admission::DecisionOptions;
+use custody::k8s::{self, NamespaceLabels, PolicyWatch, PullSecrets, StoreSink};
+use custody::policy::PolicyStore;
+use custody::server::{ReadyCheck, Reviewer, Server};
+use custody::webhook::{
     EngineChecker, FixedLabels, NamespaceLabelSource, PodCredentialSource, Webhook, WebhookOptions,
 };
 
@@ -41,14 +41,14 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     // Policies: a directory (loaded now, reloaded on change) and/or ConfigMaps.
     let store = PolicyStore::new();
     let _dir_watch = match &settings.policy_dir {
-        Some(dir) => Some(crate::policy::watch::watch_dir(store.clone(), dir)?),
+        Some(dir) => Some(custody::policy::watch::watch_dir(store.clone(), dir)?),
         None => None,
     };
 
     // The Sigstore trusted root for keyless attestors: a file (loaded now, reloaded on
     // change) or a ConfigMap (below); the built-in public-good root otherwise.
     let _root_watch = match &settings.trusted_root {
-        Some(path) => Some(crate::policy::trust_root::watch_file(path)?),
+        Some(path) => Some(custody::policy::trust_root::watch_file(path)?),
         None => None,
     };
 
@@ -110,12 +110,12 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
             });
         }
     }
-    let fd_limit = crate::server::raise_fd_limit(settings.server.max_connections);
+    let fd_limit = custody::server::raise_fd_limit(settings.server.max_connections);
     tracing::info!(?fd_limit, "open-file limit");
     let (engine, defaults) = super::common::engine(
         &settings.registry,
         store,
-        crate::engine::EngineConfig {
+        custody::engine::EngineConfig {
             require_all_platforms: settings.require_all_platforms,
             no_policy: settings.no_policy_action,
             max_images: settings.max_images_per_review,
@@ -143,7 +143,7 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
         tracing::info!(path = %path.display(), "self-signed CA written");
     }
     eprintln!("custody: serving https://{}", server.local_addr());
-    server.run(crate::server::shutdown_signal()).await;
+    server.run(custody::server::shutdown_signal()).await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -151,8 +151,8 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
 /// namespace labels and pull secrets from the cluster when it is reachable.
 fn build_reviewer(
     settings: &Settings,
-    engine: crate::engine::Engine,
-    defaults: crate::registry::Credentials,
+    engine: custody::engine::Engine,
+    defaults: custody::registry::Credentials,
     cluster: Cluster,
 ) -> Arc<dyn Reviewer> {
     let namespaces: Arc<dyn NamespaceLabelSource> = match cluster.namespaces {

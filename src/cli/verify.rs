@@ -2,10 +2,10 @@
 //! cluster (a CI gate). Exit 0 when every image is admitted, 1 when any is denied, 2 when
 //! the input is unusable (bad reference, policies that do not load).
 
-use crate::engine::{CheckRequest, ImageUse, ImageVerdict};
-use crate::policy::input::{NamespaceInfo, RequestInfo};
-use crate::registry::{ImageRef, RegistryConfig};
 use anyhow::Context as _;
+use custody::engine::{CheckRequest, ImageUse, ImageVerdict};
+use custody::policy::input::{NamespaceInfo, RequestInfo};
+use custody::registry::{ImageRef, RegistryConfig};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -41,7 +41,7 @@ pub struct Args {
     /// What to do with an image no policy applies to: allow, warn (admit with a warning)
     /// or deny.
     #[arg(long, env = "CUSTODY_NO_POLICY_ACTION", default_value = "warn")]
-    pub no_policy_action: crate::engine::NoPolicyAction,
+    pub no_policy_action: custody::engine::NoPolicyAction,
     /// Evaluation time given to policies (RFC 3339); default now.
     #[arg(long, env = "CUSTODY_EVALUATION_TIME")]
     pub time: Option<chrono::DateTime<chrono::Utc>>,
@@ -83,7 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (engine, defaults) = super::common::engine(
         &RegistryConfig::from(args.registry.clone()),
         store.clone(),
-        crate::engine::EngineConfig {
+        custody::engine::EngineConfig {
             require_all_platforms: args.require_all_platforms,
             no_policy: args.no_policy_action,
             ..Default::default()

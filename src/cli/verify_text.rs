@@ -1,7 +1,7 @@
 //! The text form of `custody verify`: what a person reads in a CI log.
 
-use crate::engine::ImageVerdict;
-use crate::policy::Mode;
+use custody::engine::ImageVerdict;
+use custody::policy::Mode;
 use std::fmt::Write as _;
 
 fn short_blob(d: &str) -> &str {

@@ -360,7 +360,7 @@ impl PolicyStore {
 /// immediate subdirectory holding a `policy.yaml` or a `.rego` file (one with Rego but
 /// no `policy.yaml` is a broken bundle, not "no bundle"). Hidden entries (a mounted
 /// ConfigMap's `..data`) are skipped.
-pub(crate) fn bundle_dirs(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+pub fn bundle_dirs(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     let dir_err = |e: std::io::Error| StoreError::Dir {
         path: dir.display().to_string(),
         message: e.to_string(),

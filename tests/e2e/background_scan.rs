@@ -194,21 +194,11 @@ for e in errors:
     print("/".join(map(str, e.path)), e.message)
 sys.exit(1 if errors else 0)
 "#;
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", script, &crd])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 (scripts/setup installs jsonschema and pyyaml)");
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(report.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = support::python::python3(
+        &["-c", script, &crd],
+        report.to_string().as_bytes(),
+        "scripts/setup installs jsonschema and pyyaml",
+    );
     assert!(
         out.status.success(),
         "the PolicyReport does not validate against the CRD schema:\n{}{}\n{report:#}",

@@ -889,22 +889,12 @@ sys.exit(1 if errors else 0)
 "#;
 
 fn schema_errors(doc: &Value) -> String {
-    use std::io::Write as _;
     let schema = root().join("docs/policy-input.schema.json");
-    let mut child = Command::new("python3")
-        .args(["-c", SCHEMA_CHECK, schema.to_str().unwrap()])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 with jsonschema is required (scripts/setup)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(doc.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = support::python::python3(
+        &["-c", SCHEMA_CHECK, schema.to_str().unwrap()],
+        doc.to_string().as_bytes(),
+        "scripts/setup installs jsonschema",
+    );
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
         "validator failed: {}",

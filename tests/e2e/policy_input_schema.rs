@@ -2,9 +2,8 @@
 //! validate against `docs/policy-input.schema.json` (checked with Python's `jsonschema`,
 //! Draft 2020-12, formats on; the test fails loudly when it is missing).
 
+use crate::support;
 use custody::policy::input::PolicyInput;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 const SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/policy-input.schema.json");
 const EXAMPLE: &str = concat!(
@@ -31,22 +30,11 @@ sys.exit(1 if errors else 0)
 
 /// Validates `doc`; Ok(()) when valid, Err(messages) when not. Panics when the tool is missing.
 fn validate(doc: &str) -> Result<(), String> {
-    let mut child = Command::new("python3")
-        .arg("-c")
-        .arg(VALIDATOR)
-        .arg(SCHEMA)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 is required for the schema test (scripts/setup installs it)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(doc.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = support::python::python3(
+        &["-c", VALIDATOR, SCHEMA],
+        doc.as_bytes(),
+        "scripts/setup installs jsonschema",
+    );
     match out.status.code() {
         Some(0) => Ok(()),
         Some(1) => Err(String::from_utf8_lossy(&out.stdout).into_owned()),

@@ -190,20 +190,7 @@ for suite in root.findall("testsuite"):
                 kind, msg = k, e.get("message")
         print(suite.get("name") + "/" + case.get("name"), kind, msg, sep="\t")
 "#;
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 (scripts/setup) parses the JUnit XML");
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(xml.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = support::python::python3(&["-c", script], xml.as_bytes(), "scripts/setup");
     assert!(out.status.success(), "not JUnit XML: {xml}");
     String::from_utf8(out.stdout)
         .unwrap()

@@ -29,6 +29,7 @@ pub mod hostile;
 pub mod images;
 pub mod in_process;
 pub mod net;
+pub mod python;
 pub mod registries;
 pub mod reviews;
 pub mod serve;

@@ -1,12 +1,12 @@
 //! What `custody attestations` says about one piece of evidence: read without judging
 //! it (payload type, predicate type, key ids) and, with keys, whether it verifies.
 
-use crate::attest::sigstore::{self, TrustedRoot};
-use crate::attest::{TrustedKey, open_envelope, open_statement, subject_among, verify_envelope};
-use crate::category::Category;
-use crate::digest::Digest;
-use crate::registry::{Evidence, EvidenceFormat};
 use base64::Engine as _;
+use custody::attest::sigstore::{self, TrustedRoot};
+use custody::attest::{TrustedKey, open_envelope, open_statement, subject_among, verify_envelope};
+use custody::category::Category;
+use custody::digest::Digest;
+use custody::registry::{Evidence, EvidenceFormat};
 use serde::Serialize;
 
 /// What the command prints for one piece of evidence.
@@ -197,8 +197,8 @@ pub(super) fn describe(e: &Evidence) -> Item<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attest::{INTOTO_PAYLOAD_TYPE, KeyAlgorithm, SigningKey, sign_envelope};
-    use crate::registry::Source;
+    use custody::attest::{INTOTO_PAYLOAD_TYPE, KeyAlgorithm, SigningKey, sign_envelope};
+    use custody::registry::Source;
 
     fn evidence(bytes: Vec<u8>) -> Evidence {
         Evidence {
@@ -214,7 +214,7 @@ mod tests {
     }
 
     /// The same refusals as the engine's (src/engine/tests.rs): both open evidence
-    /// through `crate::attest::evidence`.
+    /// through `custody::attest::evidence`.
     #[test]
     fn refusals_carry_the_engines_categories() {
         let key = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();

@@ -3,8 +3,8 @@
 //! `decision-deadline`, ...). Precedence: flag or environment, then the file, then the
 //! built-in default.
 
-use crate::registry::RegistryConfig;
 use anyhow::{Context as _, bail};
+use custody::registry::RegistryConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -29,7 +29,7 @@ impl<'de> serde::Deserialize<'de> for DurationArg {
 }
 
 /// The workload kinds `/mutate` pins by default.
-pub const DEFAULT_MUTATE_KINDS: &[&str] = crate::admission::workload::POD_KINDS;
+pub const DEFAULT_MUTATE_KINDS: &[&str] = custody::admission::workload::POD_KINDS;
 
 /// Flags of `custody serve`. Every field is optional so that a flag, the environment and
 /// the config file can be told apart; defaults are applied in [`Args::resolve`].
@@ -122,7 +122,7 @@ pub struct Args {
     pub mutate_kinds: Option<Vec<String>>,
 
     /// Largest AdmissionReview body accepted, e.g. `4MiB` [default: 3136KiB (3 MiB + 64 KiB)].
-    #[arg(long, env = "CUSTODY_MAX_BODY_BYTES", value_parser = crate::units::parse_size)]
+    #[arg(long, env = "CUSTODY_MAX_BODY_BYTES", value_parser = custody::units::parse_size)]
     pub max_body_bytes: Option<u64>,
     /// Reviews decided at once; more wait for a slot [default: 256].
     #[arg(long, env = "CUSTODY_MAX_CONCURRENT_REVIEWS")]
@@ -151,7 +151,7 @@ pub struct Args {
     /// bundle is loaded): allow, warn (admit with a kubectl warning naming the image) or
     /// deny [default: warn].
     #[arg(long, env = "CUSTODY_NO_POLICY_ACTION")]
-    pub no_policy_action: Option<crate::engine::NoPolicyAction>,
+    pub no_policy_action: Option<custody::engine::NoPolicyAction>,
     /// Most distinct images one object may name; beyond it the object is denied
     /// (`too-large`) without any registry lookup [default: 64].
     #[arg(long, env = "CUSTODY_MAX_IMAGES_PER_REVIEW")]
@@ -191,7 +191,7 @@ pub struct Settings {
     /// Require evidence for every platform of a multi-platform image.
     pub require_all_platforms: bool,
     /// What happens to images no policy applies to.
-    pub no_policy_action: crate::engine::NoPolicyAction,
+    pub no_policy_action: custody::engine::NoPolicyAction,
     /// Most distinct images per object.
     pub max_images_per_review: usize,
     /// Registry access.
@@ -210,11 +210,11 @@ pub struct KubeSettings {
     /// The trusted-root ConfigMap's name, when given.
     pub trusted_root_configmap: Option<String>,
     /// The background scan, when enabled.
-    pub background_scan: Option<crate::k8s::ScanConfig>,
+    pub background_scan: Option<custody::k8s::ScanConfig>,
 }
 
 // A local alias so this file reads the same whether or not server types move.
-use crate::server as custody_server;
+use custody::server as custody_server;
 
 impl Args {
     /// Reads the config file (if any) and fills every unset flag from it, then defaults.
@@ -369,7 +369,7 @@ impl Args {
                         .unwrap_or_else(|| namespace.clone()),
                     self.policy_configmap_selector
                         .clone()
-                        .unwrap_or_else(|| crate::k8s::POLICY_LABEL.into()),
+                        .unwrap_or_else(|| custody::k8s::POLICY_LABEL.into()),
                 )
             }),
             pull_secrets: self
@@ -378,11 +378,11 @@ impl Args {
                 .then(|| dur(self.pull_secret_ttl, 30)),
             namespace: namespace.clone(),
             trusted_root_configmap: self.trusted_root_configmap.clone(),
-            background_scan: self.background_scan.map(|d| crate::k8s::ScanConfig {
+            background_scan: self.background_scan.map(|d| custody::k8s::ScanConfig {
                 concurrency: self
                     .background_scan_concurrency
-                    .unwrap_or(crate::k8s::scan::DEFAULT_CONCURRENCY),
-                ..crate::k8s::ScanConfig::new(d.0)
+                    .unwrap_or(custody::k8s::scan::DEFAULT_CONCURRENCY),
+                ..custody::k8s::ScanConfig::new(d.0)
             }),
         });
         background_scan_checks(
@@ -422,7 +422,7 @@ impl Args {
             max_images_per_review: match self.max_images_per_review {
                 Some(0) => bail!("--max-images-per-review must be at least 1"),
                 Some(n) => n,
-                None => crate::engine::EngineConfig::default().max_images,
+                None => custody::engine::EngineConfig::default().max_images,
             },
             registry: self.registry,
         })
@@ -479,7 +479,7 @@ mod tests {
         assert_eq!(s.server.idle_timeout, Duration::from_secs(120));
         assert_eq!(s.server.request_body_timeout, Duration::from_secs(5));
         match s.server.tls {
-            crate::server::TlsSource::SelfSigned { names } => {
+            custody::server::TlsSource::SelfSigned { names } => {
                 assert!(names.contains(&"custody.custody.svc".to_owned()));
                 assert!(names.contains(&"127.0.0.1".to_owned()));
             }

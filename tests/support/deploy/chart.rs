@@ -92,21 +92,11 @@ pub fn without_nulls(v: &Value) -> Value {
 /// Runs `helm.py MODE` with a JSON request: Ok(stdout JSON) or Err(Helm's message).
 pub fn helm_py(mode: &str, request: &Value) -> Result<Value, Error> {
     let script = root().join("tests/support/deploy/helm.py");
-    let mut child = Command::new("python3")
-        .arg(&script)
-        .arg(mode)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("python3 is required to render the chart ({e}); {PIP_HELM}"));
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(request.to_string().as_bytes())
-        .expect("writing the request to helm.py");
-    let out = child.wait_with_output().expect("helm.py");
+    let out = crate::support::python::python3(
+        &[script.as_os_str(), mode.as_ref()],
+        request.to_string().as_bytes(),
+        PIP_HELM,
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_ne!(
