@@ -4,16 +4,6 @@ use crate::support;
 use std::path::Path;
 use support::cli;
 
-fn copy_bundle(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.path().is_file() {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 fn custody(args: &[&str]) -> (i32, String) {
     let out = cli::custody(args);
     (cli::code(&out), cli::text(&out))
@@ -53,7 +43,7 @@ fn every_library_policy_has_cases_that_admit_and_deny() {
 fn a_failing_case_prints_a_diff_and_exits_1() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("allowed-registries");
-    copy_bundle(&Path::new(&library()).join("allowed-registries"), &dir);
+    support::fixtures::copy_files(&Path::new(&library()).join("allowed-registries"), &dir);
     std::fs::write(
         dir.join("tests.yaml"),
         "cases:\n  - name: wrongly expects an admit\n    input:\n      image: {registry: docker.io, repository: library/nginx}\n    deny: []\n  - name: expects a message that never comes\n    deny: [nope]\n",
@@ -78,7 +68,7 @@ fn a_failing_case_prints_a_diff_and_exits_1() {
 fn a_bundle_that_does_not_compile_fails_test_and_lint() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("require-sbom");
-    copy_bundle(&Path::new(&library()).join("require-sbom"), &dir);
+    support::fixtures::copy_files(&Path::new(&library()).join("require-sbom"), &dir);
     std::fs::write(
         dir.join("sbom.rego"),
         "package custody.require_sbom\n\ndeny contains msg if {\n",

@@ -99,14 +99,7 @@ fn control_policies() -> tempfile::TempDir {
         "require-sbom",
         "require-promotion",
     ] {
-        let dst = dir.path().join(p);
-        std::fs::create_dir(&dst).unwrap();
-        for f in std::fs::read_dir(root().join("policies").join(p)).unwrap() {
-            let f = f.unwrap().path();
-            if f.is_file() {
-                std::fs::copy(&f, dst.join(f.file_name().unwrap())).unwrap();
-            }
-        }
+        support::fixtures::copy_files(&root().join("policies").join(p), &dir.path().join(p));
     }
     dir
 }

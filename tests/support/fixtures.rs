@@ -60,3 +60,16 @@ pub fn provenance() -> Value {
     serde_json::from_str(&data_text("policy/predicates/slsa-provenance-v1.json"))
         .expect("provenance JSON")
 }
+
+/// Copies the files directly in `from` (not its subdirectories) into `to`, creating it: a
+/// policy bundle as a ConfigMap would carry it.
+pub fn copy_files(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("creating the copy's directory");
+    for entry in std::fs::read_dir(from).expect("reading the directory to copy") {
+        let path = entry.expect("directory entry").path();
+        if path.is_file() {
+            std::fs::copy(&path, to.join(path.file_name().expect("file name")))
+                .expect("copying a file");
+        }
+    }
+}
