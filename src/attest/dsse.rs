@@ -5,9 +5,8 @@
 use super::b64;
 use super::keys::KeyError;
 use super::sign::SigningKey;
-use serde::Deserialize;
-use serde::de::IgnoredAny;
-use std::collections::BTreeMap;
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use std::fmt;
 
 /// A DSSE envelope with its payload and signatures decoded from base64.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,42 +52,104 @@ impl EnvelopeError {
     }
 }
 
-#[derive(Deserialize)]
+/// The envelope's fields as JSON has them. Read by hand rather than derived: a derived
+/// reader that also collects unknown keys (to refuse case variants) buffers the whole
+/// document first, payload included; this reads it in one pass.
 struct RawEnvelope {
     payload: String,
-    #[serde(rename = "payloadType")]
     payload_type: String,
     signatures: Vec<RawSignature>,
-    /// Every other key, kept only to be checked by [`refuse_case_variants`].
-    #[serde(flatten)]
-    other: BTreeMap<String, IgnoredAny>,
 }
 
-#[derive(Deserialize)]
 struct RawSignature {
-    #[serde(default)]
     keyid: Option<String>,
     sig: String,
-    #[serde(flatten)]
-    other: BTreeMap<String, IgnoredAny>,
+}
+
+const ENVELOPE_FIELDS: &[&str] = &["payload", "payloadType", "signatures"];
+const SIGNATURE_FIELDS: &[&str] = &["keyid", "sig"];
+
+/// Stores a field's value, refusing a second one.
+fn once<T, E: de::Error>(slot: &mut Option<T>, value: T, name: &'static str) -> Result<(), E> {
+    if slot.replace(value).is_some() {
+        return Err(E::duplicate_field(name));
+    }
+    Ok(())
 }
 
 /// Refuses a key that names one of `fields` in another case (`Payload` beside
 /// `payload`): readers that match keys case-insensitively, as Go's encoding/json does,
 /// would take that one, and two verifiers would see two payloads.
-fn refuse_case_variants(
-    other: &BTreeMap<String, IgnoredAny>,
-    fields: &[&str],
-    at: &str,
-) -> Result<(), EnvelopeError> {
-    for key in other.keys() {
-        if let Some(field) = fields.iter().find(|f| f.eq_ignore_ascii_case(key)) {
-            return Err(EnvelopeError::Json(format!(
-                "{at} has key {key:?} as well as or instead of {field:?}: keys must match exactly once"
-            )));
-        }
+fn refuse_case_variant<E: de::Error>(key: &str, fields: &[&str], at: &str) -> Result<(), E> {
+    match fields.iter().find(|f| f.eq_ignore_ascii_case(key)) {
+        Some(field) => Err(E::custom(format!(
+            "{at} has key {key:?} as well as or instead of {field:?}: keys must match exactly once"
+        ))),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+impl<'de> Deserialize<'de> for RawEnvelope {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = RawEnvelope;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a DSSE envelope object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawEnvelope, A::Error> {
+                let (mut payload, mut payload_type, mut signatures) = (None, None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "payload" => once(&mut payload, map.next_value()?, "payload")?,
+                        "payloadType" => once(&mut payload_type, map.next_value()?, "payloadType")?,
+                        "signatures" => once(&mut signatures, map.next_value()?, "signatures")?,
+                        other => {
+                            refuse_case_variant(other, ENVELOPE_FIELDS, "the envelope")?;
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(RawEnvelope {
+                    payload: payload.ok_or_else(|| de::Error::missing_field("payload"))?,
+                    payload_type: payload_type
+                        .ok_or_else(|| de::Error::missing_field("payloadType"))?,
+                    signatures: signatures.ok_or_else(|| de::Error::missing_field("signatures"))?,
+                })
+            }
+        }
+        d.deserialize_map(Fields)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawSignature {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = RawSignature;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a DSSE signature object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawSignature, A::Error> {
+                let (mut keyid, mut sig) = (None::<Option<String>>, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "keyid" => once(&mut keyid, map.next_value()?, "keyid")?,
+                        "sig" => once(&mut sig, map.next_value()?, "sig")?,
+                        other => {
+                            refuse_case_variant(other, SIGNATURE_FIELDS, "a signature")?;
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(RawSignature {
+                    keyid: keyid.flatten(),
+                    sig: sig.ok_or_else(|| de::Error::missing_field("sig"))?,
+                })
+            }
+        }
+        d.deserialize_map(Fields)
+    }
 }
 
 impl Envelope {
@@ -99,14 +160,6 @@ impl Envelope {
     pub fn from_json(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
         let raw: RawEnvelope =
             serde_json::from_slice(bytes).map_err(|e| EnvelopeError::Json(e.to_string()))?;
-        refuse_case_variants(
-            &raw.other,
-            &["payload", "payloadType", "signatures"],
-            "the envelope",
-        )?;
-        for (i, s) in raw.signatures.iter().enumerate() {
-            refuse_case_variants(&s.other, &["keyid", "sig"], &format!("signature {i}"))?;
-        }
         let payload = b64::decode(&raw.payload).map_err(|_| EnvelopeError::PayloadBase64)?;
         let signatures = raw
             .signatures

@@ -67,18 +67,20 @@ pub struct Metadata {
 impl Metadata {
     /// Reads metadata in either form; `what` names it in errors.
     pub fn from_json(bytes: &[u8], what: &str) -> Result<Metadata, LoadError> {
-        let probe: Probe = serde_json::from_slice(bytes)
-            .map_err(|e| LoadError::format(what, format!("not a JSON object: {e}")))?;
-        if probe.payload_type.is_some() {
-            let env =
-                Envelope::from_json(bytes).map_err(|e| LoadError::format(what, e.to_string()))?;
-            return Metadata::from_envelope(env, what);
-        }
+        // A DSSE envelope is read in one pass; only what is not one is read again as a
+        // value, to tell a metablock from a broken envelope.
+        let envelope_error = match Envelope::from_json(bytes) {
+            Ok(env) => return Metadata::from_envelope(env, what),
+            Err(e) => e,
+        };
         let value: Value = serde_json::from_slice(bytes)
             .map_err(|e| LoadError::format(what, format!("not JSON: {e}")))?;
         let obj = value
             .as_object()
             .ok_or_else(|| LoadError::format(what, "not a JSON object"))?;
+        if obj.contains_key("payloadType") {
+            return Err(LoadError::format(what, envelope_error.to_string()));
+        }
         let signed = obj.get("signed").ok_or_else(|| {
             LoadError::format(
                 what,
@@ -187,20 +189,6 @@ impl Metadata {
     }
 }
 
-/// Just enough of a document to tell its form, without building it.
-#[derive(serde::Deserialize)]
-struct Probe {
-    #[serde(rename = "payloadType")]
-    payload_type: Option<serde::de::IgnoredAny>,
-}
-
-/// Just the `_type` of a DSSE payload.
-#[derive(serde::Deserialize)]
-struct TypeProbe {
-    #[serde(rename = "_type")]
-    type_: Option<serde::de::IgnoredAny>,
-}
-
 /// A `_type: link` object read straight into its fields.
 #[derive(serde::Deserialize)]
 struct RawLink {
@@ -222,9 +210,7 @@ struct RawLink {
 fn lowercase_digests(mut artifacts: Artifacts) -> Artifacts {
     for hashes in artifacts.values_mut() {
         for hex in hashes.values_mut() {
-            if hex.bytes().any(|b| b.is_ascii_uppercase()) {
-                *hex = hex.to_ascii_lowercase();
-            }
+            hex.make_ascii_lowercase();
         }
     }
     artifacts
@@ -247,29 +233,25 @@ fn read_dsse_payload(
     what: &str,
     provenance_step: Option<&str>,
 ) -> Result<Payload, LoadError> {
-    let probe: TypeProbe = serde_json::from_slice(payload)
-        .map_err(|e| LoadError::format(what, format!("DSSE payload is not a JSON object: {e}")))?;
-    if probe.type_.is_some() {
-        // A link is read straight into its fields; anything else as a value.
-        if let Ok(raw) = serde_json::from_slice::<RawLink>(payload)
-            && raw.type_ == "link"
-        {
-            let empty = || Value::Object(serde_json::Map::new());
-            return Ok(Payload::Link(Link {
-                name: raw.name,
-                command: raw.command.unwrap_or_default(),
-                materials: lowercase_digests(raw.materials.unwrap_or_default()),
-                products: lowercase_digests(raw.products.unwrap_or_default()),
-                byproducts: raw
-                    .byproducts
-                    .filter(|v| !v.is_null())
-                    .unwrap_or_else(empty),
-                environment: raw
-                    .environment
-                    .filter(|v| !v.is_null())
-                    .unwrap_or_else(empty),
-            }));
-        }
+    // A link is read straight into its fields (one pass); anything else as a value.
+    if let Ok(raw) = serde_json::from_slice::<RawLink>(payload)
+        && raw.type_ == "link"
+    {
+        let empty = || Value::Object(serde_json::Map::new());
+        return Ok(Payload::Link(Link {
+            name: raw.name,
+            command: raw.command.unwrap_or_default(),
+            materials: lowercase_digests(raw.materials.unwrap_or_default()),
+            products: lowercase_digests(raw.products.unwrap_or_default()),
+            byproducts: raw
+                .byproducts
+                .filter(|v| !v.is_null())
+                .unwrap_or_else(empty),
+            environment: raw
+                .environment
+                .filter(|v| !v.is_null())
+                .unwrap_or_else(empty),
+        }));
     }
     let v: Value = serde_json::from_slice(payload)
         .map_err(|e| LoadError::format(what, format!("DSSE payload is not JSON: {e}")))?;

@@ -8,6 +8,7 @@
 use super::error::{Check, Failure};
 use super::model::{ArtifactKind, Artifacts, Link, Rule, RuleKind};
 use super::pattern::Pattern;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// `os.path.join(prefix, name)` for the prefixes rules carry.
@@ -21,11 +22,11 @@ fn join(prefix: &str, name: &str) -> String {
 
 /// Applies `rules` to the `kind` artifacts of item `item` (a step or inspection whose
 /// link is in `links`).
-pub(crate) fn apply(
+pub(crate) fn apply<'a>(
     item: &str,
     kind: ArtifactKind,
     rules: &[Rule],
-    links: &BTreeMap<String, &Link>,
+    links: &BTreeMap<String, &'a Link>,
 ) -> Result<(), Failure> {
     let Some(&link) = links.get(item) else {
         return Err(Failure::new(Check::Rule, "no link to apply the rules to").step(item));
@@ -44,14 +45,14 @@ pub(crate) fn apply(
     };
     for rule in rules {
         let pattern = Pattern::new(&rule.pattern);
-        let matching = |queue: &BTreeSet<&str>| -> Vec<String> {
+        let matching = |queue: &BTreeSet<&'a str>| -> Vec<&'a str> {
             queue
                 .iter()
+                .copied()
                 .filter(|n| pattern.matches(n))
-                .map(|n| (*n).to_owned())
                 .collect()
         };
-        let consumed: Vec<String> = match &rule.kind {
+        let consumed: Vec<&str> = match &rule.kind {
             RuleKind::Match {
                 source_prefix,
                 dest_kind,
@@ -70,22 +71,22 @@ pub(crate) fn apply(
             ),
             RuleKind::Create => matching(&queue)
                 .into_iter()
-                .filter(|n| link.products.contains_key(n) && !link.materials.contains_key(n))
+                .filter(|n| link.products.contains_key(*n) && !link.materials.contains_key(*n))
                 .collect(),
             RuleKind::Delete => matching(&queue)
                 .into_iter()
-                .filter(|n| link.materials.contains_key(n) && !link.products.contains_key(n))
+                .filter(|n| link.materials.contains_key(*n) && !link.products.contains_key(*n))
                 .collect(),
             RuleKind::Modify => matching(&queue)
                 .into_iter()
-                .filter(|n| match (link.materials.get(n), link.products.get(n)) {
+                .filter(|n| match (link.materials.get(*n), link.products.get(*n)) {
                     (Some(m), Some(p)) => m != p,
                     _ => false,
                 })
                 .collect(),
             RuleKind::Allow => matching(&queue),
             RuleKind::Disallow => {
-                if let Some(first) = matching(&queue).first() {
+                if let Some(&first) = matching(&queue).first() {
                     let why = passed_over
                         .get(first)
                         .map(|w| format!(" ({w})"))
@@ -117,17 +118,17 @@ pub(crate) fn apply(
                 Vec::new()
             }
         };
-        for name in &consumed {
-            queue.remove(name.as_str());
+        for name in consumed {
+            queue.remove(name);
         }
     }
     Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
-fn match_rule(
+fn match_rule<'a>(
     pattern: &Pattern,
-    queue: &BTreeSet<&str>,
+    queue: &BTreeSet<&'a str>,
     source: &Artifacts,
     source_prefix: Option<&str>,
     dest_kind: ArtifactKind,
@@ -135,11 +136,11 @@ fn match_rule(
     dest_step: &str,
     links: &BTreeMap<String, &Link>,
     passed_over: &mut BTreeMap<String, String>,
-) -> Vec<String> {
+) -> Vec<&'a str> {
     let mut consumed = Vec::new();
     let dest_link = links.get(dest_step).copied();
     let source_prefix = source_prefix.map(|p| join(p, ""));
-    for full in queue {
+    for &full in queue {
         let relative = match &source_prefix {
             Some(p) => match full.strip_prefix(p.as_str()) {
                 Some(rest) => rest,
@@ -152,7 +153,7 @@ fn match_rule(
         }
         let Some(dest_link) = dest_link else {
             passed_over.insert(
-                (*full).to_owned(),
+                full.to_owned(),
                 format!("MATCH found no link for step {dest_step:?}"),
             );
             continue;
@@ -161,15 +162,15 @@ fn match_rule(
             ArtifactKind::Materials => &dest_link.materials,
             ArtifactKind::Products => &dest_link.products,
         };
-        let dest_name = match dest_prefix {
-            Some(p) => join(p, relative),
-            None => relative.to_owned(),
+        let dest_name: Cow<str> = match dest_prefix {
+            Some(p) => Cow::Owned(join(p, relative)),
+            None => Cow::Borrowed(relative),
         };
-        match (source.get(*full), dest.get(&dest_name)) {
-            (Some(a), Some(b)) if a == b => consumed.push((*full).to_owned()),
+        match (source.get(full), dest.get(dest_name.as_ref())) {
+            (Some(a), Some(b)) if a == b => consumed.push(full),
             (_, Some(_)) => {
                 passed_over.insert(
-                    (*full).to_owned(),
+                    full.to_owned(),
                     format!(
                         "MATCH: its hash differs from {dest_name:?} in the {} of {dest_step:?}",
                         dest_kind.as_str()
@@ -178,7 +179,7 @@ fn match_rule(
             }
             (_, None) => {
                 passed_over.insert(
-                    (*full).to_owned(),
+                    full.to_owned(),
                     format!(
                         "MATCH: {dest_name:?} is not among the {} of {dest_step:?}",
                         dest_kind.as_str()

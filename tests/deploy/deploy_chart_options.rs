@@ -74,12 +74,7 @@ fn an_existing_certificate_is_kept_across_upgrades() {
         "v1/Secret/custody/custody-tls".to_string(),
         json!({"apiVersion": "v1", "kind": "Secret", "data": data}),
     )]);
-    let objects: Vec<Value> = chart
-        .render("custody", "custody", &values, &existing)
-        .expect("render")
-        .into_iter()
-        .map(|(_, o)| o)
-        .collect();
+    let objects: Vec<Value> = chart.objects_with(&values, &existing);
     assert_eq!(one(&objects, "Secret")["data"], data);
     for hook in webhooks(&objects) {
         assert_eq!(hook["clientConfig"]["caBundle"], "Q0E=");
@@ -89,12 +84,7 @@ fn an_existing_certificate_is_kept_across_upgrades() {
         "v1/Secret/custody/custody-tls".to_string(),
         json!({"data": {"ca.crt": "Q0E="}}),
     )]);
-    let objects: Vec<Value> = chart
-        .render("custody", "custody", &values, &broken)
-        .expect("render")
-        .into_iter()
-        .map(|(_, o)| o)
-        .collect();
+    let objects: Vec<Value> = chart.objects_with(&values, &broken);
     assert_ne!(one(&objects, "Secret")["data"]["ca.crt"], "Q0E=");
 }
 
@@ -327,9 +317,7 @@ fn a_trusted_root_is_a_configmap_the_server_watches() {
     let values = chart.values(
         &json!({"trustedRoot": {"json": json_text, "existingConfigMap": "sigstore-private"}}),
     );
-    let err = chart
-        .render("custody", "custody", &values, &BTreeMap::new())
-        .expect_err("both sources at once must fail");
+    let err = chart.refusal(&values);
     assert!(
         err.contains("set json or existingConfigMap, not both"),
         "{err}"

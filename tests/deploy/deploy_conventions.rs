@@ -232,12 +232,7 @@ fn a_rotation_keeps_the_previous_ca_in_the_bundle() {
         json!({"webhooks": [{"name": "validate.custody.dev", "clientConfig": {"caBundle": old}}]}),
     )]);
     let values = chart.values(&json!({"webhook": {"mutating": {"enabled": true}}}));
-    let objects: Vec<Value> = chart
-        .render("custody", "custody", &values, &current)
-        .expect("render")
-        .into_iter()
-        .map(|(_, o)| o)
-        .collect();
+    let objects: Vec<Value> = chart.objects_with(&values, &current);
     let secret = one(&objects, "Secret");
     let new_ca = b64(&secret["data"]["ca.crt"]);
     assert!(
@@ -254,12 +249,7 @@ fn a_rotation_keeps_the_previous_ca_in_the_bundle() {
         "v1/Secret/custody/custody-tls".to_string(),
         json!({"data": {"ca.crt": old}}),
     )]);
-    let objects: Vec<Value> = chart
-        .render("custody", "custody", &values, &half)
-        .expect("render")
-        .into_iter()
-        .map(|(_, o)| o)
-        .collect();
+    let objects: Vec<Value> = chart.objects_with(&values, &half);
     let new_ca = b64(&one(&objects, "Secret")["data"]["ca.crt"]);
     for hook in webhooks(&objects) {
         assert_eq!(

@@ -179,12 +179,7 @@ fn chart_and_deploy_ship_the_same_policy_configmap() {
             .insert(format!("files/policies/demo/{name}"), content);
     }
     let values = chart.values(&json!({"policies": {"library": ["demo"], "settings": null}}));
-    let rendered: Vec<Value> = chart
-        .render("custody", "custody", &values, &BTreeMap::new())
-        .expect("render")
-        .into_iter()
-        .map(|(_, o)| o)
-        .collect();
+    let rendered: Vec<Value> = chart.objects(&values);
     let chart_cm = one(&rendered, "ConfigMap");
     let (ok, out) = check_k8s(&rendered);
     assert!(ok, "{out}");
@@ -236,12 +231,7 @@ fn policy_files_override_library_files_and_add_bundles() {
     }}));
     let (ok, out) = check_values(&values);
     assert!(ok, "{out}");
-    let rendered: Vec<Value> = chart
-        .render("custody", "custody", &values, &BTreeMap::new())
-        .expect("render")
-        .into_iter()
-        .map(|(_, o)| o)
-        .collect();
+    let rendered: Vec<Value> = chart.objects(&values);
     let cms = of_kind(&rendered, "ConfigMap");
     assert_eq!(cms.len(), 2);
     assert_eq!(
@@ -259,9 +249,7 @@ fn policy_files_override_library_files_and_add_bundles() {
 fn an_unknown_library_policy_fails_the_install() {
     let chart = chart();
     let values = chart.values(&json!({"policies": {"library": ["require-provenanse"]}}));
-    let err = chart
-        .render("custody", "custody", &values, &BTreeMap::new())
-        .expect_err("a misspelt policy name must fail");
+    let err = chart.refusal(&values);
     assert!(
         err.contains("unknown policy \"require-provenanse\""),
         "{err}"
@@ -283,12 +271,7 @@ fn every_library_policy_installs_identically_with_helm_and_kustomize() {
         .collect();
     let chart = chart();
     let values = chart.values(&json!({"policies": {"library": names, "settings": null}}));
-    let rendered: Vec<Value> = chart
-        .render("custody", "custody", &values, &BTreeMap::new())
-        .expect("render")
-        .into_iter()
-        .map(|(_, o)| o)
-        .collect();
+    let rendered: Vec<Value> = chart.objects(&values);
     let from_chart = of_kind(&rendered, "ConfigMap");
     assert_eq!(from_chart.len(), names.len());
     let (deploy_tmp, _) = deploy_with_tls();
@@ -337,12 +320,7 @@ fn shipped_policy_configmaps_load_in_the_policy_store() {
         .collect();
     let chart = chart();
     let values = chart.values(&json!({"policies": {"library": names}}));
-    let rendered: Vec<Value> = chart
-        .render("custody", "custody", &values, &BTreeMap::new())
-        .expect("render")
-        .into_iter()
-        .map(|(_, o)| o)
-        .collect();
+    let rendered: Vec<Value> = chart.objects(&values);
     let store = custody::policy::PolicyStore::new();
     for cm in of_kind(&rendered, "ConfigMap") {
         let name = cm["metadata"]["name"].as_str().expect("name");
@@ -385,12 +363,7 @@ fn settings_merge_into_a_library_policy() {
         chart.values(&json!({"policies": {"library": [name], "settings": {name: settings}}}));
     let (ok, out) = check_values(&values);
     assert!(ok, "{out}");
-    let rendered: Vec<Value> = chart
-        .render("custody", "custody", &values, &BTreeMap::new())
-        .expect("render")
-        .into_iter()
-        .map(|(_, o)| o)
-        .collect();
+    let rendered: Vec<Value> = chart.objects(&values);
     let cm = one(&rendered, "ConfigMap");
     let spec_text = cm["data"]["policy.yaml"].as_str().expect("policy.yaml");
     let spec: Value = yaml_serde::from_str(spec_text).expect("policy.yaml is YAML");
@@ -424,12 +397,7 @@ fn settings_merge_into_a_library_policy() {
     let values = chart.values(
         &json!({"policies": {"library": ["allowed-registries"], "settings": {name: {"mode": "warn"}}}}),
     );
-    let rendered: Vec<Value> = chart
-        .render("custody", "custody", &values, &BTreeMap::new())
-        .expect("render")
-        .into_iter()
-        .map(|(_, o)| o)
-        .collect();
+    let rendered: Vec<Value> = chart.objects(&values);
     assert_eq!(
         inventory(
             &of_kind(&rendered, "ConfigMap")
@@ -444,9 +412,7 @@ fn settings_merge_into_a_library_policy() {
     assert!(!ok);
     let values = chart.values(&json!({"policies": {"library": [name],
         "settings": {name: {"options": {"allowedBuilder": []}}}}}));
-    let err = chart
-        .render("custody", "custody", &values, &BTreeMap::new())
-        .expect_err("a misspelt option");
+    let err = chart.refusal(&values);
     assert!(
         err.contains("options.allowedBuilder: require-provenance has no such option"),
         "{err}"
@@ -466,9 +432,7 @@ fn an_installation_without_policies_is_refused() {
             .expect("YAML");
     assert_eq!(spec["mode"], "warn");
     let values = chart.values(&json!({"policies": {"library": []}}));
-    let err = chart
-        .render("custody", "custody", &values, &BTreeMap::new())
-        .expect_err("no policies");
+    let err = chart.refusal(&values);
     assert!(err.contains("custody needs at least one policy"), "{err}");
     // deploy/ ships the same default policy, in warn mode.
     let (_dir, built) = deploy_with_tls();

@@ -8,7 +8,7 @@
 
 use crate::support;
 use serde_json::{Value, json};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use support::Serve;
 use support::deploy::*;
 
@@ -44,10 +44,7 @@ async fn the_chart_environment_starts_a_working_server() {
     assert_eq!(container["args"], json!(["serve"]));
     let (dir, _) = deploy_with_tls();
     let tls = dir.path().join("deploy/tls");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let port = support::net::free_port();
     let mut env = Vec::new();
     for (name, value) in chart_env(&objects, "custody") {
         let value = match name.as_str() {

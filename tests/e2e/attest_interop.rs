@@ -103,13 +103,7 @@ fn securesystemslib_envelopes_verify_in_custody() {
 fn custody_envelopes_verify_in_securesystemslib() {
     let dir = tempfile::tempdir().unwrap();
     let payload = br#"{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"x","digest":{"sha256":"00"}}],"predicateType":"https://example.com/custody-interop/v1","predicate":{}}"#;
-    for alg in [
-        KeyAlgorithm::EcdsaP256,
-        KeyAlgorithm::EcdsaP384,
-        KeyAlgorithm::EcdsaP521,
-        KeyAlgorithm::Ed25519,
-        KeyAlgorithm::Rsa,
-    ] {
+    for alg in crate::support::fixtures::ALGORITHMS {
         let key = SigningKey::generate(alg).unwrap();
         let pub_path = dir.path().join(format!("{alg}.pub"));
         std::fs::write(&pub_path, key.public_key_pem()).unwrap();

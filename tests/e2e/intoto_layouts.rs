@@ -392,6 +392,30 @@ fn in_toto_matrix_custody_agrees_with_in_toto_verify() {
     );
 }
 
+/// `custody link record` of the demo's package step (`tar` of foo.py) in `w`.
+fn record_package(w: &Path, key: &str) -> std::process::Output {
+    custody(
+        w,
+        &[
+            "link",
+            "record",
+            "--name",
+            "package",
+            "--key",
+            key,
+            "--materials",
+            "foo.py",
+            "--products",
+            "foo.tar.gz",
+            "--",
+            "tar",
+            "-zcf",
+            "foo.tar.gz",
+            "foo.py",
+        ],
+    )
+}
+
 fn key_object(pem_path: &Path) -> (String, Value) {
     let key = PublicKey::from_pem(&std::fs::read_to_string(pem_path).unwrap()).unwrap();
     sslib_key_object(&key)
@@ -423,26 +447,7 @@ fn custody_made_layouts_and_links_verify_with_in_toto_verify() {
             ],
         );
         assert_eq!(code(&out), 0, "{}", text(&out));
-        let out = custody(
-            w,
-            &[
-                "link",
-                "record",
-                "--name",
-                "package",
-                "--key",
-                &k("carol"),
-                "--materials",
-                "foo.py",
-                "--products",
-                "foo.tar.gz",
-                "--",
-                "tar",
-                "-zcf",
-                "foo.tar.gz",
-                "foo.py",
-            ],
-        );
+        let out = record_package(w, &k("carol"));
         assert_eq!(code(&out), 0, "{}", text(&out));
         let (bob_id, _) = key_object(&keys.join("bob.pub"));
         let (carol_id, _) = key_object(&keys.join("carol.pub"));
@@ -527,26 +532,7 @@ fn custody_made_layouts_and_links_verify_with_in_toto_verify() {
         assert!(py.status.success(), "two owners: {}", text(&py));
         // Both refuse a product changed after the fact.
         std::fs::write(w.join("foo.py"), "changed\n").unwrap();
-        let out = custody(
-            w,
-            &[
-                "link",
-                "record",
-                "--name",
-                "package",
-                "--key",
-                &k("carol"),
-                "--materials",
-                "foo.py",
-                "--products",
-                "foo.tar.gz",
-                "--",
-                "tar",
-                "-zcf",
-                "foo.tar.gz",
-                "foo.py",
-            ],
-        );
+        let out = record_package(w, &k("carol"));
         assert_eq!(code(&out), 0);
         let py = Command::new("in-toto-verify")
             .args(["-l", "root.layout", "--verification-keys", &k("alice.pub")])

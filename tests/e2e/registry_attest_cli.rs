@@ -8,6 +8,7 @@ use custody::registry::{EvidenceFormat, Registry, Source};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::cli::run as custody;
+use support::fixtures::s;
 use support::hostile::{Hostile, Reply, Request};
 use support::{TestRegistry, push_layout, single_platform};
 
@@ -17,8 +18,27 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+/// `custody attest IMAGE --key KEY --type TYPE --predicate FILE` against a plain-HTTP
+/// registry.
+fn attest(
+    image: &str,
+    key: &Path,
+    kind: &str,
+    predicate: &Path,
+    host: &str,
+) -> (i32, String, String) {
+    custody(&[
+        "attest",
+        image,
+        "--key",
+        s(key),
+        "--type",
+        kind,
+        "--predicate",
+        s(predicate),
+        "--insecure-registry",
+        host,
+    ])
 }
 
 #[tokio::test]
@@ -50,18 +70,8 @@ async fn attest_each_key_type_and_find_it_again() {
                 &format!("{alg}.pem"),
                 &key.to_pkcs8_pem().unwrap(),
             );
-            let (code, out, err) = custody(&[
-                "attest",
-                &name,
-                "--key",
-                s(&key_path),
-                "--type",
-                "slsaprovenance1",
-                "--predicate",
-                s(&predicate),
-                "--insecure-registry",
-                &reg.host,
-            ]);
+            let (code, out, err) =
+                attest(&name, &key_path, "slsaprovenance1", &predicate, &reg.host);
             assert_eq!(code, 0, "{alg} on {:?}: {out}{err}", reg.kind);
             assert!(
                 out.contains(&digest.to_string()) && out.contains(source.as_str()),
@@ -182,18 +192,7 @@ async fn attached_envelope_verifies_in_securesystemslib() {
         let key_path = write(dir.path(), "k.pem", &key.to_pkcs8_pem().unwrap());
         let pub_path = write(dir.path(), "k.pub", &key.public_key_pem());
         let name = format!("{}/team/sslib:v1", reg.host);
-        let (code, out, err) = custody(&[
-            "attest",
-            &name,
-            "--key",
-            s(&key_path),
-            "--type",
-            "test-result",
-            "--predicate",
-            s(&predicate),
-            "--insecure-registry",
-            &reg.host,
-        ]);
+        let (code, out, err) = attest(&name, &key_path, "test-result", &predicate, &reg.host);
         assert_eq!(code, 0, "{out}{err}");
         let envelope = fetch_plain(&reg.host, "team/sslib", &digest.to_string()).await;
         let env_path = dir.path().join("env.json");
@@ -268,23 +267,12 @@ async fn failures_have_clear_messages() {
     let bad_key = write(dir.path(), "bad.pem", &key.public_key_pem());
     let predicate = write(dir.path(), "p.json", "{}");
     let not_json = write(dir.path(), "bad.json", "{not json");
-    let attest = |image: &str, key: &Path, predicate: &Path, host: &str| {
-        custody(&[
-            "attest",
-            image,
-            "--key",
-            s(key),
-            "--type",
-            "vuln",
-            "--predicate",
-            s(predicate),
-            "--insecure-registry",
-            host,
-        ])
+    let vuln = |image: &str, key: &Path, predicate: &Path, host: &str| {
+        attest(image, key, "vuln", predicate, host)
     };
     let good = format!("{}/team/fail:v1", reg.host);
 
-    let (code, _, err) = attest(
+    let (code, _, err) = vuln(
         &format!("{}/team/unknown:v1", reg.host),
         &key_path,
         &predicate,
@@ -296,27 +284,22 @@ async fn failures_have_clear_messages() {
         "{err}"
     );
 
-    let (code, _, err) = attest(&good, &bad_key, &predicate, &reg.host);
+    let (code, _, err) = vuln(&good, &bad_key, &predicate, &reg.host);
     assert_eq!(code, 2);
     assert!(
         err.contains("bad.pem") && err.contains("private key"),
         "{err}"
     );
 
-    let (code, _, err) = attest(&good, &key_path, &not_json, &reg.host);
+    let (code, _, err) = vuln(&good, &key_path, &not_json, &reg.host);
     assert_eq!(code, 2);
     assert!(
         err.contains("bad.json") && err.contains("not JSON"),
         "{err}"
     );
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let gone = format!("127.0.0.1:{port}");
-    let (code, _, err) = attest(
+    let gone = format!("127.0.0.1:{}", support::net::free_port());
+    let (code, _, err) = vuln(
         &format!("{gone}/team/fail:v1"),
         &key_path,
         &predicate,
@@ -346,7 +329,7 @@ async fn failures_have_clear_messages() {
         _ => Reply::status(404),
     })
     .await;
-    let (code, _, err) = attest(
+    let (code, _, err) = vuln(
         &format!("{}/app:v1", srv.host),
         &key_path,
         &predicate,
@@ -419,18 +402,8 @@ async fn attest_then_verify_admits_with_the_library_policy() {
                 "{alg} on {:?}: unattested image must be denied: {out}{err}",
                 reg.kind
             );
-            let (code, out, err) = custody(&[
-                "attest",
-                &name,
-                "--key",
-                s(&key_path),
-                "--type",
-                "slsaprovenance1",
-                "--predicate",
-                s(&predicate),
-                "--insecure-registry",
-                &reg.host,
-            ]);
+            let (code, out, err) =
+                attest(&name, &key_path, "slsaprovenance1", &predicate, &reg.host);
             assert_eq!(code, 0, "{out}{err}");
             let (code, out, err) = verify();
             assert_eq!(

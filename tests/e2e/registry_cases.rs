@@ -8,8 +8,7 @@ use custody::attest::{
 use custody::category::Category;
 use custody::digest::Digest;
 use custody::registry::{
-    Artifact, Credentials, DSSE_MEDIA_TYPE, OciRegistry, Registry, RegistryConfig, SkipReason,
-    Source,
+    Artifact, DSSE_MEDIA_TYPE, OciRegistry, Registry, RegistryConfig, SkipReason, Source,
 };
 use std::collections::BTreeMap;
 use support::{TestRegistry, attach_statement, multi_platform, push_layout, single_platform};
@@ -419,10 +418,7 @@ async fn unknown_artifacts_are_skipped_and_counted() {
             data: bytes::Bytes::from_static(b"{\"spdxVersion\":\"SPDX-2.3\"}"),
             annotations: BTreeMap::new(),
         };
-        client
-            .attach(&image, &digest, &raw, &Credentials::anonymous())
-            .await
-            .unwrap();
+        support::attest::attach(&client, &image, &digest, &raw).await;
         let found = reg
             .client()
             .discover(&image, &digest, &reg.creds())

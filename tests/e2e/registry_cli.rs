@@ -77,12 +77,7 @@ fn malformed_reference_and_unreachable_registry_are_clear() {
     let (code, _, err) = custody(&["attestations", "Not/A:Ref:"]);
     assert_eq!(code, 2);
     assert!(err.contains("Not/A:Ref:"), "{err}");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let host = format!("127.0.0.1:{port}");
+    let host = format!("127.0.0.1:{}", support::net::free_port());
     let (code, _, err) = custody(&[
         "attestations",
         &format!("{host}/a:v1"),

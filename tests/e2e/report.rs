@@ -75,13 +75,12 @@ fn push(
             data,
             annotations,
         };
-        rt.block_on(client.attach(
+        rt.block_on(support::attest::attach(
+            &client,
             &reg.image(&tag),
             &digest,
             &artifact,
-            &Credentials::anonymous(),
-        ))
-        .expect("attach");
+        ));
     }
     Pushed {
         image: format!("{}/{tag}", reg.host),

@@ -18,13 +18,7 @@ const PAYLOAD: &[u8] = br#"{"_type":"https://in-toto.io/Statement/v1"}"#;
 
 #[test]
 fn every_algorithm_signs_and_verifies_and_round_trips_through_pem() {
-    for alg in [
-        KeyAlgorithm::EcdsaP256,
-        KeyAlgorithm::EcdsaP384,
-        KeyAlgorithm::EcdsaP521,
-        KeyAlgorithm::Ed25519,
-        KeyAlgorithm::Rsa,
-    ] {
+    for alg in crate::support::fixtures::ALGORITHMS {
         let k = key(alg);
         // The private key survives PKCS#8 PEM, the public key SPKI PEM.
         let reloaded = SigningKey::from_pem(&k.to_pkcs8_pem().unwrap()).unwrap();

@@ -326,12 +326,7 @@ async fn bearer_challenge_is_answered_and_secrets_stay_out_of_errors() {
 
 #[tokio::test]
 async fn unreachable_registry_is_registry_unreachable() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let host = format!("127.0.0.1:{port}");
+    let host = format!("127.0.0.1:{}", support::net::free_port());
     let err = client(&host, |_| {})
         .resolve(&image(&host), &Credentials::anonymous())
         .await
@@ -535,13 +530,13 @@ async fn referrers_listing_is_followed_across_pages() {
     );
 }
 
-#[tokio::test]
-async fn default_credentials_file_is_used_when_no_secret_matches() {
-    let fx = Fixture::new(None);
+/// A registry with HTTP Basic only (no token service) that serves the fixture's subject
+/// manifest to requests carrying exactly `Basic {accepted}`.
+async fn basic_auth_only(fx: &Fixture, accepted: &'static str) -> Hostile {
     let (subject, manifest) = (fx.subject.clone(), fx.subject_manifest.clone());
-    let srv = Hostile::start(move |req: &Request| {
-        // HTTP Basic only, no token service.
-        if req.header("authorization").as_deref() != Some("Basic ZmlsZTpmcm9tLWRpc2s=") {
+    let wanted = format!("Basic {accepted}");
+    Hostile::start(move |req: &Request| {
+        if req.header("authorization").as_deref() != Some(wanted.as_str()) {
             return Reply::status(401).header("WWW-Authenticate", r#"Basic realm="r""#);
         }
         Reply::ok(
@@ -550,7 +545,13 @@ async fn default_credentials_file_is_used_when_no_secret_matches() {
         )
         .header("Docker-Content-Digest", &subject.to_string())
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn default_credentials_file_is_used_when_no_secret_matches() {
+    let fx = Fixture::new(None);
+    let srv = basic_auth_only(&fx, "ZmlsZTpmcm9tLWRpc2s=").await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("config.json");
     let json = format!(
@@ -575,19 +576,8 @@ async fn default_credentials_file_is_used_when_no_secret_matches() {
 #[tokio::test]
 async fn each_matching_credential_is_tried_in_kubelet_order() {
     let fx = Fixture::new(None);
-    let (subject, manifest) = (fx.subject.clone(), fx.subject_manifest.clone());
-    // Accepts only good:pw (base64 Z29vZDpwdw==).
-    let srv = Hostile::start(move |req: &Request| {
-        if req.header("authorization").as_deref() != Some("Basic Z29vZDpwdw==") {
-            return Reply::status(401).header("WWW-Authenticate", r#"Basic realm="r""#);
-        }
-        Reply::ok(
-            "application/vnd.oci.image.manifest.v1+json",
-            manifest.clone(),
-        )
-        .header("Docker-Content-Digest", &subject.to_string())
-    })
-    .await;
+    // Accepts only good:pw.
+    let srv = basic_auth_only(&fx, "Z29vZDpwdw==").await;
     let host = srv.host.clone();
     // The most specific key (with the repository path) is stale; the host key works.
     let mut creds = Credentials::basic(&format!("{host}/app"), "stale", "old");

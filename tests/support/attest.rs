@@ -65,8 +65,19 @@ pub async fn attach_predicate(
             predicate_type.to_owned(),
         )]),
     };
+    attach(client, image, subject, &artifact).await
+}
+
+/// Attaches any artifact (an envelope, a Sigstore bundle, a link) to `subject` in
+/// `image`'s repository, anonymously.
+pub async fn attach(
+    client: &OciRegistry,
+    image: &ImageRef,
+    subject: &Digest,
+    artifact: &Artifact,
+) -> Attached {
     client
-        .attach(image, subject, &artifact, &Credentials::anonymous())
+        .attach(image, subject, artifact, &Credentials::anonymous())
         .await
-        .expect("attach attestation")
+        .expect("attach an artifact")
 }

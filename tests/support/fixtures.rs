@@ -1,9 +1,18 @@
 //! The one set of fixtures: paths into the repository and `tests/data`, the demo CI
 //! signing key the test policies trust, and the predicates the tests sign.
 
-use custody::attest::SigningKey;
+use custody::attest::{KeyAlgorithm, SigningKey};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+
+/// Every key algorithm custody signs and verifies with.
+pub const ALGORITHMS: [KeyAlgorithm; 5] = [
+    KeyAlgorithm::EcdsaP256,
+    KeyAlgorithm::EcdsaP384,
+    KeyAlgorithm::EcdsaP521,
+    KeyAlgorithm::Ed25519,
+    KeyAlgorithm::Rsa,
+];
 
 /// The repository root.
 pub fn root() -> PathBuf {

@@ -8,6 +8,15 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+/// A loopback port nobody listens on (free when probed; a test that needs nothing to
+/// answer there, or a server to bind it next, uses it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free port")
+        .port()
+}
+
 /// A byte-counting TCP proxy to `upstream`; stops when dropped.
 pub struct CountingProxy {
     /// `127.0.0.1:PORT`.

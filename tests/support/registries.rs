@@ -3,7 +3,7 @@
 
 use custody::registry::{Credentials, ImageRef, OciRegistry, RegistryConfig};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -44,18 +44,13 @@ pub fn tool(name: &str) -> PathBuf {
         })
 }
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("local addr").port()
-}
-
 impl TestRegistry {
     /// Starts a registry of `kind`.
     pub fn start(kind: Kind) -> TestRegistry {
         // A port can be taken between probing and binding: retry a few times.
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("temp dir");
-            let port = free_port();
+            let port = super::net::free_port();
             let host = format!("127.0.0.1:{port}");
             let log = std::fs::File::create(dir.path().join("registry.log")).expect("log file");
             let mut cmd = match kind {

@@ -4,9 +4,7 @@
 use super::support::{self, TestRegistry, push_layout, result_of, single_platform, statement};
 use super::{DEFAULT_ISSUER, data};
 use custody::attest::sigstore::testing::{Leaf, TestSigstore, to_legacy_cosign};
-use custody::registry::{
-    Artifact as OciArtifact, Credentials, DSSE_MEDIA_TYPE, SIGSTORE_BUNDLE_MEDIA_TYPE,
-};
+use custody::registry::{Artifact as OciArtifact, DSSE_MEDIA_TYPE, SIGSTORE_BUNDLE_MEDIA_TYPE};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -94,13 +92,12 @@ fn image_with(
         }
     };
     let client = reg.client();
-    rt.block_on(client.attach(
+    rt.block_on(support::attest::attach(
+        &client,
         &reg.image(&tag),
         &digest,
         &artifact,
-        &Credentials::anonymous(),
-    ))
-    .expect("attach");
+    ));
     format!("{}/{tag}", reg.host)
 }
 

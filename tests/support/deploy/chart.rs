@@ -193,6 +193,31 @@ impl Chart {
         Ok(objects)
     }
 
+    /// The objects of a fresh install as release `custody` in namespace `custody` (what
+    /// deploy/ installs), with no cluster objects for `lookup`; a render error fails the
+    /// test.
+    pub fn objects(&self, values: &Value) -> Vec<Value> {
+        self.objects_with(values, &BTreeMap::new())
+    }
+
+    /// Like [`Chart::objects`], with `existing` answering the chart's `lookup` calls
+    /// (keyed as in [`Chart::render`]).
+    pub fn objects_with(&self, values: &Value, existing: &BTreeMap<String, Value>) -> Vec<Value> {
+        self.render("custody", "custody", values, existing)
+            .unwrap_or_else(|e| panic!("rendering the chart: {e}"))
+            .into_iter()
+            .map(|(_, o)| o)
+            .collect()
+    }
+
+    /// The error Helm gives for `values` (an install the chart must refuse).
+    pub fn refusal(&self, values: &Value) -> Error {
+        match self.render("custody", "custody", values, &BTreeMap::new()) {
+            Ok(_) => panic!("the chart rendered values it must refuse: {values}"),
+            Err(e) => e,
+        }
+    }
+
     /// Renders templates/NOTES.txt with Helm, the text `helm install` prints.
     pub fn render_notes(
         &self,
