@@ -1,4 +1,9 @@
-//! OCI manifest, index and descriptor JSON, and the media types custody reads.
+//! OCI manifest, index and descriptor JSON as custody *reads* it, and the media types it
+//! reads. What custody writes uses oci-client's `manifest` types (push.rs). These stay
+//! custody's because they read a registry's untrusted JSON: a descriptor's digest is
+//! parsed into a checked [`Digest`] as it is read (it goes into a URL path, a cache key
+//! and comparisons; oci-client's is a `String`), its size is a `u64` (oci-client's `i64`
+//! admits a negative size against a limit), and only what custody uses is kept.
 
 use super::types::{EvidenceFormat, Platform};
 use crate::digest::Digest;
@@ -167,17 +172,6 @@ pub(crate) struct Index {
     pub(crate) manifests: Vec<Descriptor>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) annotations: BTreeMap<String, String>,
-}
-
-impl Index {
-    pub(crate) fn empty() -> Index {
-        Index {
-            schema_version: 2,
-            media_type: Some(OCI_INDEX_MEDIA_TYPE.to_owned()),
-            manifests: Vec::new(),
-            annotations: BTreeMap::new(),
-        }
-    }
 }
 
 #[cfg(test)]
