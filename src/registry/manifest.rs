@@ -133,6 +133,8 @@ impl Descriptor {
     }
 }
 
+/// An index entry's platform. Not oci-client's `Platform`, which requires `os` and
+/// `architecture`: one entry without them would fail the whole index (and the lookup).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct PlatformJson {
     #[serde(default)]
@@ -207,6 +209,29 @@ mod tests {
         assert!(is_index("application/vnd.oci.image.index.v1+json"));
         assert!(!is_index(OCI_MANIFEST_MEDIA_TYPE));
         assert!(artifact_type_may_carry_evidence(None));
+        assert!(!artifact_type_may_carry_evidence(Some("application/spdx+json")));
+    }
+
+    /// Why the read path keeps its own types (docs/registry.md): what oci-client's would
+    /// refuse or let through in a registry's JSON.
+    #[test]
+    fn read_types_where_oci_client_types_differ() {
+        use oci_client::manifest::{OciDescriptor, Platform};
+        // A platform without `os` fails oci-client's type; custody reads the entry.
+        let partial = r#"{"architecture":"amd64"}"#;
+        assert!(serde_json::from_str::<Platform>(partial).is_err());
+        let p: PlatformJson = serde_json::from_str(partial).unwrap();
+        assert_eq!((p.os.as_str(), p.architecture.as_str()), ("", "amd64"));
+        // A negative size and a digest that is a path pass oci-client's descriptor.
+        let hostile = r#"{"mediaType":"x","digest":"../../blobs/x","size":-1}"#;
+        let d: OciDescriptor = serde_json::from_str(hostile).unwrap();
+        assert_eq!((d.digest.as_str(), d.size), ("../../blobs/x", -1));
+        assert!(serde_json::from_str::<Descriptor>(hostile).is_err());
+        let negative = format!(
+            r#"{{"mediaType":"x","digest":"{}","size":-1}}"#,
+            Digest::sha256(b"x")
+        );
+        assert!(serde_json::from_str::<Descriptor>(&negative).is_err());
         assert!(!artifact_type_may_carry_evidence(Some(
             "application/vnd.dev.cosign.artifact.sig.v1+json"
         )));

@@ -95,11 +95,10 @@ impl OciRegistry {
         let header = http
             .authorization(&t, image.api_host(), &scope, step)
             .await?;
-        let auth = match (header, t.auth) {
-            (Some(h), _) if h.starts_with("Bearer ") => {
-                RegistryAuth::Bearer(h["Bearer ".len()..].to_owned())
-            }
-            (Some(_), Some(Auth::Basic { username, password })) => {
+        let bearer = header.as_deref().and_then(|h| h.strip_prefix("Bearer "));
+        let auth = match (bearer, &header, t.auth) {
+            (Some(token), _, _) => RegistryAuth::Bearer(token.to_owned()),
+            (None, Some(_), Some(Auth::Basic { username, password })) => {
                 RegistryAuth::Basic(username.clone(), password.clone())
             }
             _ => RegistryAuth::Anonymous,

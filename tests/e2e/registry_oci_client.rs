@@ -121,8 +121,9 @@ async fn oci_client_reads_an_oversized_manifest_whole_custody_stops_at_the_budge
 type Seen = Arc<Mutex<Vec<(String, String, Option<String>)>>>;
 
 /// A registry that wants a bearer token for everything, from a token service that takes
-/// Basic `ci:s3cret`; it has no Referrers API.
-async fn bearer_registry(seen: Seen) -> Hostile {
+/// Basic `ci:s3cret` (or, with `basic_only`, Basic `ci:s3cret` on every request); it has
+/// no Referrers API.
+async fn auth_registry(seen: Seen, basic_only: bool) -> Hostile {
     let realm: Arc<OnceLock<String>> = Arc::new(OnceLock::new());
     let realm2 = realm.clone();
     let manifest = support::hostile::Fixture::new(None).subject_manifest;
@@ -144,7 +145,10 @@ async fn bearer_registry(seen: Seen) -> Hostile {
                 Reply::status(401)
             };
         }
-        if auth.as_deref() != Some("Bearer T0KEN") {
+        if basic_only && auth.as_deref() != Some(basic.as_str()) {
+            return Reply::status(401).header("WWW-Authenticate", r#"Basic realm="test""#);
+        }
+        if !basic_only && auth.as_deref() != Some("Bearer T0KEN") {
             let challenge = format!(
                 r#"Bearer realm="{}",service="test""#,
                 realm2.get().unwrap()
@@ -180,7 +184,7 @@ async fn bearer_registry(seen: Seen) -> Hostile {
 #[tokio::test]
 async fn oci_client_pushes_with_custodys_credential_and_bearer_token() {
     let seen: Seen = Arc::default();
-    let srv = bearer_registry(seen.clone()).await;
+    let srv = auth_registry(seen.clone(), false).await;
     let c = client(&srv.host);
     let image = ImageRef::parse(&format!("{}/app:v1", srv.host)).unwrap();
     let config = format!(
@@ -230,7 +234,7 @@ async fn oci_client_pushes_with_custodys_credential_and_bearer_token() {
 #[tokio::test]
 async fn a_refused_token_fails_the_push_as_auth() {
     let seen: Seen = Arc::default();
-    let srv = bearer_registry(seen.clone()).await;
+    let srv = auth_registry(seen.clone(), false).await;
     let c = client(&srv.host);
     let image = ImageRef::parse(&format!("{}/app:v1", srv.host)).unwrap();
     let config = format!(
@@ -252,4 +256,26 @@ async fn a_refused_token_fails_the_push_as_auth() {
             .any(|(m, _, _)| m == "POST" || m == "PUT"),
         "nothing is uploaded without a token"
     );
+}
+
+#[tokio::test]
+async fn oci_client_pushes_with_basic_credentials_where_the_registry_asks_for_basic() {
+    let seen: Seen = Arc::default();
+    let srv = auth_registry(seen.clone(), true).await;
+    let c = client(&srv.host);
+    let image = ImageRef::parse(&format!("{}/app:v1", srv.host)).unwrap();
+    let basic = base64::engine::general_purpose::STANDARD.encode("ci:s3cret");
+    let config = format!(r#"{{"auths":{{"{}":{{"auth":"{basic}"}}}}}}"#, srv.host);
+    let creds = Credentials::from_dockerconfigjson(config.as_bytes()).unwrap();
+    let digest = c
+        .push_blob(&image, Bytes::from_static(b"data"), &creds)
+        .await
+        .unwrap();
+    assert_eq!(digest, Digest::sha256(b"data"));
+    let seen = seen.lock().unwrap().clone();
+    let uploads: Vec<_> = seen.iter().filter(|(m, _, _)| m == "POST" || m == "PUT").collect();
+    assert_eq!(uploads.len(), 2, "{seen:#?}");
+    for (m, p, auth) in uploads {
+        assert_eq!(auth.as_deref(), Some(format!("Basic {basic}").as_str()), "{m} {p}");
+    }
 }
