@@ -209,7 +209,9 @@ mod tests {
         assert!(is_index("application/vnd.oci.image.index.v1+json"));
         assert!(!is_index(OCI_MANIFEST_MEDIA_TYPE));
         assert!(artifact_type_may_carry_evidence(None));
-        assert!(!artifact_type_may_carry_evidence(Some("application/spdx+json")));
+        assert!(!artifact_type_may_carry_evidence(Some(
+            "application/spdx+json"
+        )));
     }
 
     /// Why the read path keeps its own types (docs/registry.md): what oci-client's would

@@ -114,7 +114,9 @@ impl PushSession<'_> {
         let digest = Digest::sha256(&data);
         let d = digest.to_string();
         let exists = self
-            .call("check blob", || self.client.blob_exists(&self.reference, &d))
+            .call("check blob", || {
+                self.client.blob_exists(&self.reference, &d)
+            })
             .await?;
         if !exists {
             self.call("upload blob", || {

@@ -159,7 +159,10 @@ impl OciRegistry {
         session
             .manifest(&digest.to_string(), OCI_MANIFEST_MEDIA_TYPE, body)
             .await?;
-        let source = if self.referrers_api_lists(image, subject, &digest, creds).await? {
+        let source = if self
+            .referrers_api_lists(image, subject, &digest, creds)
+            .await?
+        {
             Source::ReferrersApi
         } else {
             let entry = ImageIndexEntry {

@@ -361,16 +361,25 @@ mod tests {
         let oci = |s: &str| Reference::try_from(s);
         // Docker Hub's API host is Docker Hub (oci-spec knows only index.docker.io).
         let r = oci("registry-1.docker.io/nginx").unwrap();
-        assert_eq!((r.registry(), r.repository()), ("registry-1.docker.io", "nginx"));
+        assert_eq!(
+            (r.registry(), r.repository()),
+            ("registry-1.docker.io", "nginx")
+        );
         assert_eq!(
             p("registry-1.docker.io/nginx").to_string(),
             "docker.io/library/nginx:latest"
         );
         // An uppercase first component is a host for Docker, a Hub namespace for oci-spec.
         let r = oci("Registry/app").unwrap();
-        assert_eq!((r.registry(), r.repository()), ("docker.io", "Registry/app"));
+        assert_eq!(
+            (r.registry(), r.repository()),
+            ("docker.io", "Registry/app")
+        );
         let r = p("Registry/app");
-        assert_eq!((r.registry.as_str(), r.repository.as_str()), ("Registry", "app"));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("Registry", "app")
+        );
         // Bracketed IPv6 hosts are in Docker's grammar, not oci-spec's.
         assert!(oci("[::1]:5000/app").is_err());
         assert_eq!(p("[fe80::1]/team/app:v1").repository, "team/app");
@@ -414,7 +423,10 @@ mod tests {
             assert_eq!(p(text).to_string(), whole, "{text}");
         }
         let pinned = format!("ghcr.io/o/app:v1@{D}");
-        assert_eq!(Reference::try_from(pinned.as_str()).unwrap().whole(), pinned);
+        assert_eq!(
+            Reference::try_from(pinned.as_str()).unwrap().whole(),
+            pinned
+        );
         assert_eq!(p(&pinned).to_string(), pinned);
     }
 

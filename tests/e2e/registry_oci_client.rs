@@ -149,10 +149,7 @@ async fn auth_registry(seen: Seen, basic_only: bool) -> Hostile {
             return Reply::status(401).header("WWW-Authenticate", r#"Basic realm="test""#);
         }
         if !basic_only && auth.as_deref() != Some("Bearer T0KEN") {
-            let challenge = format!(
-                r#"Bearer realm="{}",service="test""#,
-                realm2.get().unwrap()
-            );
+            let challenge = format!(r#"Bearer realm="{}",service="test""#, realm2.get().unwrap());
             return Reply::status(401).header("WWW-Authenticate", &challenge);
         }
         let digest_manifest = format!("/v2/app/manifests/{subject}");
@@ -273,9 +270,16 @@ async fn oci_client_pushes_with_basic_credentials_where_the_registry_asks_for_ba
         .unwrap();
     assert_eq!(digest, Digest::sha256(b"data"));
     let seen = seen.lock().unwrap().clone();
-    let uploads: Vec<_> = seen.iter().filter(|(m, _, _)| m == "POST" || m == "PUT").collect();
+    let uploads: Vec<_> = seen
+        .iter()
+        .filter(|(m, _, _)| m == "POST" || m == "PUT")
+        .collect();
     assert_eq!(uploads.len(), 2, "{seen:#?}");
     for (m, p, auth) in uploads {
-        assert_eq!(auth.as_deref(), Some(format!("Basic {basic}").as_str()), "{m} {p}");
+        assert_eq!(
+            auth.as_deref(),
+            Some(format!("Basic {basic}").as_str()),
+            "{m} {p}"
+        );
     }
 }
