@@ -236,7 +236,7 @@ impl Transport {
         result.map_err(|e| map_reqwest(e, &t.label(), req.step))
     }
 
-    async fn authorization(
+    pub(crate) async fn authorization(
         &self,
         t: &Target<'_>,
         host: &str,
@@ -460,7 +460,7 @@ fn retry_after(h: &HeaderMap) -> Option<Duration> {
 }
 
 /// `{"errors":[{"code":"X","message":"Y"}]}` → `X: Y`, shortened; anything else → None.
-fn error_detail(body: &[u8]) -> Option<String> {
+pub(crate) fn error_detail(body: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     let first = v.get("errors")?.get(0)?;
     let code = first.get("code").and_then(|c| c.as_str()).unwrap_or("");

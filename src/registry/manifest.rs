@@ -1,4 +1,9 @@
-//! OCI manifest, index and descriptor JSON, and the media types custody reads.
+//! OCI manifest, index and descriptor JSON as custody *reads* it, and the media types it
+//! reads. What custody writes uses oci-client's `manifest` types (push.rs). These stay
+//! custody's because they read a registry's untrusted JSON: a descriptor's digest is
+//! parsed into a checked [`Digest`] as it is read (it goes into a URL path, a cache key
+//! and comparisons; oci-client's is a `String`), its size is a `u64` (oci-client's `i64`
+//! admits a negative size against a limit), and only what custody uses is kept.
 
 use super::types::{EvidenceFormat, Platform};
 use crate::digest::Digest;
@@ -128,6 +133,8 @@ impl Descriptor {
     }
 }
 
+/// An index entry's platform. Not oci-client's `Platform`, which requires `os` and
+/// `architecture`: one entry without them would fail the whole index (and the lookup).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct PlatformJson {
     #[serde(default)]
@@ -169,17 +176,6 @@ pub(crate) struct Index {
     pub(crate) annotations: BTreeMap<String, String>,
 }
 
-impl Index {
-    pub(crate) fn empty() -> Index {
-        Index {
-            schema_version: 2,
-            media_type: Some(OCI_INDEX_MEDIA_TYPE.to_owned()),
-            manifests: Vec::new(),
-            annotations: BTreeMap::new(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +209,31 @@ mod tests {
         assert!(is_index("application/vnd.oci.image.index.v1+json"));
         assert!(!is_index(OCI_MANIFEST_MEDIA_TYPE));
         assert!(artifact_type_may_carry_evidence(None));
+        assert!(!artifact_type_may_carry_evidence(Some(
+            "application/spdx+json"
+        )));
+    }
+
+    /// Why the read path keeps its own types (docs/registry.md): what oci-client's would
+    /// refuse or let through in a registry's JSON.
+    #[test]
+    fn read_types_where_oci_client_types_differ() {
+        use oci_client::manifest::{OciDescriptor, Platform};
+        // A platform without `os` fails oci-client's type; custody reads the entry.
+        let partial = r#"{"architecture":"amd64"}"#;
+        assert!(serde_json::from_str::<Platform>(partial).is_err());
+        let p: PlatformJson = serde_json::from_str(partial).unwrap();
+        assert_eq!((p.os.as_str(), p.architecture.as_str()), ("", "amd64"));
+        // A negative size and a digest that is a path pass oci-client's descriptor.
+        let hostile = r#"{"mediaType":"x","digest":"../../blobs/x","size":-1}"#;
+        let d: OciDescriptor = serde_json::from_str(hostile).unwrap();
+        assert_eq!((d.digest.as_str(), d.size), ("../../blobs/x", -1));
+        assert!(serde_json::from_str::<Descriptor>(hostile).is_err());
+        let negative = format!(
+            r#"{{"mediaType":"x","digest":"{}","size":-1}}"#,
+            Digest::sha256(b"x")
+        );
+        assert!(serde_json::from_str::<Descriptor>(&negative).is_err());
         assert!(!artifact_type_may_carry_evidence(Some(
             "application/vnd.dev.cosign.artifact.sig.v1+json"
         )));

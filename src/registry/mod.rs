@@ -1,14 +1,16 @@
 //! Registry access: from an image reference as written in a pod spec to the evidence
 //! attached to its digest, bounded in time, bytes and round trips.
 //!
-//! - [`ImageRef`] parses references the way Kubernetes and the container runtimes do.
+//! - [`ImageRef`] parses references the way Kubernetes and the container runtimes do
+//!   (through `oci_client::Reference`, with custody's few additions).
 //! - [`Registry`] is the capability the engine needs: [`Registry::resolve`] a reference to a
 //!   digest and [`Registry::discover`] the attestations attached to that digest.
 //! - [`OciRegistry`] implements it over the OCI distribution API (Referrers API, then the
 //!   `sha256-<hex>` tag schema, then cosign's `sha256-<hex>.att` tag), with bearer-token
 //!   authentication, limits, deadlines, bounded caches and coalescing of concurrent lookups.
 //! - The push side ([`OciRegistry::push_blob`], [`OciRegistry::push_manifest`],
-//!   [`OciRegistry::attach`]) is used by `custody attest`, the demo and the tests.
+//!   [`OciRegistry::attach`]) is used by `custody attest`, the demo and the tests; its
+//!   uploads go through oci-client with custody's credentials.
 //!
 //! Nothing here judges evidence: signatures and statements are checked by the caller.
 
@@ -22,6 +24,7 @@ mod fetch;
 mod http;
 mod manifest;
 mod oci;
+mod oci_push;
 mod push;
 mod reference;
 mod stats;

@@ -1,6 +1,11 @@
 //! The push side: blobs, manifests, and attaching an artifact to an image as an OCI 1.1
 //! referrer (maintaining the `sha256-<hex>` tag-schema index when the registry has no
 //! Referrers API), plus cosign's legacy `sha256-<hex>.att` layout for tests.
+//!
+//! The uploads (blob check, upload session, manifest PUT) and the manifests written are
+//! oci-client's ([`super::oci_push`]); what is read on the way (the subject's descriptor,
+//! an existing tag-schema index or `.att` manifest, the Referrers API check) goes through
+//! custody's bounded read path.
 
 use super::auth::Credentials;
 use super::discover::schema_tag;
@@ -8,14 +13,16 @@ use super::error::RegistryError;
 use super::fetch::{Fetcher, header_str};
 use super::http::{Req, Target, read_body};
 use super::manifest::{
-    Descriptor, EMPTY_MEDIA_TYPE, Index, MANIFEST_ACCEPT, Manifest, OCI_INDEX_MEDIA_TYPE,
+    DSSE_MEDIA_TYPE, Descriptor, EMPTY_MEDIA_TYPE, Index, MANIFEST_ACCEPT, OCI_INDEX_MEDIA_TYPE,
     OCI_MANIFEST_MEDIA_TYPE,
 };
 use super::oci::OciRegistry;
+use super::oci_push::PushSession;
 use super::reference::ImageRef;
 use super::types::Source;
 use crate::digest::Digest;
 use bytes::Bytes;
+use oci_client::manifest::{ImageIndexEntry, OciDescriptor, OciImageIndex, OciImageManifest};
 use reqwest::{Method, StatusCode, Url, header};
 use std::collections::BTreeMap;
 
@@ -48,8 +55,6 @@ pub struct Attached {
 pub struct PushedManifest {
     /// The manifest's digest.
     pub digest: Digest,
-    /// The registry's `OCI-Subject` answer (set when it indexes referrers itself).
-    pub oci_subject: Option<String>,
 }
 
 impl OciRegistry {
@@ -60,46 +65,7 @@ impl OciRegistry {
         data: Bytes,
         creds: &Credentials,
     ) -> Result<Digest, RegistryError> {
-        let digest = Digest::sha256(&data);
-        let t = self.target(image, creds, true);
-        let http = &self.inner().http;
-        let head = http
-            .send(
-                &t,
-                req(
-                    Method::HEAD,
-                    http.url(image, &format!("blobs/{digest}"))?,
-                    "check blob",
-                ),
-            )
-            .await;
-        match head {
-            Ok(_) => return Ok(digest),
-            Err(RegistryError::NotFound { .. }) => {}
-            Err(e) => return Err(e),
-        }
-        let start = http.url(image, "blobs/uploads/")?;
-        let resp = http
-            .send(&t, req(Method::POST, start.clone(), "start blob upload"))
-            .await?;
-        let location =
-            header_str(&resp, header::LOCATION).ok_or_else(|| RegistryError::Protocol {
-                image: image.to_string(),
-                step: "start blob upload",
-                reason: "no Location header".into(),
-            })?;
-        let mut url = start.join(&location).map_err(|e| RegistryError::Protocol {
-            image: image.to_string(),
-            step: "start blob upload",
-            reason: format!("bad Location header: {e}"),
-        })?;
-        url.query_pairs_mut()
-            .append_pair("digest", &digest.to_string());
-        let mut put = req(Method::PUT, url, "upload blob");
-        put.content_type = Some("application/octet-stream".into());
-        put.body = Some(data);
-        http.send(&t, put).await?;
-        Ok(digest)
+        self.push_session(image, creds).await?.blob(data).await
     }
 
     /// Uploads a manifest under `reference` (a tag, or its own digest).
@@ -111,22 +77,9 @@ impl OciRegistry {
         data: Bytes,
         creds: &Credentials,
     ) -> Result<PushedManifest, RegistryError> {
-        let digest = Digest::sha256(&data);
-        let t = self.target(image, creds, true);
-        let http = &self.inner().http;
-        let mut put = req(
-            Method::PUT,
-            http.url(image, &format!("manifests/{reference}"))?,
-            "upload manifest",
-        );
-        put.content_type = Some(media_type.to_owned());
-        put.body = Some(data);
-        let resp = http.send(&t, put).await?;
-        let oci_subject = header_str(&resp, "oci-subject");
-        Ok(PushedManifest {
-            digest,
-            oci_subject,
-        })
+        let session = self.push_session(image, creds).await?;
+        let digest = session.manifest(reference, media_type, data).await?;
+        Ok(PushedManifest { digest })
     }
 
     /// The descriptor of the manifest `digest` in `image`'s repository (one HEAD).
@@ -167,7 +120,7 @@ impl OciRegistry {
     }
 
     /// Attaches `artifact` to the manifest `subject` as an OCI 1.1 referrer. When the
-    /// registry does not index referrers itself (no `OCI-Subject` answer), the
+    /// registry's Referrers API does not list it afterwards (no Referrers API), the
     /// `sha256-<hex>` tag-schema index is updated so every client finds it.
     pub async fn attach(
         &self,
@@ -177,59 +130,105 @@ impl OciRegistry {
         creds: &Credentials,
     ) -> Result<Attached, RegistryError> {
         let subject_desc = self.describe(image, subject, creds).await?;
+        let session = self.push_session(image, creds).await?;
         let empty = Bytes::from_static(b"{}");
         let (config_digest, layer_digest) = futures::try_join!(
-            self.push_blob(image, empty.clone(), creds),
-            self.push_blob(image, artifact.data.clone(), creds)
+            session.blob(empty.clone()),
+            session.blob(artifact.data.clone())
         )?;
-        let manifest = Manifest {
+        let manifest = OciImageManifest {
             schema_version: 2,
             media_type: Some(OCI_MANIFEST_MEDIA_TYPE.to_owned()),
             artifact_type: Some(artifact.artifact_type.clone()),
-            config: Descriptor::new(EMPTY_MEDIA_TYPE, config_digest, empty.len() as u64),
-            layers: vec![Descriptor::new(
+            config: oci_descriptor(EMPTY_MEDIA_TYPE, &config_digest, empty.len()),
+            layers: vec![oci_descriptor(
                 &artifact.media_type,
-                layer_digest,
-                artifact.data.len() as u64,
+                &layer_digest,
+                artifact.data.len(),
             )],
-            subject: Some(subject_desc.clone()),
-            annotations: artifact.annotations.clone(),
+            subject: Some(oci_descriptor(
+                &subject_desc.media_type,
+                &subject_desc.digest,
+                subject_desc.size,
+            )),
+            annotations: non_empty(&artifact.annotations),
         };
         let body = Bytes::from(to_json(image, &manifest)?);
-        let size = body.len() as u64;
+        let size = body.len();
         let digest = Digest::sha256(&body);
-        let pushed = self
-            .push_manifest(
-                image,
-                &digest.to_string(),
-                OCI_MANIFEST_MEDIA_TYPE,
-                body,
-                creds,
-            )
+        session
+            .manifest(&digest.to_string(), OCI_MANIFEST_MEDIA_TYPE, body)
             .await?;
-        let source = if pushed.oci_subject.is_some() {
+        let source = if self
+            .referrers_api_lists(image, subject, &digest, creds)
+            .await?
+        {
             Source::ReferrersApi
         } else {
-            let mut entry = Descriptor::new(OCI_MANIFEST_MEDIA_TYPE, pushed.digest.clone(), size);
-            entry.artifact_type = Some(artifact.artifact_type.clone());
-            entry.annotations = artifact.annotations.clone();
-            self.add_to_tag_schema(image, subject, entry, creds).await?;
+            let entry = ImageIndexEntry {
+                media_type: OCI_MANIFEST_MEDIA_TYPE.to_owned(),
+                digest: digest.to_string(),
+                size: i64::try_from(size).unwrap_or(i64::MAX),
+                platform: None,
+                annotations: non_empty(&artifact.annotations),
+                artifact_type: Some(artifact.artifact_type.clone()),
+            };
+            self.add_to_tag_schema(image, subject, entry, &session, creds)
+                .await?;
             Source::TagSchema
         };
         self.forget(image, subject).await;
         Ok(Attached {
-            manifest_digest: pushed.digest,
+            manifest_digest: digest,
             source,
             subject: subject_desc,
         })
     }
 
-    /// Adds `entry` to the index under the tag `sha256-<hex>` of `subject`.
+    /// Whether the registry's Referrers API lists `manifest` for `subject` (the OCI
+    /// 1.1 sign that it indexes referrers itself; oci-client does not pass on the
+    /// `OCI-Subject` header of the manifest PUT). 404 (or 400/405/406/501) means no
+    /// Referrers API. The listing is read within `--max-manifest-bytes`.
+    async fn referrers_api_lists(
+        &self,
+        image: &ImageRef,
+        subject: &Digest,
+        manifest: &Digest,
+        creds: &Credentials,
+    ) -> Result<bool, RegistryError> {
+        let step = "check the Referrers API";
+        let t = self.target(image, creds, false);
+        let http = &self.inner().http;
+        let mut get = req(
+            Method::GET,
+            http.url(image, &format!("referrers/{subject}"))?,
+            step,
+        );
+        get.accept = Some(OCI_INDEX_MEDIA_TYPE);
+        match http.send(&t, get).await {
+            Ok(resp) => {
+                let limit = self.config().max_manifest_bytes;
+                let body = read_body(resp, limit, None, None, &image.to_string(), step).await?;
+                Ok(serde_json::from_slice::<Index>(&body)
+                    .is_ok_and(|i| i.manifests.iter().any(|d| d.digest == *manifest)))
+            }
+            Err(RegistryError::NotFound { .. }) => Ok(false),
+            Err(RegistryError::Status {
+                status: 400 | 405 | 406 | 501,
+                ..
+            }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Adds `entry` to the index under the tag `sha256-<hex>` of `subject` (read within
+    /// custody's limits, written with oci-client).
     async fn add_to_tag_schema(
         &self,
         image: &ImageRef,
         subject: &Digest,
-        entry: Descriptor,
+        entry: ImageIndexEntry,
+        session: &PushSession<'_>,
         creds: &Credentials,
     ) -> Result<(), RegistryError> {
         let tag = schema_tag(subject);
@@ -238,17 +237,17 @@ impl OciRegistry {
             self.config(),
             self.target(image, creds, false),
         );
-        let mut index = match f
+        let read = f
             .manifest(
                 &tag,
                 None,
                 OCI_INDEX_MEDIA_TYPE,
                 "read referrers tag schema",
             )
-            .await
-        {
-            Ok(m) => serde_json::from_slice::<Index>(&m.bytes).unwrap_or_else(|_| Index::empty()),
-            Err(RegistryError::NotFound { .. }) => Index::empty(),
+            .await;
+        let mut index = match read {
+            Ok(m) => serde_json::from_slice::<OciImageIndex>(&m.bytes).unwrap_or_else(|_| empty()),
+            Err(RegistryError::NotFound { .. }) => empty(),
             Err(e) => return Err(e),
         };
         index.media_type = Some(OCI_INDEX_MEDIA_TYPE.to_owned());
@@ -256,8 +255,7 @@ impl OciRegistry {
             index.manifests.push(entry);
         }
         let body = Bytes::from(to_json(image, &index)?);
-        self.push_manifest(image, &tag, OCI_INDEX_MEDIA_TYPE, body, creds)
-            .await?;
+        session.manifest(&tag, OCI_INDEX_MEDIA_TYPE, body).await?;
         Ok(())
     }
 
@@ -272,6 +270,7 @@ impl OciRegistry {
         creds: &Credentials,
     ) -> Result<Attached, RegistryError> {
         let subject_desc = self.describe(image, subject, creds).await?;
+        let session = self.push_session(image, creds).await?;
         let tag = format!("{}.att", schema_tag(subject));
         let f = Fetcher::new(
             &self.inner().http,
@@ -279,52 +278,52 @@ impl OciRegistry {
             self.target(image, creds, false),
         );
         let mut layers = match f.manifest_any(&tag, "read cosign attestation tag").await {
-            Ok(m) => serde_json::from_slice::<Manifest>(&m.bytes)
+            Ok(m) => serde_json::from_slice::<OciImageManifest>(&m.bytes)
                 .map(|m| m.layers)
                 .unwrap_or_default(),
             Err(RegistryError::NotFound { .. }) => Vec::new(),
             Err(e) => return Err(e),
         };
         for env in envelopes {
-            let digest = self.push_blob(image, env.clone(), creds).await?;
-            let mut layer =
-                Descriptor::new(super::manifest::DSSE_MEDIA_TYPE, digest, env.len() as u64);
-            layer
-                .annotations
-                .insert("dev.cosignproject.cosign/signature".into(), String::new());
+            let digest = session.blob(env.clone()).await?;
+            let mut layer = oci_descriptor(DSSE_MEDIA_TYPE, &digest, env.len());
+            layer.annotations = Some(BTreeMap::from([(
+                "dev.cosignproject.cosign/signature".to_owned(),
+                String::new(),
+            )]));
             layers.push(layer);
         }
         let config = serde_json::json!({
             "architecture": "",
             "os": "",
             "config": {},
-            "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.digest.to_string()).collect::<Vec<_>>()},
+            "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>()},
         });
         let config = Bytes::from(
             serde_json::to_vec(&config).map_err(|e| RegistryError::Config(e.to_string()))?,
         );
-        let config_len = config.len() as u64;
-        let config_digest = self.push_blob(image, config, creds).await?;
-        let manifest = Manifest {
+        let config_len = config.len();
+        let config_digest = session.blob(config).await?;
+        let manifest = OciImageManifest {
             schema_version: 2,
             media_type: Some(OCI_MANIFEST_MEDIA_TYPE.to_owned()),
             artifact_type: None,
-            config: Descriptor::new(
+            config: oci_descriptor(
                 "application/vnd.oci.image.config.v1+json",
-                config_digest,
+                &config_digest,
                 config_len,
             ),
             layers,
             subject: None,
-            annotations: BTreeMap::new(),
+            annotations: None,
         };
         let body = Bytes::from(to_json(image, &manifest)?);
-        let pushed = self
-            .push_manifest(image, &tag, OCI_MANIFEST_MEDIA_TYPE, body, creds)
+        let digest = session
+            .manifest(&tag, OCI_MANIFEST_MEDIA_TYPE, body)
             .await?;
         self.forget(image, subject).await;
         Ok(Attached {
-            manifest_digest: pushed.digest,
+            manifest_digest: digest,
             source: Source::CosignTag,
             subject: subject_desc,
         })
@@ -372,7 +371,32 @@ impl OciRegistry {
     }
 }
 
-fn req(method: Method, url: Url, step: &'static str) -> Req {
+fn oci_descriptor(media_type: &str, digest: &Digest, size: impl TryInto<i64>) -> OciDescriptor {
+    OciDescriptor {
+        media_type: media_type.to_owned(),
+        digest: digest.to_string(),
+        size: size.try_into().unwrap_or(i64::MAX),
+        urls: None,
+        annotations: None,
+        artifact_type: None,
+    }
+}
+
+fn non_empty(annotations: &BTreeMap<String, String>) -> Option<BTreeMap<String, String>> {
+    (!annotations.is_empty()).then(|| annotations.clone())
+}
+
+fn empty() -> OciImageIndex {
+    OciImageIndex {
+        schema_version: 2,
+        media_type: Some(OCI_INDEX_MEDIA_TYPE.to_owned()),
+        manifests: Vec::new(),
+        artifact_type: None,
+        annotations: None,
+    }
+}
+
+pub(super) fn req(method: Method, url: Url, step: &'static str) -> Req {
     Req {
         method,
         url,

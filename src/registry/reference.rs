@@ -1,6 +1,21 @@
-//! Image references, parsed the way Kubernetes and the container runtimes read them.
+//! Image references, read the way Kubernetes and the container runtimes read them.
+//!
+//! The grammar and Docker Hub's normalisation (`nginx` → `docker.io/library/nginx:latest`,
+//! `index.docker.io` → `docker.io`) are `oci_client::Reference`'s (oci-spec's port of the
+//! Docker reference library). [`ImageRef`] keeps what custody adds on top, each case the
+//! way docker and containerd read it (docs/registry.md, "References"):
+//!
+//! - `registry-1.docker.io` is Docker Hub too, and Hub is reached at that API host;
+//! - a first component with an uppercase letter is a registry host (`Example/app`), as in
+//!   Docker's `splitDockerDomain`, not an (invalid) Docker Hub namespace;
+//! - a bracketed IPv6 host (`[::1]:5000/app`), which Docker's grammar allows;
+//! - tags are ASCII (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`; the crate's regex `\w` also
+//!   takes any Unicode letter), names at most 255 characters registry included;
+//! - the digest is custody's checked [`Digest`] (lowercase hex, a known algorithm);
+//! - errors name the reference.
 
 use crate::digest::Digest;
+use oci_client::{ParseError, Reference};
 use std::fmt;
 
 /// The registry Docker Hub images live in, as written in normalised references.
@@ -10,8 +25,9 @@ pub(crate) const DOCKER_HUB_API: &str = "registry-1.docker.io";
 /// Names that mean Docker Hub.
 pub(crate) const DOCKER_HUB_ALIASES: [&str; 3] = [DOCKER_HUB, "index.docker.io", DOCKER_HUB_API];
 
+/// Docker's limit on `registry/repository` (its `NameTotalLengthMax`, which counts the
+/// domain; oci-spec counts the repository only).
 const MAX_NAME_LEN: usize = 255;
-const MAX_TAG_LEN: usize = 128;
 
 /// A parsed, normalised image reference: `nginx` becomes `docker.io/library/nginx:latest`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -34,7 +50,18 @@ pub enum RefError {
     /// Empty or whitespace.
     #[error("image reference {0:?} is empty or contains whitespace")]
     Empty(String),
-    /// The registry host part is malformed.
+    /// Not `[registry[:port]/]repository[:tag][@digest]` (uppercase or bad separators in
+    /// the repository, an empty or malformed tag, a port that is not a number, ...).
+    #[error(
+        "image reference {reference:?} is malformed: {reason} (expected [registry[:port]/]repository[:tag][@digest], the repository in lowercase letters, digits and . _ - / separators)"
+    )]
+    Malformed {
+        /// The reference.
+        reference: String,
+        /// What the parser said.
+        reason: String,
+    },
+    /// The registry host part is malformed (a bracketed IPv6 host that is not one).
     #[error("image reference {reference:?} has a malformed registry host {host:?}")]
     BadHost {
         /// The reference.
@@ -42,17 +69,13 @@ pub enum RefError {
         /// The host part.
         host: String,
     },
-    /// The repository path is malformed (uppercase, bad separators, too long).
-    #[error(
-        "image reference {reference:?} has an invalid repository name {repository:?} (lowercase letters, digits and . _ - / separators)"
-    )]
-    BadRepository {
+    /// `registry/repository` is longer than 255 characters.
+    #[error("image reference {reference:?} has a name longer than {MAX_NAME_LEN} characters")]
+    TooLong {
         /// The reference.
         reference: String,
-        /// The repository part.
-        repository: String,
     },
-    /// The tag is malformed.
+    /// The tag is not ASCII.
     #[error("image reference {reference:?} has an invalid tag {tag:?}")]
     BadTag {
         /// The reference.
@@ -85,54 +108,45 @@ impl ImageRef {
         if text.is_empty() || text.chars().any(char::is_whitespace) {
             return Err(RefError::Empty(original));
         }
-        let (name_tag, digest) = match text.split_once('@') {
-            Some((n, d)) => {
-                let digest = d.parse::<Digest>().map_err(|e| RefError::BadDigest {
-                    reference: original.clone(),
-                    reason: e.to_string(),
-                })?;
-                (n, Some(digest))
-            }
-            None => (text, None),
+        let ipv6 = split_ipv6(text).map_err(|host| RefError::BadHost {
+            reference: original.clone(),
+            host,
+        })?;
+        // oci-spec's grammar has no bracketed host: parse the rest under a stand-in host
+        // that is always a registry, then put the real one back.
+        let parsed = match &ipv6 {
+            Some((_, rest)) => Reference::try_from(format!("localhost/{rest}")),
+            None => Reference::try_from(text),
+        }
+        .map_err(|e| parse_error(&original, &e))?;
+        let (registry, repository) = match ipv6 {
+            Some((host, _)) => (host.to_owned(), parsed.repository().to_owned()),
+            None => normalise(parsed.registry(), parsed.repository()),
         };
-        let last_slash = name_tag.rfind('/').map_or(0, |i| i + 1);
-        let (name, tag) = match name_tag[last_slash..].rfind(':') {
-            Some(i) => (
-                &name_tag[..last_slash + i],
-                Some(&name_tag[last_slash + i + 1..]),
-            ),
-            None => (name_tag, None),
-        };
-        let (registry, repository) = split_domain(name);
-        if !valid_host(&registry) {
-            return Err(RefError::BadHost {
+        if registry.len() + 1 + repository.len() > MAX_NAME_LEN {
+            return Err(RefError::TooLong {
                 reference: original,
-                host: registry,
             });
         }
-        if !valid_repository(&repository) || registry.len() + 1 + repository.len() > MAX_NAME_LEN {
-            return Err(RefError::BadRepository {
-                reference: original,
-                repository,
-            });
-        }
-        if let Some(t) = tag
-            && !valid_tag(t)
+        if let Some(t) = parsed.tag()
+            && !t.is_ascii()
         {
             return Err(RefError::BadTag {
                 reference: original,
                 tag: t.to_owned(),
             });
         }
-        let tag = match (tag, &digest) {
-            (Some(t), _) => Some(t.to_owned()),
-            (None, None) => Some("latest".to_owned()),
-            (None, Some(_)) => None,
+        let digest = match parsed.digest() {
+            Some(d) => Some(d.parse::<Digest>().map_err(|e| RefError::BadDigest {
+                reference: original.clone(),
+                reason: e.to_string(),
+            })?),
+            None => None,
         };
         Ok(ImageRef {
             registry,
             repository,
-            tag,
+            tag: parsed.tag().map(str::to_owned),
             digest,
             original,
         })
@@ -176,6 +190,17 @@ impl ImageRef {
         r.original = r.to_string();
         r
     }
+
+    /// This repository as oci-client addresses it, at `reference` (a tag or a digest),
+    /// on the API host custody uses (Docker Hub's `registry-1.docker.io`).
+    pub(crate) fn oci_reference(&self, reference: &str) -> Reference {
+        let (host, repo) = (self.api_host().to_owned(), self.repository.clone());
+        if reference.parse::<Digest>().is_ok() {
+            Reference::with_digest(host, repo, reference.to_owned())
+        } else {
+            Reference::with_tag(host, repo, reference.to_owned())
+        }
+    }
 }
 
 impl fmt::Display for ImageRef {
@@ -198,108 +223,66 @@ impl std::str::FromStr for ImageRef {
     }
 }
 
-/// Splits `name` into registry and repository the way the Docker reference library does:
-/// the first component is a registry only if it has a `.` or `:`, is `localhost`, or has
-/// uppercase letters.
-fn split_domain(name: &str) -> (String, String) {
-    let (mut domain, mut rest) = match name.split_once('/') {
-        Some((first, rest))
-            if first.contains(['.', ':'])
-                || first == "localhost"
-                || first.chars().any(|c| c.is_ascii_uppercase()) =>
-        {
-            (first.to_owned(), rest.to_owned())
-        }
-        _ => (DOCKER_HUB.to_owned(), name.to_owned()),
-    };
-    if DOCKER_HUB_ALIASES.contains(&domain.as_str()) {
-        domain = DOCKER_HUB.to_owned();
+fn parse_error(reference: &str, e: &ParseError) -> RefError {
+    let reference = reference.to_owned();
+    match e {
+        ParseError::NameTooLong => RefError::TooLong { reference },
+        ParseError::DigestInvalidFormat
+        | ParseError::DigestInvalidLength
+        | ParseError::DigestUnsupported => RefError::BadDigest {
+            reference,
+            reason: e.to_string(),
+        },
+        _ => RefError::Malformed {
+            reference,
+            reason: e.to_string(),
+        },
     }
-    if domain == DOCKER_HUB && !rest.contains('/') {
-        rest = format!("library/{rest}");
-    }
-    (domain, rest)
 }
 
-fn valid_host(host: &str) -> bool {
-    let (h, port) = if let Some(stripped) = host.strip_prefix('[') {
-        // [IPv6]:port
-        match stripped.split_once(']') {
-            Some((ip, rest)) => {
-                if ip.parse::<std::net::Ipv6Addr>().is_err() {
-                    return false;
-                }
-                match rest {
-                    "" => return true,
-                    r => return r.strip_prefix(':').is_some_and(valid_port),
-                }
-            }
-            None => return false,
-        }
-    } else {
-        match host.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (host, None),
-        }
-    };
-    if let Some(p) = port
-        && !valid_port(p)
+/// Docker Hub under its API host name, and a first component with an uppercase letter,
+/// which oci-spec files under Docker Hub but Docker reads as a registry host (a Hub
+/// namespace is lowercase; oci-spec's grammar lets uppercase through only in the host).
+fn normalise(registry: &str, repository: &str) -> (String, String) {
+    if registry == DOCKER_HUB
+        && let Some((first, rest)) = repository.split_once('/')
+        && first.bytes().any(|b| b.is_ascii_uppercase())
     {
-        return false;
+        return (first.to_owned(), rest.to_owned());
     }
-    !h.is_empty()
-        && h.split('.').all(|label| {
-            !label.is_empty()
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
-}
-
-fn valid_port(p: &str) -> bool {
-    !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn valid_repository(repo: &str) -> bool {
-    !repo.is_empty() && repo.split('/').all(valid_path_component)
-}
-
-/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
-fn valid_path_component(c: &str) -> bool {
-    let b = c.as_bytes();
-    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
-    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-        return false;
+    if DOCKER_HUB_ALIASES.contains(&registry) {
+        let repository = if repository.contains('/') {
+            repository.to_owned()
+        } else {
+            format!("library/{repository}")
+        };
+        return (DOCKER_HUB.to_owned(), repository);
     }
-    let mut i = 0;
-    while i < b.len() {
-        if alnum(b[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < b.len() && !alnum(b[i]) {
-            i += 1;
-        }
-        let sep = &c[start..i];
-        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
-        if !ok {
-            return false;
-        }
-    }
-    true
+    (registry.to_owned(), repository.to_owned())
 }
 
-/// `[\w][\w.-]{0,127}`
-fn valid_tag(t: &str) -> bool {
-    let word = |x: u8| x.is_ascii_alphanumeric() || x == b'_';
-    let b = t.as_bytes();
-    !b.is_empty()
-        && b.len() <= MAX_TAG_LEN
-        && word(b[0])
-        && b.iter().all(|&x| word(x) || x == b'.' || x == b'-')
+/// `[v6addr]` or `[v6addr]:port` before the first `/`, and what follows it; `None` when the
+/// reference does not start with `[`; the host as the error when it is not an IPv6 host.
+fn split_ipv6(text: &str) -> Result<Option<(&str, &str)>, String> {
+    if !text.starts_with('[') {
+        return Ok(None);
+    }
+    let (host, rest) = text.split_once('/').unwrap_or((text, ""));
+    let valid = host
+        .strip_prefix('[')
+        .and_then(|h| h.split_once(']'))
+        .is_some_and(|(ip, port)| {
+            ip.parse::<std::net::Ipv6Addr>().is_ok()
+                && (port.is_empty()
+                    || port.strip_prefix(':').is_some_and(|p| {
+                        !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
+                    }))
+        });
+    if valid && !rest.is_empty() {
+        Ok(Some((host, rest)))
+    } else {
+        Err(host.to_owned())
+    }
 }
 
 #[cfg(test)]
@@ -369,5 +352,89 @@ mod tests {
         }
         let long_tag = format!("app:{}", "a".repeat(129));
         assert!(ImageRef::parse(&long_tag).is_err());
+    }
+
+    /// Where `oci_client::Reference` alone reads a reference differently from docker and
+    /// containerd, and what custody does instead (docs/registry.md, "References").
+    #[test]
+    fn where_custody_differs_from_oci_client_reference() {
+        let oci = |s: &str| Reference::try_from(s);
+        // Docker Hub's API host is Docker Hub (oci-spec knows only index.docker.io).
+        let r = oci("registry-1.docker.io/nginx").unwrap();
+        assert_eq!(
+            (r.registry(), r.repository()),
+            ("registry-1.docker.io", "nginx")
+        );
+        assert_eq!(
+            p("registry-1.docker.io/nginx").to_string(),
+            "docker.io/library/nginx:latest"
+        );
+        // An uppercase first component is a host for Docker, a Hub namespace for oci-spec.
+        let r = oci("Registry/app").unwrap();
+        assert_eq!(
+            (r.registry(), r.repository()),
+            ("docker.io", "Registry/app")
+        );
+        let r = p("Registry/app");
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("Registry", "app")
+        );
+        // Bracketed IPv6 hosts are in Docker's grammar, not oci-spec's.
+        assert!(oci("[::1]:5000/app").is_err());
+        assert_eq!(p("[fe80::1]/team/app:v1").repository, "team/app");
+        // `\w` in oci-spec's (Rust) regex takes Unicode letters; Docker's tags are ASCII.
+        assert_eq!(oci("app:tägg").unwrap().tag(), Some("tägg"));
+        assert!(matches!(
+            ImageRef::parse("app:tägg"),
+            Err(RefError::BadTag { .. })
+        ));
+        // Docker counts the host in the 255-character name limit; oci-spec does not.
+        let long = format!("registry.example.com/{}", "a".repeat(240));
+        assert!(oci(&long).is_ok());
+        assert!(matches!(
+            ImageRef::parse(&long),
+            Err(RefError::TooLong { .. })
+        ));
+        // A digest's hex is lowercase (OCI image-spec); oci-spec takes any case.
+        let upper = format!("app@{}", D.to_uppercase().replace("SHA256", "sha256"));
+        assert!(oci(&upper).is_ok());
+        assert!(matches!(
+            ImageRef::parse(&upper),
+            Err(RefError::BadDigest { .. })
+        ));
+    }
+
+    /// The cases where both read the same, so custody adds nothing there.
+    #[test]
+    fn agrees_with_oci_client_reference() {
+        for (text, whole) in [
+            ("nginx", "docker.io/library/nginx:latest"),
+            ("index.docker.io/nginx", "docker.io/library/nginx:latest"),
+            ("docker.io/library/nginx:1", "docker.io/library/nginx:1"),
+            ("team/app", "docker.io/team/app:latest"),
+            ("localhost:5000/a", "localhost:5000/a:latest"),
+            ("localhost/a", "localhost/a:latest"),
+            ("test.com:5000", "docker.io/library/test.com:5000"),
+            ("Example.com/app:V1", "Example.com/app:V1"),
+        ] {
+            let oci = Reference::try_from(text).unwrap();
+            assert_eq!(oci.whole(), whole, "{text}");
+            assert_eq!(p(text).to_string(), whole, "{text}");
+        }
+        let pinned = format!("ghcr.io/o/app:v1@{D}");
+        assert_eq!(
+            Reference::try_from(pinned.as_str()).unwrap().whole(),
+            pinned
+        );
+        assert_eq!(p(&pinned).to_string(), pinned);
+    }
+
+    #[test]
+    fn oci_reference_uses_the_api_host() {
+        let r = p("nginx").oci_reference("v1");
+        assert_eq!(r.to_string(), "registry-1.docker.io/library/nginx:v1");
+        let r = p("localhost:5000/a").oci_reference(D);
+        assert_eq!((r.tag(), r.digest()), (None, Some(D)));
     }
 }
