@@ -25,6 +25,7 @@ mod registry_cli;
 mod registry_costs;
 mod registry_harness;
 mod registry_interop_oci;
+mod registry_warm;
 mod report;
 mod server_binary;
 mod server_e2e;
