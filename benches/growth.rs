@@ -146,7 +146,11 @@ fn policy_copies(n: usize, evaluate: bool) -> (tempfile::TempDir, PolicyStore) {
             y.push_str("memoize: false\n");
         }
         std::fs::write(b.join("policy.yaml"), y).expect("write policy.yaml");
-        std::fs::write(b.join("provenance.rego"), &rego).expect("write rego");
+        let r = rego.replace(
+            "package custody.require_provenance",
+            &format!("package custody.require_provenance_{i}"),
+        );
+        std::fs::write(b.join("provenance.rego"), r).expect("write rego");
     }
     let store = PolicyStore::new();
     let report = store.load_dir(dir.path()).expect("policies load");
