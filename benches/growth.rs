@@ -294,7 +294,9 @@ fn main() {
     let (row, n) = match args.as_slice() {
         [row, n] => (row.as_str(), n.parse::<usize>().expect("N is a number")),
         _ => {
-            eprintln!("usage: cargo bench --bench growth -- policies|attestations|images|workingset N");
+            eprintln!(
+                "usage: cargo bench --bench growth -- policies|attestations|images|workingset N"
+            );
             std::process::exit(2);
         }
     };
@@ -336,7 +338,8 @@ fn main() {
                     ..EngineConfig::default()
                 },
             );
-            let reqs: Vec<CheckRequest> = ims.iter().map(|i| pod(std::slice::from_ref(i))).collect();
+            let reqs: Vec<CheckRequest> =
+                ims.iter().map(|i| pod(std::slice::from_ref(i))).collect();
             for r in &reqs {
                 b.check(&engine, r);
             }
@@ -349,7 +352,9 @@ fn main() {
             let after = cache_counts();
             let rate = |cache: &str| {
                 let get = |m: &HashMap<(String, String), f64>, r: &str| {
-                    m.get(&(cache.to_owned(), r.to_owned())).copied().unwrap_or(0.0)
+                    m.get(&(cache.to_owned(), r.to_owned()))
+                        .copied()
+                        .unwrap_or(0.0)
                 };
                 let hits = get(&after, "hit") - get(&before, "hit");
                 let misses = get(&after, "miss") - get(&before, "miss");
