@@ -85,7 +85,8 @@ impl Transport {
         if !self.warmer.due(&origin, Instant::now()) {
             return;
         }
-        let Ok(ping) = url.join("/v2/") else {
+        let (Ok(ping), Ok(runtime)) = (url.join("/v2/"), tokio::runtime::Handle::try_current())
+        else {
             return;
         };
         self.recorder.note_warm_ups(n as u64);
@@ -96,7 +97,7 @@ impl Transport {
                 Arc::clone(&self.warmer),
                 origin.clone(),
             );
-            tokio::spawn(async move {
+            runtime.spawn(async move {
                 match client.get(ping).send().await {
                     Ok(resp) => {
                         if resp.version() == Version::HTTP_2 {
