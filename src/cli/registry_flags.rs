@@ -86,6 +86,15 @@ pub struct RegistryFlags {
     /// When to look at cosign's legacy `sha256-<hex>.att` tag.
     #[arg(long, env = "CUSTODY_COSIGN_TAG", default_value = "auto", value_parser = parse_cosign_tag)]
     pub cosign_tag: CosignTagMode,
+    /// Connections opened (by `GET /v2/`) alongside the first request to a registry not
+    /// asked for 20 s, so a lookup's parallel fetches need no new connection; not for a
+    /// registry that answers over HTTP/2. 0: none.
+    #[arg(
+        long = "registry-warm-connections",
+        env = "CUSTODY_REGISTRY_WARM_CONNECTIONS",
+        default_value_t = 3
+    )]
+    pub warm_connections: usize,
 }
 
 fn parse_cosign_tag(s: &str) -> Result<CosignTagMode, String> {
@@ -125,6 +134,7 @@ impl From<RegistryFlags> for RegistryConfig {
             cache_max_bytes: f.cache_max_bytes,
             referrers_artifact_type: f.referrers_artifact_type,
             cosign_tag: f.cosign_tag,
+            warm_connections: f.warm_connections,
         }
     }
 }
@@ -151,6 +161,7 @@ impl From<RegistryConfig> for RegistryFlags {
             cache_max_bytes: f.cache_max_bytes,
             referrers_artifact_type: f.referrers_artifact_type,
             cosign_tag: f.cosign_tag,
+            warm_connections: f.warm_connections,
         }
     }
 }

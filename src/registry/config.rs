@@ -75,6 +75,10 @@ pub struct RegistryConfig {
     pub referrers_artifact_type: Option<String>,
     /// When to look at cosign's legacy `sha256-<hex>.att` tag.
     pub cosign_tag: CosignTagMode,
+    /// Connections opened (by `GET /v2/`) alongside the first request to a registry not
+    /// asked for 20 s, so a lookup's parallel fetches need no new connection; not for a
+    /// registry that answers over HTTP/2. 0: none.
+    pub warm_connections: usize,
 }
 
 impl Default for RegistryConfig {
@@ -99,6 +103,7 @@ impl Default for RegistryConfig {
             cache_max_bytes: 128 * MIB,
             referrers_artifact_type: None,
             cosign_tag: CosignTagMode::Auto,
+            warm_connections: 3,
         }
     }
 }

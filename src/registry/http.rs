@@ -71,6 +71,8 @@ pub(crate) struct Transport {
     pub(crate) recorder: Recorder,
     /// Repositories whose registry answered 404 to the Referrers API, until when.
     no_referrers: Mutex<HashMap<String, Instant>>,
+    /// Which registries were asked recently (warm connections, `warm.rs`).
+    pub(super) warmer: Arc<super::warm::Warmer>,
 }
 
 impl Transport {
@@ -81,6 +83,9 @@ impl Transport {
             .timeout(cfg.request_timeout)
             .connect_timeout(cfg.request_timeout.min(Duration::from_secs(5)))
             .pool_idle_timeout(Duration::from_secs(60))
+            // Enough idle connections per registry for a lookup's parallel fetches (the
+            // warm ones included); HTTP/2 is offered by ALPN on TLS and multiplexes.
+            .pool_max_idle_per_host(64)
             // No plain HTTP at all (not even via a redirect) unless a host was named insecure.
             .https_only(cfg.insecure_registries.is_empty());
         if let Some(path) = &cfg.ca_file {
@@ -108,6 +113,7 @@ impl Transport {
             tokens: TokenCache::default(),
             recorder: Recorder::default(),
             no_referrers: Mutex::new(HashMap::new()),
+            warmer: Arc::default(),
         })
     }
 
@@ -158,6 +164,7 @@ impl Transport {
         t: &Target<'_>,
         req: Req,
     ) -> Result<reqwest::Response, RegistryError> {
+        self.warm_up(&req.method, &req.url);
         let host = t.image.api_host().to_owned();
         let scope = format!(
             "repository:{}:{}",

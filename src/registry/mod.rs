@@ -30,6 +30,7 @@ mod reference;
 mod stats;
 mod token;
 mod types;
+mod warm;
 pub mod wire;
 
 pub use auth::{Auth, Credentials, CredentialsError};

@@ -62,12 +62,16 @@ pub struct RequestStats {
     /// `resolve` requests plus the deepest round of the `discover` requests (meaningful
     /// for a log of one lookup).
     pub sequential_depth: usize,
+    /// `GET /v2/` requests sent only to open warm connections alongside a first request
+    /// to a registry (not in `total`; see `warm_connections` in the registry config).
+    pub warm_ups: u64,
 }
 
 #[derive(Default)]
 pub(crate) struct Recorder {
     clock: AtomicU64,
     records: Mutex<VecDeque<RequestRecord>>,
+    warm_ups: AtomicU64,
 }
 
 impl Recorder {
@@ -91,7 +95,12 @@ impl Recorder {
             .unwrap_or_default()
     }
 
+    pub(crate) fn note_warm_ups(&self, n: u64) {
+        self.warm_ups.fetch_add(n, Ordering::SeqCst);
+    }
+
     pub(crate) fn reset(&self) {
+        self.warm_ups.store(0, Ordering::SeqCst);
         if let Ok(mut q) = self.records.lock() {
             q.clear();
         }
@@ -117,6 +126,7 @@ impl Recorder {
                         .unwrap_or(0)
                 })
                 .sum(),
+            warm_ups: self.warm_ups.load(Ordering::SeqCst),
         }
     }
 }
