@@ -25,11 +25,8 @@ mod registry_cli;
 mod registry_costs;
 mod registry_harness;
 mod registry_interop_oci;
-<<<<<<< HEAD
 mod registry_oci_client;
-=======
 mod registry_warm;
->>>>>>> perf
 mod report;
 mod server_binary;
 mod server_e2e;
