@@ -65,6 +65,23 @@ fn golang() -> tempfile::TempDir {
     dir
 }
 
+/// `custody layout verify --layout LAYOUT --layout-key KEY --link-dir .` in `dir`.
+fn layout_verify(dir: &Path, layout: &str, key: &str) -> std::process::Output {
+    custody(
+        dir,
+        &[
+            "layout",
+            "verify",
+            "--layout",
+            layout,
+            "--layout-key",
+            key,
+            "--link-dir",
+            ".",
+        ],
+    )
+}
+
 fn verify_json(dir: &Path, layout: &str, extra: &[&str]) -> (i32, Value) {
     let mut args = vec![
         "layout",
@@ -149,19 +166,7 @@ fn golang_failures_name_the_check() {
     );
     assert_eq!(rc, 0);
     // The wrong owner key.
-    let out = custody(
-        dir.path(),
-        &[
-            "layout",
-            "verify",
-            "--layout",
-            "demo.layout",
-            "--layout-key",
-            "dan.pub",
-            "--link-dir",
-            ".",
-        ],
-    );
+    let out = layout_verify(dir.path(), "demo.layout", "dan.pub");
     assert_eq!(code(&out), 1, "{}", text(&out));
     assert!(text(&out).contains("layout-signature"), "{}", text(&out));
     // A link whose signed part changed no longer counts: the step is named.
@@ -180,47 +185,11 @@ fn golang_failures_name_the_check() {
 fn unusable_input_exits_2() {
     let dir = golang();
     std::fs::write(dir.path().join("junk.layout"), b"{not json").unwrap();
-    let out = custody(
-        dir.path(),
-        &[
-            "layout",
-            "verify",
-            "--layout",
-            "junk.layout",
-            "--layout-key",
-            "alice.pub",
-            "--link-dir",
-            ".",
-        ],
-    );
+    let out = layout_verify(dir.path(), "junk.layout", "alice.pub");
     assert_eq!(code(&out), 2, "{}", text(&out));
-    let out = custody(
-        dir.path(),
-        &[
-            "layout",
-            "verify",
-            "--layout",
-            "write-code.b7d643de.link",
-            "--layout-key",
-            "alice.pub",
-            "--link-dir",
-            ".",
-        ],
-    );
+    let out = layout_verify(dir.path(), "write-code.b7d643de.link", "alice.pub");
     assert_eq!(code(&out), 2, "a link is not a layout: {}", text(&out));
-    let out = custody(
-        dir.path(),
-        &[
-            "layout",
-            "verify",
-            "--layout",
-            "demo.layout",
-            "--layout-key",
-            "heidi.pub",
-            "--link-dir",
-            ".",
-        ],
-    );
+    let out = layout_verify(dir.path(), "demo.layout", "heidi.pub");
     assert_eq!(
         code(&out),
         2,

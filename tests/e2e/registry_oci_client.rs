@@ -178,18 +178,20 @@ async fn auth_registry(seen: Seen, basic_only: bool) -> Hostile {
     srv
 }
 
+/// Credentials as a docker config with `user:password` for `host`.
+fn docker_config(host: &str, user_password: &str) -> Credentials {
+    let auth = base64::engine::general_purpose::STANDARD.encode(user_password);
+    let config = format!(r#"{{"auths":{{"{host}":{{"auth":"{auth}"}}}}}}"#);
+    Credentials::from_dockerconfigjson(config.as_bytes()).unwrap()
+}
+
 #[tokio::test]
 async fn oci_client_pushes_with_custodys_credential_and_bearer_token() {
     let seen: Seen = Arc::default();
     let srv = auth_registry(seen.clone(), false).await;
     let c = client(&srv.host);
     let image = ImageRef::parse(&format!("{}/app:v1", srv.host)).unwrap();
-    let config = format!(
-        r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
-        srv.host,
-        base64::engine::general_purpose::STANDARD.encode("ci:s3cret")
-    );
-    let creds = Credentials::from_dockerconfigjson(config.as_bytes()).unwrap();
+    let creds = docker_config(&srv.host, "ci:s3cret");
     let subject = c.resolve(&image, &creds).await.unwrap().digest;
     let artifact = Artifact {
         artifact_type: DSSE_MEDIA_TYPE.into(),
@@ -234,12 +236,7 @@ async fn a_refused_token_fails_the_push_as_auth() {
     let srv = auth_registry(seen.clone(), false).await;
     let c = client(&srv.host);
     let image = ImageRef::parse(&format!("{}/app:v1", srv.host)).unwrap();
-    let config = format!(
-        r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
-        srv.host,
-        base64::engine::general_purpose::STANDARD.encode("ci:wrong")
-    );
-    let creds = Credentials::from_dockerconfigjson(config.as_bytes()).unwrap();
+    let creds = docker_config(&srv.host, "ci:wrong");
     let err = c
         .push_blob(&image, Bytes::from_static(b"data"), &creds)
         .await
@@ -261,9 +258,7 @@ async fn oci_client_pushes_with_basic_credentials_where_the_registry_asks_for_ba
     let srv = auth_registry(seen.clone(), true).await;
     let c = client(&srv.host);
     let image = ImageRef::parse(&format!("{}/app:v1", srv.host)).unwrap();
-    let basic = base64::engine::general_purpose::STANDARD.encode("ci:s3cret");
-    let config = format!(r#"{{"auths":{{"{}":{{"auth":"{basic}"}}}}}}"#, srv.host);
-    let creds = Credentials::from_dockerconfigjson(config.as_bytes()).unwrap();
+    let creds = docker_config(&srv.host, "ci:s3cret");
     let digest = c
         .push_blob(&image, Bytes::from_static(b"data"), &creds)
         .await
@@ -278,7 +273,13 @@ async fn oci_client_pushes_with_basic_credentials_where_the_registry_asks_for_ba
     for (m, p, auth) in uploads {
         assert_eq!(
             auth.as_deref(),
-            Some(format!("Basic {basic}").as_str()),
+            Some(
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode("ci:s3cret")
+                )
+                .as_str()
+            ),
             "{m} {p}"
         );
     }

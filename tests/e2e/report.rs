@@ -144,6 +144,25 @@ impl Scene {
     }
 
     /// `custody report` over both images (and the good one again by digest).
+    /// `custody verify -o json` of the good image at `time`, as the report sees it.
+    fn verify_json(&self, time: &str) -> (i32, String, String) {
+        let policies = self.policies();
+        custody(&[
+            "verify",
+            &self.good.image,
+            "--policies",
+            &policies,
+            "--insecure-registry",
+            &self.reg.host,
+            "--namespace",
+            "shop",
+            "--time",
+            time,
+            "-o",
+            "json",
+        ])
+    }
+
     fn report(&self, time: &str, format: &str, file: Option<&Path>) -> (i32, String, String) {
         let by_digest = format!("{}/shop/api@{}", self.reg.host, self.good.digest);
         let policies = self.policies();
@@ -203,23 +222,9 @@ fn cites<'a>(c: &'a Value, predicate_type: &str) -> &'a Value {
 fn controls_cite_their_evidence_and_a_scan_ages_out_of_c02() {
     let s = scene();
     let key_id = ci_key().public_key().key_id().to_owned();
-    let policies = s.policies();
 
     // Admitted the day after the scan, with every control's outcome in the VerifyResult.
-    let (code, out, err) = custody(&[
-        "verify",
-        &s.good.image,
-        "--policies",
-        &policies,
-        "--insecure-registry",
-        &s.reg.host,
-        "--namespace",
-        "shop",
-        "--time",
-        DAY_AFTER,
-        "-o",
-        "json",
-    ]);
+    let (code, out, err) = s.verify_json(DAY_AFTER);
     assert_eq!(code, 0, "{out}\n{err}");
     let doc: Value = serde_json::from_str(&out).unwrap();
     let img = &doc["images"][0];
@@ -261,20 +266,7 @@ fn controls_cite_their_evidence_and_a_scan_ages_out_of_c02() {
 
     // Nine days after the scan: denied by the vulnerability gate, C-02 failed with the
     // policy's words and still citing the (stale) scan; C-01 and C-03 unaffected.
-    let (code, out, err) = custody(&[
-        "verify",
-        &s.good.image,
-        "--policies",
-        &policies,
-        "--insecure-registry",
-        &s.reg.host,
-        "--namespace",
-        "shop",
-        "--time",
-        WEEK_AND_TWO_DAYS_AFTER,
-        "-o",
-        "json",
-    ]);
+    let (code, out, err) = s.verify_json(WEEK_AND_TWO_DAYS_AFTER);
     assert_eq!(code, 1, "{out}\n{err}");
     let doc: Value = serde_json::from_str(&out).unwrap();
     let img = &doc["images"][0];

@@ -40,16 +40,7 @@ fn tampered_payload_is_a_bad_signature() {
     let mut env = sign_envelope(INTOTO_PAYLOAD_TYPE, PAYLOAD, &[&k]).unwrap();
     env.payload.push(b' ');
     let err = verify_envelope(&env, &[trust("ci", &k)], 1).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            VerifyError::BadSignature {
-                claims_trusted: true,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_bad_signature_claiming_trust(&err);
     assert_eq!(err.category(), Category::BadSignature);
 }
 
@@ -98,16 +89,7 @@ fn untrusted_key_claiming_a_trusted_keyid_is_rejected() {
     let mut env = sign_envelope(INTOTO_PAYLOAD_TYPE, PAYLOAD, &[&attacker]).unwrap();
     env.signatures[0].keyid = Some(trusted.public_key().key_id().to_owned());
     let err = verify_envelope(&env, &[trust("ci", &trusted)], 1).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            VerifyError::BadSignature {
-                claims_trusted: true,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_bad_signature_claiming_trust(&err);
     // Also with the in-toto key id spelling of the hint.
     env.signatures[0].keyid = Some(trusted.public_key().intoto_key_id().to_owned());
     assert!(verify_envelope(&env, &[trust("ci", &trusted)], 1).is_err());
@@ -281,4 +263,18 @@ fn keys_can_be_shared_across_threads() {
         })
         .collect();
     assert!(handles.into_iter().all(|h| h.join().unwrap()));
+}
+
+/// A bad signature from a signer whose key id claims a trusted key.
+fn assert_bad_signature_claiming_trust(err: &VerifyError) {
+    assert!(
+        matches!(
+            err,
+            VerifyError::BadSignature {
+                claims_trusted: true,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
