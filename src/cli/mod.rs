@@ -18,6 +18,7 @@ mod layout;
 mod link;
 mod policy;
 mod policy_report;
+mod progress;
 mod registry_access;
 mod registry_flags;
 mod report;

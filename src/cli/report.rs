@@ -8,7 +8,6 @@ use custody::policy::input::NamespaceInfo;
 use custody::registry::{ImageRef, RegistryConfig};
 use custody::report::{self, EvaluateOptions, Scope, Target};
 use std::collections::BTreeMap;
-use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -95,15 +94,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         concurrency: args.concurrency,
     };
     let rt = super::runtime()?;
-    let tty = std::io::stderr().is_terminal();
-    let progress = move |done: usize, total: usize| {
-        if tty {
-            eprint!("\rcustody report: {done}/{total} images");
-            if done == total {
-                eprintln!();
-            }
-        }
-    };
+    let line = super::progress::Progress::new("custody report");
+    let progress = |done: usize, total: usize| line.count(done, total, "images");
     let evaluated = rt.block_on(async {
         let targets = targets(&args).await?;
         anyhow::Ok(report::evaluate(&engine, targets, &opts, &progress).await)

@@ -114,9 +114,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..CheckRequest::default()
     };
     let rt = super::runtime()?;
+    let progress = super::progress::Progress::new("custody verify");
+    let checking = match req.images.len() {
+        1 => "checking 1 image".to_owned(),
+        n => format!("checking {n} images"),
+    };
     let verdicts = rt.block_on(async {
         let deadline = tokio::time::Instant::now() + args.deadline;
-        engine.check(&req, deadline).await
+        progress
+            .during(&checking, engine.check(&req, deadline))
+            .await
     });
     let admitted = verdicts.iter().all(ImageVerdict::admitted);
     match args.output {

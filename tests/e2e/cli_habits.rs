@@ -269,3 +269,55 @@ fn output_is_plain_when_not_at_a_terminal() {
     }
     assert!(!out.stderr.is_empty(), "the failure was reported");
 }
+
+/// A `custody verify` that waits on a registry that never answers, until its deadline.
+fn stalled_verify(host: &str) -> Vec<String> {
+    let policies = support::fixtures::library().join("require-provenance");
+    [
+        "verify",
+        &format!("{host}/app:v1"),
+        "--policies",
+        &policies.display().to_string(),
+        "--insecure-registry",
+        host,
+        "--decision-deadline",
+        "1500ms",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+#[test]
+fn a_long_verify_shows_a_progress_line_only_at_a_terminal() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let stall = rt.block_on(support::net::Stall::start());
+    let args = stalled_verify(&stall.host);
+
+    // In a pipe (a CI log): the result only, no progress line.
+    let out = custody(&args);
+    assert_eq!(out.status.code(), Some(1), "the deadline denies");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("checking 1 image"), "{err}");
+    assert!(!out.stderr.contains(&b'\r'), "{err}");
+
+    // At a terminal (a pseudo-terminal from util-linux `script`): the line is drawn with
+    // the elapsed time while the registry stalls, then cleared before the result.
+    let line = std::iter::once(support::cli::BIN.to_owned())
+        .chain(args)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = Command::new("script")
+        .args(["-qefc", &line, "/dev/null"])
+        .env("HOME", "/nonexistent")
+        .output()
+        .expect("util-linux `script` (Debian's essential bsdutils package) is required");
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{tty}");
+    assert!(tty.contains("custody verify: checking 1 image ("), "{tty}");
+    assert!(tty.contains("s)\r"), "redrawn in place: {tty:?}");
+    let last_draw = tty.rfind("custody verify: checking").unwrap_or_default();
+    assert!(
+        tty[last_draw..].contains("DENIED"),
+        "the result follows: {tty}"
+    );
+}
