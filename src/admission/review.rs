@@ -11,6 +11,8 @@
 //! not fit kube's and k8s-openapi's types (a field of the wrong type, an unknown
 //! operation, no `resource` or `userInfo`). Tolerated: label and annotation values that
 //! are not strings (read as their JSON text, as a capture of kubewarden's carries one).
+//! Of the metadata only what custody reads is read, in the same pass (the cost of a
+//! review's parse is part of the load benchmark, docs/benchmarks.md).
 
 use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -45,8 +47,8 @@ pub enum ReviewError {
 /// that make pods.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct AdmittedObject {
-    /// The object's metadata.
-    #[serde(default, deserialize_with = "tolerant_meta")]
+    /// The object's metadata (the fields custody reads, see [`read_meta`]).
+    #[serde(default, deserialize_with = "read_meta")]
     pub metadata: ObjectMeta,
     /// `spec` as JSON text, until [`parse`] reads it with the kind's type.
     #[serde(default)]
@@ -89,27 +91,42 @@ impl Resource for AdmittedObject {
     }
 }
 
-/// `metadata` as k8s-openapi's `ObjectMeta`; when it does not fit, label and annotation
-/// values that are not strings become their JSON text, and metadata that is not an object
-/// is empty.
-fn tolerant_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
-    let raw = Box::<RawValue>::deserialize(d)?;
-    if let Ok(meta) = serde_json::from_str::<ObjectMeta>(raw.get()) {
-        return Ok(meta);
-    }
-    let Ok(Value::Object(mut meta)) = serde_json::from_str::<Value>(raw.get()) else {
-        return Ok(ObjectMeta::default());
-    };
-    for key in ["labels", "annotations"] {
-        if let Some(Value::Object(map)) = meta.get_mut(key) {
-            for v in map.values_mut() {
-                if !v.is_string() {
-                    *v = Value::String(v.to_string());
-                }
-            }
+/// `metadata` as k8s-openapi's `ObjectMeta`, with the fields custody reads (name,
+/// generateName, namespace, labels, annotations) in one pass; the rest (managedFields,
+/// ownerReferences, …) is skipped unread. Label and annotation values that are not
+/// strings are kept as their JSON text.
+fn read_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
+    /// A label or annotation value.
+    struct Text(String);
+    impl<'de> Deserialize<'de> for Text {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            Ok(Text(match Value::deserialize(d)? {
+                Value::String(s) => s,
+                other => other.to_string(),
+            }))
         }
     }
-    ObjectMeta::deserialize(Value::Object(meta)).map_err(<D::Error as serde::de::Error>::custom)
+    #[derive(Default, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Fields {
+        name: Option<String>,
+        generate_name: Option<String>,
+        namespace: Option<String>,
+        labels: Option<BTreeMap<String, Text>>,
+        annotations: Option<BTreeMap<String, Text>>,
+    }
+    let text = |m: Option<BTreeMap<String, Text>>| {
+        m.map(|m| m.into_iter().map(|(k, Text(v))| (k, v)).collect())
+    };
+    let f = Option::<Fields>::deserialize(d)?.unwrap_or_default();
+    Ok(ObjectMeta {
+        name: f.name,
+        generate_name: f.generate_name,
+        namespace: f.namespace,
+        labels: text(f.labels),
+        annotations: text(f.annotations),
+        ..ObjectMeta::default()
+    })
 }
 
 /// What custody reads of a request beyond kube's fields.
