@@ -1,11 +1,11 @@
 //! Reading an `admission.k8s.io/v1` AdmissionReview with kube's own types: the request is
-//! `kube_core::admission::AdmissionRequest`, the objects are read with k8s-openapi (the
-//! metadata as `ObjectMeta`, the pod spec with the kind's spec type).
+//! `kube_core::admission::AdmissionRequest`, the objects k8s-openapi's (the metadata an
+//! `ObjectMeta`, the pod spec read with the kind's spec type).
 //!
-//! The review is read in one pass. The body is not first parsed into
-//! `kube_core::admission::AdmissionReview`: its `#[serde(flatten)]` type fields make serde
-//! buffer the whole document and read it twice. The object's `spec` is kept as JSON text
-//! until the request's kind says which k8s-openapi type it is, then read once.
+//! The review is read in one pass, but for the object's `spec`: it is kept as JSON text
+//! until the request's kind says which k8s-openapi type it is, then read once. The body is
+//! not parsed into `kube_core::admission::AdmissionReview`: its `#[serde(flatten)]` type
+//! fields make serde buffer the whole document before reading it.
 //!
 //! Refused: what is not JSON, not an AdmissionReview v1, has no request or uid, or does
 //! not fit kube's and k8s-openapi's types (a field of the wrong type, an unknown
@@ -47,7 +47,7 @@ pub enum ReviewError {
 /// that make pods.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct AdmittedObject {
-    /// The object's metadata (the fields custody reads, see [`read_meta`]).
+    /// The object's metadata: name, generateName, namespace, labels and annotations.
     #[serde(default, deserialize_with = "read_meta")]
     pub metadata: ObjectMeta,
     /// `spec` as JSON text, until [`parse`] reads it with the kind's type.
@@ -234,7 +234,14 @@ pub fn synthesize(object: &Value, operation: Operation, namespace: &str, user: &
     let gvr = GroupVersionResource::gvr(group, version, &format!("{}s", kind.to_ascii_lowercase()));
     let request = kube_core::admission::AdmissionRequest::<DynamicObject> {
         types: TypeMeta::default(),
-        uid: format!("{}-{}-{}-{}-{}", &uid[..8], &uid[8..12], &uid[12..16], &uid[16..20], &uid[20..32]),
+        uid: format!(
+            "{}-{}-{}-{}-{}",
+            &uid[..8],
+            &uid[8..12],
+            &uid[12..16],
+            &uid[16..20],
+            &uid[20..32]
+        ),
         kind: gvk.clone(),
         resource: gvr.clone(),
         sub_resource: None,
@@ -330,7 +337,10 @@ pub fn parse(body: &[u8]) -> Result<AdmissionRequest, ReviewError> {
         kind: envelope.kind,
     };
     let (group, kind) = (&req.kind.group, &req.kind.kind);
-    for (field, object) in [("object", &mut req.object), ("oldObject", &mut req.old_object)] {
+    for (field, object) in [
+        ("object", &mut req.object),
+        ("oldObject", &mut req.old_object),
+    ] {
         let Some(object) = object else { continue };
         if let Some(spec) = object.spec.take() {
             object.pod_spec = super::workload::read_pod_spec(group, kind, spec.get())
@@ -444,7 +454,10 @@ mod tests {
         let mut v = pod_review();
         v["request"]["object"] = "pod".into();
         let e = parse(v.to_string().as_bytes()).unwrap_err();
-        assert!(e.to_string().contains("request.object is not an object"), "{e}");
+        assert!(
+            e.to_string().contains("request.object is not an object"),
+            "{e}"
+        );
         // What kube's and k8s-openapi's types refuse is refused, with serde's reason.
         let refused = |f: &dyn Fn(&mut Value), needle: &str| {
             let mut v = pod_review();
@@ -455,10 +468,22 @@ mod tests {
             }
         };
         refused(&|v| v["request"]["operation"] = "PATCH".into(), "PATCH");
-        refused(&|v| drop(v["request"].as_object_mut().unwrap().remove("resource")), "resource");
-        refused(&|v| v["request"]["object"]["spec"]["containers"][0]["image"] = 7.into(), "request.object.spec");
-        refused(&|v| v["request"]["uid"] = "".into(), "request.uid is missing");
-        refused(&|v| v["kind"] = "Pod".into(), "expected \"AdmissionReview\"");
+        refused(
+            &|v| drop(v["request"].as_object_mut().unwrap().remove("resource")),
+            "resource",
+        );
+        refused(
+            &|v| v["request"]["object"]["spec"]["containers"][0]["image"] = 7.into(),
+            "request.object.spec",
+        );
+        refused(
+            &|v| v["request"]["uid"] = "".into(),
+            "request.uid is missing",
+        );
+        refused(
+            &|v| v["kind"] = "Pod".into(),
+            "expected \"AdmissionReview\"",
+        );
         assert!(matches!(parse(b""), Err(ReviewError::NotJson(_))));
     }
 

@@ -112,11 +112,13 @@ pub fn pod_template(spec: Option<&PodSpec>, pointer: &str) -> PodTemplate {
         return PodTemplate::default();
     };
     let mut images: Vec<ImageUse> = Vec::new();
-    let lists: [(ContainerKind, &str, Vec<(&str, Option<&String>)>); 3] = [
+    let lists = [
         (
             ContainerKind::InitContainer,
             "initContainers",
-            named(spec.init_containers.as_deref(), |c| (&c.name, c.image.as_ref())),
+            named(spec.init_containers.as_deref(), |c| {
+                (&c.name, c.image.as_ref())
+            }),
         ),
         (
             ContainerKind::Container,
@@ -180,11 +182,14 @@ pub fn pod_template(spec: Option<&PodSpec>, pointer: &str) -> PodTemplate {
     }
 }
 
+/// `(name, image)` of each container of a list.
+type Named<'a> = Vec<(&'a str, Option<&'a String>)>;
+
 /// `(name, image)` of each item of a container list.
 fn named<'a, T>(
     items: Option<&'a [T]>,
     fields: impl Fn(&'a T) -> (&'a String, Option<&'a String>),
-) -> Vec<(&'a str, Option<&'a String>)> {
+) -> Named<'a> {
     items
         .unwrap_or_default()
         .iter()
@@ -243,7 +248,8 @@ mod tests {
         }
         assert_eq!(pod_spec_pointer("", "ConfigMap"), None);
         // Each kind's spec is read with its own k8s-openapi type.
-        let template = json!({"template": {"spec": {"containers": [{"name": "c", "image": "a:1"}]}}});
+        let template =
+            json!({"template": {"spec": {"containers": [{"name": "c", "image": "a:1"}]}}});
         for (g, k, _) in cases {
             let spec = match k {
                 "Pod" => json!({"containers": [{"name": "c", "image": "a:1"}]}),

@@ -1,8 +1,8 @@
 //! Compiled match rules: does a policy apply to this namespace and image?
 
 use super::spec::{MatchSpec, compile_selector};
-use kube_core::{Selector, SelectorExt as _};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use kube_core::{Selector, SelectorExt as _};
 use std::collections::BTreeMap;
 
 /// What a policy applies to, compiled once per bundle.

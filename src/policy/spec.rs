@@ -153,7 +153,11 @@ fn strict_selector<'de, D: serde::Deserializer<'de>>(
             None => Ok(()),
         }
     };
-    known(&v, &["matchLabels", "matchExpressions"], "namespaceSelector")?;
+    known(
+        &v,
+        &["matchLabels", "matchExpressions"],
+        "namespaceSelector",
+    )?;
     let expressions = v.get("matchExpressions").and_then(|e| e.as_array());
     for e in expressions.into_iter().flatten() {
         known(e, &["key", "operator", "values"], "matchExpressions")?;
@@ -338,12 +342,27 @@ mod tests {
         assert!(!exists.matches(&labels(&[])));
         assert!(selector("{}").unwrap().matches(&labels(&[])));
         for (bad, why) in [
-            ("{matchExpressions: [{key: env, operator: In}]}", "needs values"),
-            ("{matchExpressions: [{key: env, operator: In, values: []}]}", "needs values"),
-            ("{matchExpressions: [{key: env, operator: Exists, values: [x]}]}", "takes no values"),
-            ("{matchExpressions: [{key: env, operator: Has}]}", "\"Has\" is not one of"),
+            (
+                "{matchExpressions: [{key: env, operator: In}]}",
+                "needs values",
+            ),
+            (
+                "{matchExpressions: [{key: env, operator: In, values: []}]}",
+                "needs values",
+            ),
+            (
+                "{matchExpressions: [{key: env, operator: Exists, values: [x]}]}",
+                "takes no values",
+            ),
+            (
+                "{matchExpressions: [{key: env, operator: Has}]}",
+                "\"Has\" is not one of",
+            ),
             ("{matchLabel: {team: a}}", "unknown field `matchLabel`"),
-            ("{matchExpressions: [{key: env, operator: In, value: [a]}]}", "unknown field `value`"),
+            (
+                "{matchExpressions: [{key: env, operator: In, value: [a]}]}",
+                "unknown field `value`",
+            ),
             ("{matchLabels: {team: [a]}}", "namespaceSelector"),
         ] {
             let e = selector(bad).unwrap_err();

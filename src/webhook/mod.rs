@@ -114,11 +114,7 @@ impl<C: Checker> Webhook<C> {
         let (template, images) = match admission::plan(&req) {
             Plan::Skip(why) => {
                 tracing::debug!(uid = %req.uid, kind = %req.kind.kind, reason = why, "admitted without checks");
-                return outcome(
-                    admission::response::allow(&req),
-                    Outcome::Allowed,
-                    vec![],
-                );
+                return outcome(admission::response::allow(&req), Outcome::Allowed, vec![]);
             }
             Plan::Check { template, images } => (template, images),
         };
