@@ -2,7 +2,7 @@
 //! still yields a well-formed refusal.
 #![no_main]
 
-use custody::admission::{self, Decision, DecisionOptions};
+use custody::admission::{self, DecisionOptions, RequestExt};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -12,13 +12,13 @@ fuzz_target!(|data: &[u8]| {
             let _ = req.display_name();
             if let admission::Plan::Check { images, .. } = admission::plan(&req) {
                 let d = admission::decide(&[], &images, &DecisionOptions::default());
-                let _ = admission::response::respond(&req.uid, &d);
+                let _ = admission::response::respond(&req, &d);
             }
+            let _ = admission::response::allow(&req);
         }
         Err(e) => {
             let uid = admission::review::salvage_uid(data);
             let _ = admission::response::reject_unreadable(&uid, &e.to_string());
-            let _ = admission::response::respond(&uid, &Decision::default());
         }
     }
 });

@@ -4,7 +4,8 @@
 use crate::category::Category;
 use crate::engine::{ImageVerdict, PolicyResult};
 use crate::policy::Mode;
-use serde_json::{Value, json};
+use json_patch::jsonptr::PointerBuf;
+use json_patch::{Patch, PatchOperation, ReplaceOperation};
 use std::collections::BTreeMap;
 
 use super::workload::ImageUse;
@@ -43,7 +44,7 @@ pub struct Decision {
     /// Audit annotations (the apiserver prefixes the webhook name to each key).
     pub audit_annotations: BTreeMap<String, String>,
     /// JSON patch operations pinning images to digests.
-    pub patch: Vec<Value>,
+    pub patch: Patch,
 }
 
 fn failed(r: &PolicyResult) -> bool {
@@ -121,7 +122,7 @@ pub fn decide(verdicts: &[ImageVerdict], uses: &[ImageUse], opts: &DecisionOptio
         d.allowed = false;
         d.message = Some(denial_message(verdicts.len(), &denied, opts.max_lines));
     } else if opts.pin_digests {
-        d.patch = pin_patch(verdicts, uses);
+        d.patch = Patch(pin_patch(verdicts, uses));
     }
     d
 }
@@ -198,7 +199,7 @@ fn denial_message(
     lines.join("\n")
 }
 
-fn pin_patch(verdicts: &[ImageVerdict], uses: &[ImageUse]) -> Vec<Value> {
+fn pin_patch(verdicts: &[ImageVerdict], uses: &[ImageUse]) -> Vec<PatchOperation> {
     let mut ops = Vec::new();
     for v in verdicts {
         let Some(digest) = &v.digest else { continue };
@@ -209,8 +210,14 @@ fn pin_patch(verdicts: &[ImageVerdict], uses: &[ImageUse]) -> Vec<Value> {
             continue;
         };
         let pinned = format!("{}@{}", with_tag(&v.image), digest);
+        // The pointers are built by `workload` from fixed names and indices, so they parse.
         for c in &u.containers {
-            ops.push(json!({"op": "replace", "path": c.pointer, "value": pinned}));
+            if let Ok(path) = PointerBuf::parse(c.pointer.as_str()) {
+                ops.push(PatchOperation::Replace(ReplaceOperation {
+                    path,
+                    value: pinned.clone().into(),
+                }));
+            }
         }
     }
     ops
@@ -464,8 +471,8 @@ mod tests {
         let d = decide(&v, &uses, &opts);
         let want = format!("reg.example/app:latest@{}", v[0].digest.as_ref().unwrap());
         assert_eq!(
-            d.patch,
-            vec![json!({"op": "replace", "path": "/spec/containers/0/image", "value": want})]
+            serde_json::to_value(&d.patch).unwrap(),
+            serde_json::json!([{"op": "replace", "path": "/spec/containers/0/image", "value": want}])
         );
         assert_eq!(with_tag("localhost:5000/app"), "localhost:5000/app:latest");
         assert_eq!(with_tag("localhost:5000/app:v1"), "localhost:5000/app:v1");

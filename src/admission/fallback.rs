@@ -9,20 +9,15 @@
 //! request we cannot read).
 
 use bytes::Bytes;
-use serde_json::{Value, json};
+use kube_core::Status;
+use kube_core::admission::AdmissionResponse;
+use kube_core::response::StatusSummary;
+
+use super::response::{encode, refuse};
 
 /// The `request.uid` of an AdmissionReview body, or `""` when it cannot be read.
 pub fn request_uid(body: &[u8]) -> String {
     super::review::salvage_uid(body)
-}
-
-fn envelope(response: Value) -> Bytes {
-    let review = json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "response": response,
-    });
-    Bytes::from(serde_json::to_vec(&review).unwrap_or_default())
 }
 
 /// A denial with an HTTP-style status `code` and `message`, answering `body`'s uid.
@@ -32,25 +27,34 @@ pub fn deny(body: &[u8], code: u16, message: &str) -> Bytes {
 
 /// A denial for a known `uid`.
 pub fn deny_uid(uid: &str, code: u16, message: &str) -> Bytes {
-    envelope(json!({
-        "uid": uid,
-        "allowed": false,
-        "status": { "status": "Failure", "code": code, "message": message },
-    }))
+    refuse(
+        uid,
+        Status {
+            status: Some(StatusSummary::Failure),
+            code,
+            message: message.to_owned(),
+            ..Status::default()
+        },
+    )
 }
 
 /// An allow carrying one warning (fail-open), answering `body`'s uid.
 pub fn allow_with_warning(body: &[u8], warning: &str) -> Bytes {
-    envelope(json!({
-        "uid": request_uid(body),
-        "allowed": true,
-        "warnings": [warning],
-    }))
+    // kube's response has two constructors, from a parsed request or `invalid`; there is
+    // no parsed request here, so the invalid one is turned into an admission.
+    let mut response = AdmissionResponse::invalid("");
+    response.uid = request_uid(body);
+    response.allowed = true;
+    response.result = Status::default();
+    response.warnings = Some(vec![warning.to_owned()]);
+    encode(&response.into_review())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use serde_json::Value;
 
     fn parse(b: &Bytes) -> Value {
         serde_json::from_slice(b).unwrap()
@@ -62,8 +66,12 @@ mod tests {
         let out = parse(&deny(body, 400, "bad"));
         assert_eq!(out["response"]["uid"], "abc-1");
         assert_eq!(out["response"]["allowed"], false);
-        assert_eq!(out["response"]["status"]["code"], 400);
+        assert_eq!(
+            out["response"]["status"],
+            serde_json::json!({"status": "Failure", "code": 400, "message": "bad"})
+        );
         assert_eq!(out["kind"], "AdmissionReview");
+        assert_eq!(out["apiVersion"], "admission.k8s.io/v1");
     }
 
     #[test]
@@ -83,7 +91,9 @@ mod tests {
     #[test]
     fn fail_open_allows_with_warning() {
         let out = parse(&allow_with_warning(br#"{"request":{"uid":"u"}}"#, "late"));
-        assert_eq!(out["response"]["allowed"], true);
-        assert_eq!(out["response"]["warnings"][0], "late");
+        assert_eq!(
+            out["response"],
+            serde_json::json!({"uid": "u", "allowed": true, "warnings": ["late"]})
+        );
     }
 }

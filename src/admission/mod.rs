@@ -9,7 +9,7 @@ pub mod review;
 pub mod workload;
 
 pub use decision::{Decision, DecisionOptions, decide};
-pub use review::{AdmissionRequest, ReviewError, parse};
+pub use review::{AdmissionRequest, AdmittedObject, Operation, RequestExt, ReviewError, parse};
 pub use workload::{ContainerKind, ContainerRef, ImageUse, PodTemplate};
 
 /// What to do with a review before any registry is asked.
@@ -28,22 +28,26 @@ pub enum Plan {
 
 /// Decides which images of a review need verification.
 pub fn plan(req: &AdmissionRequest) -> Plan {
-    if !matches!(req.operation.as_str(), "CREATE" | "UPDATE") {
+    if !matches!(req.operation, Operation::Create | Operation::Update) {
         return Plan::Skip("operation is neither CREATE nor UPDATE");
     }
     match req.sub_resource.as_deref() {
-        None | Some("ephemeralcontainers") => {}
+        None | Some("" | "ephemeralcontainers") => {}
         Some(_) => return Plan::Skip("subresource does not change images"),
     }
-    let Some(pointer) = workload::pod_spec_pointer(&req.group, &req.kind) else {
+    let Some(pointer) = workload::pod_spec_pointer(&req.kind.group, &req.kind.kind) else {
         return Plan::Skip("kind does not create pods");
     };
-    let template = workload::pod_template(&req.object, pointer);
-    let images = if req.operation == "UPDATE" && !req.old_object.is_null() {
-        let old = workload::pod_template(&req.old_object, pointer);
-        workload::new_images(&template.images, &old.images)
-    } else {
-        template.images.clone()
+    fn pod_spec(o: &Option<AdmittedObject>) -> Option<&k8s_openapi::api::core::v1::PodSpec> {
+        o.as_ref().and_then(|o| o.pod_spec.as_ref())
+    }
+    let template = workload::pod_template(pod_spec(&req.object), pointer);
+    let images = match (&req.operation, &req.old_object) {
+        (Operation::Update, Some(_)) => {
+            let old = workload::pod_template(pod_spec(&req.old_object), pointer);
+            workload::new_images(&template.images, &old.images)
+        }
+        _ => template.images.clone(),
     };
     if images.is_empty() {
         return Plan::Skip("no new images");
@@ -54,30 +58,22 @@ pub fn plan(req: &AdmissionRequest) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
-    fn req(
-        kind: &str,
-        group: &str,
-        op: &str,
-        object: serde_json::Value,
-        old: serde_json::Value,
-    ) -> AdmissionRequest {
-        AdmissionRequest {
-            uid: "u".into(),
-            api_version: "admission.k8s.io/v1".into(),
-            kind: kind.into(),
-            group: group.into(),
-            sub_resource: None,
-            namespace: "ns".into(),
-            name: "n".into(),
-            operation: op.into(),
-            user: "me".into(),
-            groups: vec![],
-            dry_run: false,
-            object,
-            old_object: old,
-        }
+    fn req(kind: &str, group: &str, op: &str, object: Value, old: Value) -> AdmissionRequest {
+        let review = json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": "u",
+                "kind": {"group": group, "version": "v1", "kind": kind},
+                "resource": {"group": group, "version": "v1", "resource": "r"},
+                "namespace": "ns", "name": "n", "operation": op,
+                "userInfo": {"username": "me"},
+                "object": object, "oldObject": old
+            }
+        });
+        review::parse(review.to_string().as_bytes()).unwrap()
     }
 
     #[test]

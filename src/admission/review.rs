@@ -1,14 +1,36 @@
-//! Parsing an `admission.k8s.io/v1` AdmissionReview into what custody needs to decide.
+//! Reading an `admission.k8s.io/v1` AdmissionReview with kube's own types: the request is
+//! `kube_core::admission::AdmissionRequest`, the objects k8s-openapi's (the metadata an
+//! `ObjectMeta`, the pod spec read with the kind's spec type).
 //!
-//! Parsing is tolerant where the apiserver's data may vary (an annotation value that is not
-//! a string, a missing `userInfo`) and strict where a wrong guess would be unsafe (no
-//! `request`, no `uid`, an object that is not a JSON object).
+//! The review is read in one pass, but for the object's `spec`: it is kept as JSON text
+//! until the request's kind says which k8s-openapi type it is, then read once. The body is
+//! not parsed into `kube_core::admission::AdmissionReview`: its `#[serde(flatten)]` type
+//! fields make serde buffer the whole document before reading it.
+//!
+//! Refused: what is not JSON, not an AdmissionReview v1, has no request or uid, or does
+//! not fit kube's and k8s-openapi's types (a field of the wrong type, an unknown
+//! operation, no `resource` or `userInfo`). Tolerated: label and annotation values that
+//! are not strings (read as their JSON text, as a capture of kubewarden's carries one).
+//! Of the metadata only what custody reads is read, in the same pass (the cost of a
+//! review's parse is part of the load benchmark, docs/benchmarks.md).
 
-use serde_json::{Map, Value};
+use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube_core::admission::{META_API_VERSION_V1, META_KIND};
+use kube_core::{ApiResource, DynamicResourceScope, Resource, TypeMeta};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+pub use kube_core::admission::Operation;
+
 /// The API version custody answers in.
-pub const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
+pub const ADMISSION_API_VERSION: &str = META_API_VERSION_V1;
+
+/// What the apiserver asked: kube's request type over the object custody reads.
+pub type AdmissionRequest = kube_core::admission::AdmissionRequest<AdmittedObject>;
 
 /// Why a review could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,110 +43,239 @@ pub enum ReviewError {
     Malformed(String),
 }
 
-/// What the apiserver asked, reduced to what a decision needs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AdmissionRequest {
-    /// The request uid, echoed in the response.
-    pub uid: String,
-    /// The `apiVersion` of the review (echoed back).
-    pub api_version: String,
-    /// Kind of the object (`Pod`, `Deployment`, …).
-    pub kind: String,
-    /// API group of the object (`""`, `apps`, `batch`).
-    pub group: String,
-    /// Subresource, e.g. `ephemeralcontainers`.
-    pub sub_resource: Option<String>,
-    /// Namespace of the object.
-    pub namespace: String,
-    /// Name of the object (may be empty for generateName).
-    pub name: String,
-    /// `CREATE`, `UPDATE`, `DELETE` or `CONNECT`.
-    pub operation: String,
-    /// The requesting user.
-    pub user: String,
-    /// The requesting user's groups.
-    pub groups: Vec<String>,
-    /// Whether this is a dry run.
-    pub dry_run: bool,
-    /// The object being admitted (`null` for DELETE).
-    pub object: Value,
-    /// The previous object (UPDATE only).
-    pub old_object: Value,
+/// The object (or old object) of a review: its metadata, and the pod spec of the kinds
+/// that make pods.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AdmittedObject {
+    /// The object's metadata: name, generateName, namespace, labels and annotations.
+    #[serde(default, deserialize_with = "read_meta")]
+    pub metadata: ObjectMeta,
+    /// `spec` as JSON text, until [`parse`] reads it with the kind's type.
+    #[serde(default)]
+    spec: Option<Box<RawValue>>,
+    /// The pod spec, for the kinds that make pods ([`super::workload::pod_spec_pointer`]).
+    #[serde(skip)]
+    pub pod_spec: Option<PodSpec>,
 }
 
-impl AdmissionRequest {
-    /// The object's labels (non-string values are rendered as JSON text).
-    pub fn labels(&self) -> BTreeMap<String, String> {
-        string_map(self.object.pointer("/metadata/labels"))
+impl Resource for AdmittedObject {
+    type DynamicType = ApiResource;
+    type Scope = DynamicResourceScope;
+
+    fn kind(dt: &ApiResource) -> Cow<'_, str> {
+        dt.kind.as_str().into()
     }
 
-    /// The object's annotations (non-string values are rendered as JSON text).
-    pub fn annotations(&self) -> BTreeMap<String, String> {
-        string_map(self.object.pointer("/metadata/annotations"))
+    fn group(dt: &ApiResource) -> Cow<'_, str> {
+        dt.group.as_str().into()
     }
 
+    fn version(dt: &ApiResource) -> Cow<'_, str> {
+        dt.version.as_str().into()
+    }
+
+    fn api_version(dt: &ApiResource) -> Cow<'_, str> {
+        dt.api_version.as_str().into()
+    }
+
+    fn plural(dt: &ApiResource) -> Cow<'_, str> {
+        dt.plural.as_str().into()
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+/// `metadata` as k8s-openapi's `ObjectMeta`, with the fields custody reads (name,
+/// generateName, namespace, labels, annotations) in one pass; the rest (managedFields,
+/// ownerReferences, …) is skipped unread. Label and annotation values that are not
+/// strings are kept as their JSON text.
+fn read_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
+    /// A label or annotation value.
+    struct Text(String);
+    impl<'de> Deserialize<'de> for Text {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            Ok(Text(match Value::deserialize(d)? {
+                Value::String(s) => s,
+                other => other.to_string(),
+            }))
+        }
+    }
+    #[derive(Default, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Fields {
+        name: Option<String>,
+        generate_name: Option<String>,
+        namespace: Option<String>,
+        labels: Option<BTreeMap<String, Text>>,
+        annotations: Option<BTreeMap<String, Text>>,
+    }
+    let text = |m: Option<BTreeMap<String, Text>>| {
+        m.map(|m| m.into_iter().map(|(k, Text(v))| (k, v)).collect())
+    };
+    let f = Option::<Fields>::deserialize(d)?.unwrap_or_default();
+    Ok(ObjectMeta {
+        name: f.name,
+        generate_name: f.generate_name,
+        namespace: f.namespace,
+        labels: text(f.labels),
+        annotations: text(f.annotations),
+        ..ObjectMeta::default()
+    })
+}
+
+/// What custody reads of a request beyond kube's fields.
+pub trait RequestExt {
+    /// The namespace (`""` for cluster-scoped objects).
+    fn namespace_name(&self) -> &str;
+    /// The requesting user.
+    fn user(&self) -> &str;
+    /// The requesting user's groups.
+    fn groups(&self) -> &[String];
+    /// `CREATE`, `UPDATE`, `DELETE` or `CONNECT`.
+    fn operation_name(&self) -> &'static str;
     /// Name of the object, falling back to `metadata.generateName` for creations.
-    pub fn display_name(&self) -> String {
+    fn display_name(&self) -> String;
+    /// The object's labels.
+    fn labels(&self) -> BTreeMap<String, String>;
+    /// The object's annotations.
+    fn annotations(&self) -> BTreeMap<String, String>;
+}
+
+impl RequestExt for AdmissionRequest {
+    fn namespace_name(&self) -> &str {
+        self.namespace.as_deref().unwrap_or("")
+    }
+
+    fn user(&self) -> &str {
+        self.user_info.username.as_deref().unwrap_or("")
+    }
+
+    fn groups(&self) -> &[String] {
+        self.user_info.groups.as_deref().unwrap_or_default()
+    }
+
+    fn operation_name(&self) -> &'static str {
+        operation_name(&self.operation)
+    }
+
+    fn display_name(&self) -> String {
         if !self.name.is_empty() {
             return self.name.clone();
         }
-        let meta = |k: &str| {
-            self.object
-                .pointer(&format!("/metadata/{k}"))
-                .and_then(Value::as_str)
+        let meta = self.object.as_ref().map(|o| &o.metadata);
+        let name = meta.and_then(|m| m.name.as_deref()).unwrap_or("");
+        if name.is_empty() {
+            meta.and_then(|m| m.generate_name.as_deref())
                 .unwrap_or("")
                 .to_owned()
-        };
-        let name = meta("name");
-        if name.is_empty() {
-            meta("generateName")
         } else {
-            name
+            name.to_owned()
         }
+    }
+
+    fn labels(&self) -> BTreeMap<String, String> {
+        self.object
+            .as_ref()
+            .and_then(|o| o.metadata.labels.clone())
+            .unwrap_or_default()
+    }
+
+    fn annotations(&self) -> BTreeMap<String, String> {
+        self.object
+            .as_ref()
+            .and_then(|o| o.metadata.annotations.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The wire name of an operation.
+pub fn operation_name(op: &Operation) -> &'static str {
+    match op {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
     }
 }
 
 /// Wraps a bare Kubernetes object (as `kubectl create … --dry-run=client -o json` prints
-/// it) into the AdmissionReview a kube-apiserver would send for creating it, so that
-/// `custody review` and the tests see exactly the webhook's input.
-pub fn synthesize(object: &Value, operation: &str, namespace: &str, user: &str) -> Value {
+/// it) into the AdmissionReview a kube-apiserver would send for it, so that `custody
+/// review` and the tests see exactly the webhook's input. The request is kube's type; the
+/// object is passed through as given.
+pub fn synthesize(object: &Value, operation: Operation, namespace: &str, user: &str) -> Value {
+    use k8s_openapi::api::authentication::v1::UserInfo;
+    use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
+    use kube_core::admission::AdmissionReview;
+    use kube_core::{DynamicObject, GroupVersionKind, GroupVersionResource};
+
+    let text = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
     let api_version = object
         .get("apiVersion")
         .and_then(Value::as_str)
         .unwrap_or("v1");
-    let (group, version) = match api_version.split_once('/') {
-        Some((g, v)) => (g, v),
-        None => ("", api_version),
-    };
-    let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
-    let resource = format!("{}s", kind.to_ascii_lowercase());
-    let name = object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let kind = text("/kind");
+    let name = text("/metadata/name");
     let mut object = object.clone();
     if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.entry("namespace")
             .or_insert_with(|| Value::from(namespace));
     }
-    let gvk = serde_json::json!({ "group": group, "version": version, "kind": kind });
-    let gvr = serde_json::json!({ "group": group, "version": version, "resource": resource });
-    let uid = crate::digest::Digest::sha256(
-        format!("{operation}/{namespace}/{name}/{object}").as_bytes(),
-    );
+    let op = operation_name(&operation);
+    let uid = crate::digest::Digest::sha256(format!("{op}/{namespace}/{name}/{object}").as_bytes());
     let uid = &uid.hex()[..32];
-    serde_json::json!({
-        "apiVersion": ADMISSION_API_VERSION,
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": format!("{}-{}-{}-{}-{}", &uid[..8], &uid[8..12], &uid[12..16], &uid[16..20], &uid[20..32]),
-            "kind": gvk, "resource": gvr, "requestKind": gvk, "requestResource": gvr,
-            "name": name, "namespace": namespace, "operation": operation,
-            "userInfo": { "username": user, "groups": ["system:authenticated"] },
-            "object": object, "oldObject": null, "dryRun": false,
-            "options": { "kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1" }
-        }
-    })
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let gvr = GroupVersionResource::gvr(group, version, &format!("{}s", kind.to_ascii_lowercase()));
+    let request = kube_core::admission::AdmissionRequest::<DynamicObject> {
+        types: TypeMeta::default(),
+        uid: format!(
+            "{}-{}-{}-{}-{}",
+            &uid[..8],
+            &uid[8..12],
+            &uid[12..16],
+            &uid[16..20],
+            &uid[20..32]
+        ),
+        kind: gvk.clone(),
+        resource: gvr.clone(),
+        sub_resource: None,
+        request_kind: Some(gvk),
+        request_resource: Some(gvr),
+        request_sub_resource: None,
+        name: name.to_owned(),
+        namespace: Some(namespace.to_owned()),
+        operation,
+        user_info: UserInfo {
+            username: Some(user.to_owned()),
+            groups: Some(vec!["system:authenticated".to_owned()]),
+            ..UserInfo::default()
+        },
+        object: None,
+        old_object: None,
+        dry_run: false,
+        options: Some(RawExtension(
+            serde_json::json!({ "kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1" }),
+        )),
+    };
+    let review = AdmissionReview {
+        types: TypeMeta {
+            api_version: META_API_VERSION_V1.to_owned(),
+            kind: META_KIND.to_owned(),
+        },
+        request: Some(request),
+        response: None,
+    };
+    let mut review = serde_json::to_value(review).unwrap_or_default();
+    if let Some(req) = review.get_mut("request") {
+        req["object"] = object;
+    }
+    review
 }
 
 /// The `request.uid` of a body that may not parse as a review, or `""` when it cannot be
@@ -146,111 +297,101 @@ pub fn salvage_uid(body: &[u8]) -> String {
         .unwrap_or_default()
 }
 
+/// The top of an AdmissionReview, read straight into kube's request type.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    request: Option<AdmissionRequest>,
+}
+
 /// Parses an AdmissionReview request body.
 pub fn parse(body: &[u8]) -> Result<AdmissionRequest, ReviewError> {
-    let mut doc: Value =
-        serde_json::from_slice(body).map_err(|e| ReviewError::NotJson(e.to_string()))?;
-    // The object and old object are moved out of the document (not copied): the
-    // rest is read in place.
-    let (object, old_object) = match doc.pointer_mut("/request").and_then(Value::as_object_mut) {
-        Some(req) => (
-            req.remove("object").unwrap_or(Value::Null),
-            req.remove("oldObject").unwrap_or(Value::Null),
-        ),
-        None => (Value::Null, Value::Null),
+    let envelope: Envelope = match serde_json::from_slice(body) {
+        Ok(e) => e,
+        Err(e) if e.is_data() => {
+            return Err(ReviewError::Malformed(
+                explain(body).unwrap_or_else(|| e.to_string()),
+            ));
+        }
+        Err(e) => return Err(ReviewError::NotJson(e.to_string())),
     };
-    let top = doc
-        .as_object()
-        .ok_or_else(|| ReviewError::Malformed("the body is not a JSON object".into()))?;
-    let kind = top.get("kind").and_then(Value::as_str).unwrap_or("");
-    if kind != "AdmissionReview" {
+    check_header(&envelope.kind, &envelope.api_version)?;
+    let mut req = envelope
+        .request
+        .ok_or_else(|| ReviewError::Malformed("it has no request".into()))?;
+    if req.uid.is_empty() {
+        return Err(ReviewError::Malformed("request.uid is missing".into()));
+    }
+    if req.kind.kind.is_empty() {
+        return Err(ReviewError::Malformed(
+            "request.kind.kind or request.operation is missing".into(),
+        ));
+    }
+    req.types = TypeMeta {
+        api_version: envelope.api_version,
+        kind: envelope.kind,
+    };
+    let (group, kind) = (&req.kind.group, &req.kind.kind);
+    for (field, object) in [
+        ("object", &mut req.object),
+        ("oldObject", &mut req.old_object),
+    ] {
+        let Some(object) = object else { continue };
+        if let Some(spec) = object.spec.take() {
+            object.pod_spec = super::workload::read_pod_spec(group, kind, spec.get())
+                .map_err(|e| ReviewError::Malformed(format!("request.{field}.spec: {e}")))?;
+        }
+    }
+    Ok(req)
+}
+
+fn check_header(kind: &str, api_version: &str) -> Result<(), ReviewError> {
+    if kind != META_KIND {
         return Err(ReviewError::Malformed(format!(
             "kind is {kind:?}, expected \"AdmissionReview\""
         )));
     }
-    let api_version = top.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     if api_version != ADMISSION_API_VERSION {
         return Err(ReviewError::Malformed(format!(
             "apiVersion is {api_version:?}, only {ADMISSION_API_VERSION} is served"
         )));
     }
-    let req = top
-        .get("request")
-        .and_then(Value::as_object)
-        .ok_or_else(|| ReviewError::Malformed("it has no request".into()))?;
-    let uid = str_field(req, "uid");
-    if uid.is_empty() {
-        return Err(ReviewError::Malformed("request.uid is missing".into()));
-    }
-    let gvk = req.get("kind").and_then(Value::as_object);
-    let kind = gvk.map(|k| str_field(k, "kind")).unwrap_or_default();
-    let operation = str_field(req, "operation");
-    if kind.is_empty() || operation.is_empty() {
-        return Err(ReviewError::Malformed(
-            "request.kind.kind or request.operation is missing".into(),
-        ));
-    }
-    for (field, v) in [("object", &object), ("oldObject", &old_object)] {
-        if !(v.is_null() || v.is_object()) {
-            return Err(ReviewError::Malformed(format!(
-                "request.{field} is not an object"
-            )));
-        }
-    }
-    let user_info = req.get("userInfo").and_then(Value::as_object);
-    let groups = user_info
-        .and_then(|u| u.get("groups"))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(AdmissionRequest {
-        uid,
-        api_version: api_version.to_owned(),
-        kind,
-        group: gvk.map(|k| str_field(k, "group")).unwrap_or_default(),
-        sub_resource: req
-            .get("subResource")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned),
-        namespace: str_field(req, "namespace"),
-        name: str_field(req, "name"),
-        operation,
-        user: user_info
-            .map(|u| str_field(u, "username"))
-            .unwrap_or_default(),
-        groups,
-        dry_run: req.get("dryRun").and_then(Value::as_bool).unwrap_or(false),
-        object,
-        old_object,
-    })
+    Ok(())
 }
 
-fn str_field(map: &Map<String, Value>, key: &str) -> String {
-    map.get(key)
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned()
-}
-
-fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
-    let Some(Value::Object(map)) = v else {
-        return BTreeMap::new();
+/// Why a JSON body that kube's types refused is not a review, naming the field, for the
+/// commonest faults; `None` leaves serde's own message.
+fn explain(body: &[u8]) -> Option<String> {
+    let doc: Value = serde_json::from_slice(body).ok()?;
+    let Some(top) = doc.as_object() else {
+        return Some("the body is not a JSON object".into());
     };
-    map.iter()
-        .map(|(k, v)| {
-            let s = match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            (k.clone(), s)
-        })
-        .collect()
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_owned();
+    if let Err(ReviewError::Malformed(m)) =
+        check_header(&text(top.get("kind")), &text(top.get("apiVersion")))
+    {
+        return Some(m);
+    }
+    let Some(req) = top.get("request").and_then(Value::as_object) else {
+        return Some("it has no request".into());
+    };
+    if text(req.get("uid")).is_empty() {
+        return Some("request.uid is missing".into());
+    }
+    let kind = text(req.get("kind").and_then(|k| k.get("kind")));
+    if kind.is_empty() || text(req.get("operation")).is_empty() {
+        return Some("request.kind.kind or request.operation is missing".into());
+    }
+    ["object", "oldObject"].into_iter().find_map(|field| {
+        req.get(field)
+            .filter(|v| !(v.is_null() || v.is_object()))
+            .map(|_| format!("request.{field} is not an object"))
+    })
 }
 
 #[cfg(test)]
@@ -264,11 +405,13 @@ mod tests {
             "request": {
                 "uid": "u-1",
                 "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
                 "namespace": "team-a",
                 "operation": "CREATE",
                 "userInfo": {"username": "alice", "groups": ["dev"]},
                 "object": {"metadata": {"generateName": "web-", "labels": {"app": "web"},
-                           "annotations": {"n": 100}}, "spec": {}},
+                           "annotations": {"n": 100}},
+                           "spec": {"containers": [{"name": "c", "image": "app:1"}]}},
                 "dryRun": true
             }
         })
@@ -278,10 +421,15 @@ mod tests {
     fn reads_the_fields_a_decision_needs() {
         let r = parse(pod_review().to_string().as_bytes()).unwrap();
         assert_eq!(r.uid, "u-1");
-        assert_eq!(r.kind, "Pod");
-        assert_eq!(r.user, "alice");
-        assert_eq!(r.groups, vec!["dev"]);
+        assert_eq!(r.kind.kind, "Pod");
+        assert_eq!(r.operation, Operation::Create);
+        assert_eq!(r.types.api_version, ADMISSION_API_VERSION);
+        assert_eq!(r.namespace_name(), "team-a");
+        assert_eq!(r.user(), "alice");
+        assert_eq!(r.groups(), ["dev"]);
         assert!(r.dry_run);
+        let spec = r.object.as_ref().and_then(|o| o.pod_spec.as_ref()).unwrap();
+        assert_eq!(spec.containers[0].image.as_deref(), Some("app:1"));
         assert_eq!(r.display_name(), "web-");
         assert_eq!(r.labels()["app"], "web");
         assert_eq!(r.annotations()["n"], "100");
@@ -305,7 +453,54 @@ mod tests {
         );
         let mut v = pod_review();
         v["request"]["object"] = "pod".into();
-        assert!(parse(v.to_string().as_bytes()).is_err());
+        let e = parse(v.to_string().as_bytes()).unwrap_err();
+        assert!(
+            e.to_string().contains("request.object is not an object"),
+            "{e}"
+        );
+        // What kube's and k8s-openapi's types refuse is refused, with serde's reason.
+        let refused = |f: &dyn Fn(&mut Value), needle: &str| {
+            let mut v = pod_review();
+            f(&mut v);
+            match parse(v.to_string().as_bytes()) {
+                Err(ReviewError::Malformed(m)) => assert!(m.contains(needle), "{m}"),
+                other => panic!("expected a refusal naming {needle:?}, got {other:?}"),
+            }
+        };
+        refused(&|v| v["request"]["operation"] = "PATCH".into(), "PATCH");
+        refused(
+            &|v| drop(v["request"].as_object_mut().unwrap().remove("resource")),
+            "resource",
+        );
+        refused(
+            &|v| v["request"]["object"]["spec"]["containers"][0]["image"] = 7.into(),
+            "request.object.spec",
+        );
+        refused(
+            &|v| v["request"]["uid"] = "".into(),
+            "request.uid is missing",
+        );
+        refused(
+            &|v| v["kind"] = "Pod".into(),
+            "expected \"AdmissionReview\"",
+        );
+        assert!(matches!(parse(b""), Err(ReviewError::NotJson(_))));
+    }
+
+    #[test]
+    fn synthesized_reviews_parse_back() {
+        let object = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "app:1"}]}}}});
+        let review = synthesize(&object, Operation::Create, "shop", "dev");
+        assert_eq!(review["request"]["kind"]["group"], "apps");
+        assert_eq!(review["request"]["resource"]["resource"], "deployments");
+        assert_eq!(review["request"]["object"]["metadata"]["namespace"], "shop");
+        let r = parse(review.to_string().as_bytes()).unwrap();
+        assert_eq!(r.user(), "dev");
+        assert_eq!(r.display_name(), "web");
+        let spec = r.object.unwrap().pod_spec.unwrap();
+        assert_eq!(spec.containers[0].name, "c");
     }
 
     #[test]

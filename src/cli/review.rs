@@ -123,7 +123,12 @@ fn read_review(args: &Args) -> anyhow::Result<Vec<u8>> {
     if doc.get("kind").and_then(|k| k.as_str()) == Some("AdmissionReview") {
         return Ok(raw);
     }
-    let review = admission::review::synthesize(&doc, "CREATE", &args.namespace, &args.user);
+    let review = admission::review::synthesize(
+        &doc,
+        admission::Operation::Create,
+        &args.namespace,
+        &args.user,
+    );
     Ok(review.to_string().into_bytes())
 }
 

@@ -1,13 +1,14 @@
 //! Compiled match rules: does a policy apply to this namespace and image?
 
-use super::spec::{LabelSelector, MatchSpec};
+use super::spec::{MatchSpec, compile_selector};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use kube_core::{Selector, SelectorExt as _};
 use std::collections::BTreeMap;
 
 /// What a policy applies to, compiled once per bundle.
 #[derive(Debug, Clone)]
 pub struct Matcher {
-    selector: Option<LabelSelector>,
+    selector: Option<Selector>,
     namespaces: Vec<String>,
     images: Option<GlobSet>,
     exclude_namespaces: Vec<String>,
@@ -44,7 +45,11 @@ impl Matcher {
     /// Compiles a `match:` section.
     pub fn compile(spec: &MatchSpec) -> Result<Matcher, String> {
         Ok(Matcher {
-            selector: spec.namespace_selector.clone(),
+            selector: spec
+                .namespace_selector
+                .as_ref()
+                .map(compile_selector)
+                .transpose()?,
             namespaces: spec.namespaces.clone(),
             images: glob_set(&spec.images)?,
             exclude_namespaces: spec.exclude.namespaces.clone(),

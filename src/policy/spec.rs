@@ -1,6 +1,8 @@
 //! `policy.yaml`: the declarative half of a bundle (what the Rego half applies to, who
 //! is trusted, which evidence to fetch, options).
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube_core::Selector;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -100,8 +102,9 @@ fn empty_object() -> serde_json::Value {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MatchSpec {
-    /// Namespaces whose labels match this selector (default: every namespace).
-    #[serde(default)]
+    /// Namespaces whose labels match this Kubernetes label selector (default: every
+    /// namespace).
+    #[serde(default, deserialize_with = "strict_selector")]
     pub namespace_selector: Option<LabelSelector>,
     /// Namespace names (default: every namespace).
     #[serde(default)]
@@ -127,83 +130,61 @@ pub struct ExcludeSpec {
     pub images: Vec<String>,
 }
 
-/// A Kubernetes label selector.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct LabelSelector {
-    /// Labels that must be present with exactly these values.
-    #[serde(default)]
-    pub match_labels: BTreeMap<String, String>,
-    /// Set-based requirements.
-    #[serde(default)]
-    pub match_expressions: Vec<LabelRequirement>,
-}
-
-/// One set-based label requirement.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct LabelRequirement {
-    /// The label key.
-    pub key: String,
-    /// The operator.
-    pub operator: SelectorOperator,
-    /// Values for `In`/`NotIn`.
-    #[serde(default)]
-    pub values: Vec<String>,
-}
-
-/// Label selector operators, as in Kubernetes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SelectorOperator {
-    /// The label's value is one of `values`.
-    In,
-    /// The label is absent or its value is not one of `values`.
-    NotIn,
-    /// The label is present.
-    Exists,
-    /// The label is absent.
-    DoesNotExist,
-}
-
-impl LabelSelector {
-    /// Whether `labels` satisfy every requirement.
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        let plain = self
-            .match_labels
-            .iter()
-            .all(|(k, v)| labels.get(k) == Some(v));
-        plain
-            && self.match_expressions.iter().all(|req| {
-                let value = labels.get(&req.key);
-                match req.operator {
-                    SelectorOperator::In => value.is_some_and(|v| req.values.contains(v)),
-                    SelectorOperator::NotIn => value.is_none_or(|v| !req.values.contains(v)),
-                    SelectorOperator::Exists => value.is_some(),
-                    SelectorOperator::DoesNotExist => value.is_none(),
-                }
-            })
-    }
-
-    /// Checks the Kubernetes rules on operator/value combinations.
-    pub(crate) fn validate(&self) -> Result<(), String> {
-        for req in &self.match_expressions {
-            let needs_values =
-                matches!(req.operator, SelectorOperator::In | SelectorOperator::NotIn);
-            if needs_values && req.values.is_empty() {
-                return Err(format!(
-                    "matchExpressions key {:?}: operator {:?} needs values",
-                    req.key, req.operator
-                ));
-            }
-            if !needs_values && !req.values.is_empty() {
-                return Err(format!(
-                    "matchExpressions key {:?}: operator {:?} takes no values",
-                    req.key, req.operator
-                ));
-            }
+/// Reads `namespaceSelector` as k8s-openapi's `LabelSelector`, refusing keys it does not
+/// know (k8s-openapi ignores them, and a misspelt `matchLabel` would select every
+/// namespace).
+fn strict_selector<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<LabelSelector>, D::Error> {
+    use serde::de::Error as _;
+    let Some(v) = Option::<serde_json::Value>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let known = |v: &serde_json::Value, keys: &[&str], what: &str| -> Result<(), D::Error> {
+        let unknown = v
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.keys())
+            .find(|k| !keys.contains(&k.as_str()));
+        match unknown {
+            Some(k) => Err(D::Error::custom(format!(
+                "{what}: unknown field `{k}`, expected one of {keys:?}"
+            ))),
+            None => Ok(()),
         }
-        Ok(())
+    };
+    known(
+        &v,
+        &["matchLabels", "matchExpressions"],
+        "namespaceSelector",
+    )?;
+    let expressions = v.get("matchExpressions").and_then(|e| e.as_array());
+    for e in expressions.into_iter().flatten() {
+        known(e, &["key", "operator", "values"], "matchExpressions")?;
     }
+    serde_json::from_value(v)
+        .map(Some)
+        .map_err(|e| D::Error::custom(format!("namespaceSelector: {e}")))
+}
+
+/// Compiles a label selector into kube's [`Selector`], with the Kubernetes rules on
+/// operators and values (`In`/`NotIn` need values, `Exists`/`DoesNotExist` take none).
+pub(crate) fn compile_selector(sel: &LabelSelector) -> Result<Selector, String> {
+    for req in sel.match_expressions.iter().flatten() {
+        let has_values = req.values.as_ref().is_some_and(|v| !v.is_empty());
+        let op = req.operator.as_str();
+        let fault = match op {
+            "In" | "NotIn" if !has_values => "needs values",
+            "Exists" | "DoesNotExist" if has_values => "takes no values",
+            "In" | "NotIn" | "Exists" | "DoesNotExist" => continue,
+            _ => "is not one of In, NotIn, Exists, DoesNotExist",
+        };
+        return Err(format!(
+            "matchExpressions key {:?}: operator {op:?} {fault}",
+            req.key
+        ));
+    }
+    Selector::try_from(sel.clone()).map_err(|e| format!("namespaceSelector: {e}"))
 }
 
 /// A named set of trusted keys with a threshold, and/or keyless identities.
@@ -297,7 +278,7 @@ impl PolicySpec {
             return Err("options must be a mapping".into());
         }
         if let Some(sel) = &self.match_rules.namespace_selector {
-            sel.validate()?;
+            compile_selector(sel)?;
         }
         super::controls::validate_all(&self.controls)?;
         let mut seen = std::collections::BTreeSet::new();
@@ -335,24 +316,58 @@ mod tests {
             .collect()
     }
 
+    fn selector(yaml: &str) -> Result<Selector, String> {
+        let m: MatchSpec = yaml_serde::from_str(&format!("namespaceSelector: {yaml}"))
+            .map_err(|e| e.to_string())?;
+        compile_selector(m.namespace_selector.as_ref().unwrap())
+    }
+
     #[test]
     fn selector_operators() {
-        let sel: LabelSelector = yaml_serde::from_str(
-            "matchLabels: {team: a}\nmatchExpressions:\n- {key: env, operator: In, values: [prod, staging]}\n- {key: skip, operator: DoesNotExist}\n",
+        use kube_core::SelectorExt as _;
+        let sel = selector(
+            "{matchLabels: {team: a}, matchExpressions: [{key: env, operator: In, values: [prod, staging]}, {key: skip, operator: DoesNotExist}]}",
         )
         .unwrap();
         assert!(sel.matches(&labels(&[("team", "a"), ("env", "prod")])));
         assert!(!sel.matches(&labels(&[("team", "a"), ("env", "dev")])));
         assert!(!sel.matches(&labels(&[("team", "b"), ("env", "prod")])));
         assert!(!sel.matches(&labels(&[("team", "a"), ("env", "prod"), ("skip", "")])));
-        let notin: LabelSelector =
-            yaml_serde::from_str("matchExpressions: [{key: env, operator: NotIn, values: [dev]}]")
-                .unwrap();
+        let notin =
+            selector("{matchExpressions: [{key: env, operator: NotIn, values: [dev]}]}").unwrap();
         assert!(notin.matches(&labels(&[])));
         assert!(!notin.matches(&labels(&[("env", "dev")])));
-        let bad: LabelSelector =
-            yaml_serde::from_str("matchExpressions: [{key: env, operator: In}]").unwrap();
-        assert!(bad.validate().is_err());
+        let exists = selector("{matchExpressions: [{key: env, operator: Exists}]}").unwrap();
+        assert!(exists.matches(&labels(&[("env", "")])));
+        assert!(!exists.matches(&labels(&[])));
+        assert!(selector("{}").unwrap().matches(&labels(&[])));
+        for (bad, why) in [
+            (
+                "{matchExpressions: [{key: env, operator: In}]}",
+                "needs values",
+            ),
+            (
+                "{matchExpressions: [{key: env, operator: In, values: []}]}",
+                "needs values",
+            ),
+            (
+                "{matchExpressions: [{key: env, operator: Exists, values: [x]}]}",
+                "takes no values",
+            ),
+            (
+                "{matchExpressions: [{key: env, operator: Has}]}",
+                "\"Has\" is not one of",
+            ),
+            ("{matchLabel: {team: a}}", "unknown field `matchLabel`"),
+            (
+                "{matchExpressions: [{key: env, operator: In, value: [a]}]}",
+                "unknown field `value`",
+            ),
+            ("{matchLabels: {team: [a]}}", "namespaceSelector"),
+        ] {
+            let e = selector(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::Checker;
 use super::cluster::{NamespaceLabelSource, PodCredentialSource};
-use crate::admission::{AdmissionRequest, ContainerKind, ImageUse, PodTemplate};
+use crate::admission::{AdmissionRequest, ContainerKind, ImageUse, PodTemplate, RequestExt};
 use crate::engine::{self, CheckRequest, Engine, ImageVerdict, Workload};
 use crate::policy::input::{NamespaceInfo, RequestInfo};
 use crate::registry::Credentials;
@@ -45,7 +45,7 @@ impl EngineChecker {
             Some(reader) => {
                 let account = Some(template.service_account.as_str());
                 reader
-                    .credentials(&req.namespace, &template.pull_secrets, account)
+                    .credentials(req.namespace_name(), &template.pull_secrets, account)
                     .await
             }
             None => Credentials::anonymous(),
@@ -90,7 +90,7 @@ impl Checker for EngineChecker {
         let check = CheckRequest {
             images: uses,
             workload: Workload {
-                kind: req.kind.clone(),
+                kind: req.kind.kind.clone(),
                 name: req.display_name(),
                 labels: req.labels(),
                 annotations: req.annotations(),
@@ -101,13 +101,13 @@ impl Checker for EngineChecker {
                 },
             },
             namespace: NamespaceInfo {
-                name: req.namespace.clone(),
-                labels: self.namespace_labels(&req.namespace).await,
+                name: req.namespace_name().to_owned(),
+                labels: self.namespace_labels(req.namespace_name()).await,
             },
             request: RequestInfo {
-                operation: req.operation.clone(),
-                user: req.user.clone(),
-                groups: req.groups.clone(),
+                operation: req.operation_name().to_owned(),
+                user: req.user().to_owned(),
+                groups: req.groups().to_vec(),
                 dry_run: req.dry_run,
             },
             credentials: self.credentials(req, template).await,

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Instrument as _;
 
-use crate::admission::{self, AdmissionRequest, DecisionOptions, ImageUse, Plan};
+use crate::admission::{self, AdmissionRequest, DecisionOptions, ImageUse, Plan, RequestExt};
 use crate::category::Category;
 use crate::engine::{ImageVerdict, PolicyResult};
 use crate::policy::Mode;
@@ -95,8 +95,8 @@ impl<C: Checker> Webhook<C> {
         let span = tracing::info_span!(
             "review",
             uid = %req.uid,
-            kind = %req.kind,
-            namespace = %req.namespace,
+            kind = %req.kind.kind,
+            namespace = %req.namespace_name(),
             mutate
         );
         self.review_parsed(req, started, mutate)
@@ -113,12 +113,8 @@ impl<C: Checker> Webhook<C> {
     ) -> ReviewOutcome {
         let (template, images) = match admission::plan(&req) {
             Plan::Skip(why) => {
-                tracing::debug!(uid = %req.uid, kind = %req.kind, reason = why, "admitted without checks");
-                return outcome(
-                    admission::response::allow(&req.uid),
-                    Outcome::Allowed,
-                    vec![],
-                );
+                tracing::debug!(uid = %req.uid, kind = %req.kind.kind, reason = why, "admitted without checks");
+                return outcome(admission::response::allow(&req), Outcome::Allowed, vec![]);
             }
             Plan::Check { template, images } => (template, images),
         };
@@ -135,7 +131,7 @@ impl<C: Checker> Webhook<C> {
             Err(_) => timed_out(&images, self.options.deadline),
         };
         let mut opts = self.options.decision.clone();
-        opts.pin_digests = mutate && self.options.pin_kinds.contains(&req.kind);
+        opts.pin_digests = mutate && self.options.pin_kinds.contains(&req.kind.kind);
         let decision = if mutate {
             // The mutating webhook only pins; the validating one judges.
             let mut d = admission::decide(&verdicts, &images, &opts);
@@ -167,16 +163,16 @@ impl<C: Checker> Webhook<C> {
             "review decided"
         );
         outcome(
-            admission::response::respond(&req.uid, &decision),
+            admission::response::respond(&req, &decision),
             overall,
             policies,
         )
     }
 }
 
-fn outcome(body: serde_json::Value, o: Outcome, policies: Vec<PolicyOutcome>) -> ReviewOutcome {
+fn outcome(body: Bytes, o: Outcome, policies: Vec<PolicyOutcome>) -> ReviewOutcome {
     ReviewOutcome {
-        body: Bytes::from(body.to_string()),
+        body,
         outcome: o,
         policies,
     }
@@ -265,12 +261,12 @@ fn log_decision(
         ts: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         msg: "decision",
         uid: &req.uid,
-        operation: &req.operation,
-        kind: &req.kind,
-        namespace: &req.namespace,
+        operation: req.operation_name(),
+        kind: &req.kind.kind,
+        namespace: req.namespace_name(),
         name: req.display_name(),
-        user: &req.user,
-        groups: &req.groups,
+        user: req.user(),
+        groups: req.groups(),
         dry_run: req.dry_run,
         allowed: d.allowed,
         duration_ms: took.as_secs_f64() * 1000.0,

@@ -25,7 +25,12 @@ fn pod_review(uid: &str, image: &str) -> Value {
         "metadata": {"name": format!("pod-{uid}"), "namespace": "shop"},
         "spec": {"containers": [{"name": "app", "image": image}]},
     });
-    let mut review = custody::admission::review::synthesize(&pod, "CREATE", "shop", "alice");
+    let mut review = custody::admission::review::synthesize(
+        &pod,
+        custody::admission::Operation::Create,
+        "shop",
+        "alice",
+    );
     review["request"]["uid"] = json!(uid);
     review
 }

@@ -3,7 +3,7 @@
 //! yields its images, with the JSON pointer a digest-pinning patch needs.
 
 use crate::support;
-use custody::admission::{self, Plan, review};
+use custody::admission::{self, Operation, Plan, RequestExt, review};
 use serde_json::Value;
 use support::fixtures::data_bytes;
 
@@ -39,8 +39,8 @@ fn captured_pod_reviews_yield_their_images() {
             "{f}"
         );
         let req = admission::parse(&data(f)).unwrap();
-        assert_eq!(req.user, "kubernetes-admin");
-        assert_eq!(req.namespace, "default");
+        assert_eq!(req.user(), "kubernetes-admin");
+        assert_eq!(req.namespace_name(), "default");
     }
 }
 
@@ -72,7 +72,7 @@ fn every_workload_kind_made_by_kubectl_is_checked_at_apply_time() {
     ];
     for (kind, pointer) in cases {
         let object: Value = serde_json::from_slice(&data(&format!("objects/{kind}.json"))).unwrap();
-        let review = review::synthesize(&object, "CREATE", "shop", "dev@example.com");
+        let review = review::synthesize(&object, Operation::Create, "shop", "dev@example.com");
         let (images, pointers) = planned_images(review.to_string().as_bytes());
         assert_eq!(images, ["registry.example/shop/app:1.0"], "{kind}");
         assert_eq!(pointers, [pointer], "{kind}");

@@ -2,7 +2,9 @@
 //! mutate-only pinning. The real engine and registries are exercised in `webhook_e2e.rs`.
 
 use async_trait::async_trait;
-use custody::admission::{AdmissionRequest, DecisionOptions, ImageUse, PodTemplate, review};
+use custody::admission::{
+    AdmissionRequest, DecisionOptions, ImageUse, Operation, PodTemplate, review,
+};
 use custody::category::Category;
 use custody::digest::Digest;
 use custody::engine::{ImageVerdict, PolicyResult};
@@ -64,7 +66,7 @@ fn deployment(image: &str) -> Vec<u8> {
         "metadata": {"name": "web"},
         "spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}
     });
-    review::synthesize(&obj, "CREATE", "shop", "dev")
+    review::synthesize(&obj, Operation::Create, "shop", "dev")
         .to_string()
         .into_bytes()
 }
@@ -179,7 +181,7 @@ async fn other_operations_and_kinds_pass_untouched() {
         serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}});
     let out = w
         .review(
-            review::synthesize(&cm, "CREATE", "shop", "dev")
+            review::synthesize(&cm, Operation::Create, "shop", "dev")
                 .to_string()
                 .as_bytes(),
             false,
@@ -251,7 +253,7 @@ async fn namespace_labels_and_pull_secrets_come_through_the_cluster_traits() {
             "imagePullSecrets": [{"name": "regcred"}],
             "containers": [{"name": "app", "image": "127.0.0.1:9/app:1"}]}}}
     });
-    let body = review::synthesize(&obj, "CREATE", "shop", "dev").to_string();
+    let body = review::synthesize(&obj, Operation::Create, "shop", "dev").to_string();
     let _ = w.review(body.as_bytes(), false).await;
     assert_eq!(*labels.0.lock().unwrap(), vec!["labels shop"]);
     assert_eq!(

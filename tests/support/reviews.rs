@@ -1,6 +1,7 @@
 //! AdmissionReviews as a kube-apiserver sends them, made from the `kubectl`-made objects
 //! in `tests/data/admission-review/objects/` with custody's own `synthesize`.
 
+use custody::admission::Operation;
 use custody::admission::review::synthesize;
 use serde_json::{Value, json};
 
@@ -44,12 +45,12 @@ pub fn captured(file: &str) -> Value {
 
 /// The review for creating `object` in [`NAMESPACE`].
 pub fn create(object: &Value) -> Value {
-    synthesize(object, "CREATE", NAMESPACE, "dev@example.com")
+    synthesize(object, Operation::Create, NAMESPACE, "dev@example.com")
 }
 
 /// The review for updating `old` to `new`.
 pub fn update(old: &Value, new: &Value) -> Value {
-    let mut r = synthesize(new, "UPDATE", NAMESPACE, "dev@example.com");
+    let mut r = synthesize(new, Operation::Update, NAMESPACE, "dev@example.com");
     r["request"]["oldObject"] = old.clone();
     r["request"]["options"] = json!({"kind": "UpdateOptions", "apiVersion": "meta.k8s.io/v1"});
     r
