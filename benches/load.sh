@@ -67,7 +67,7 @@ if [[ -n "${WITH_REGISTRY:-}" ]]; then
       --predicate demo/provenance.json --insecure-registry "$REG" >/dev/null
     if [[ -n "${LIBRARY:-}" ]]; then
       local type predicate
-      for pair in spdx:demo/sbom.spdx.json vulns:"$work/vulns.json" test-result:demo/test-result.json; do
+      for pair in spdx:demo/sbom.spdx.json intoto-vulns:"$work/vulns.json" test-result:demo/test-result.json; do
         type=${pair%%:*} predicate=${pair#*:}
         "$CUSTODY_BIN" attest "$REG/$1" --key tests/data/policy/keys/ci.key --type "$type" \
           --predicate "$predicate" --insecure-registry "$REG" >/dev/null
