@@ -28,7 +28,6 @@ mod algorithm;
 pub(crate) mod armor;
 pub(crate) mod b64;
 pub mod bundle;
-mod canonical;
 pub(crate) mod dsse;
 pub mod evidence;
 mod keyid;
@@ -40,7 +39,7 @@ mod statement;
 mod verify;
 
 pub use b64::{decode as base64_decode, encode as base64_encode};
-pub use canonical::{CanonicalError, canonical_json};
+pub use keyid::{CanonicalError, canonical_json};
 /// A DER decoding error (from the `der` crate), as [`KeyError::Der`] carries it.
 pub use ::der::Error as DerError;
 pub use armor::PemError;

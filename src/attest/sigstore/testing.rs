@@ -305,7 +305,7 @@ impl TestSigstore {
                 }]
             }
         });
-        let body = canonical_json(&body).map_err(|x| x.0)?;
+        let body = canonical_json(&body).map_err(e)?;
         let body_b64 = b64::encode(&body);
         let integrated_time = ISSUED_AT + leaf.signed_after_secs;
         let log_id = Self::log_id(&self.log_key);
@@ -331,7 +331,7 @@ impl TestSigstore {
         });
         let set = self
             .log_key
-            .sign(&canonical_json(&set_payload).map_err(|x| x.0)?)
+            .sign(&canonical_json(&set_payload).map_err(e)?)
             .map_err(e)?;
         let bundle: Value = json!({
             "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
