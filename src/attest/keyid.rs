@@ -195,12 +195,18 @@ mod tests {
         // NFC: securesystemslib keeps "e" + U+0301; olpc-cjson writes U+00E9.
         let nfd = serde_json::json!({"name": "e\u{301}"});
         assert_eq!(olpc(&nfd), "{\"name\":\"\u{e9}\"}");
-        assert!(matches!(canonical_json(&nfd), Err(CanonicalError::NotNfc(_))));
+        assert!(matches!(
+            canonical_json(&nfd),
+            Err(CanonicalError::NotNfc(_))
+        ));
         // Key order: securesystemslib sorts "a" before "a b"; olpc-cjson compares the
         // quoted keys, and ' ' sorts before '"'.
         let keys = serde_json::json!({"a": 1, "a b": 2});
         assert_eq!(olpc(&keys), "{\"a b\":2,\"a\":1}");
-        assert!(matches!(canonical_json(&keys), Err(CanonicalError::KeyOrder(_))));
+        assert!(matches!(
+            canonical_json(&keys),
+            Err(CanonicalError::KeyOrder(_))
+        ));
         // Keys with a space that is not after a shared prefix are fine.
         let fine = serde_json::json!({"b c": 1, "a": 2});
         assert_eq!(canonical_json(&fine).unwrap(), br#"{"a":2,"b c":1}"#);

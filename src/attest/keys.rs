@@ -8,10 +8,10 @@
 pub use super::algorithm::{KeyAlgorithm, KeyError};
 use super::armor;
 use super::keyid;
+use aws_lc_rs::signature::{self, ParsedPublicKey, RsaParameters, RsaPssSaltLength};
 use der::asn1::{AnyRef, BitStringRef, ObjectIdentifier};
 use der::{Decode, Encode, Tagged};
 use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
-use aws_lc_rs::signature::{self, ParsedPublicKey, RsaParameters, RsaPssSaltLength};
 use std::fmt;
 
 use crate::attest::oid::{
@@ -146,7 +146,8 @@ impl PublicKey {
 
     /// Reads a DER SubjectPublicKeyInfo.
     pub fn from_spki_der(spki: &[u8]) -> Result<PublicKey, KeyError> {
-        let info = SubjectPublicKeyInfoRef::from_der(spki).map_err(der_err("SubjectPublicKeyInfo"))?;
+        let info =
+            SubjectPublicKeyInfoRef::from_der(spki).map_err(der_err("SubjectPublicKeyInfo"))?;
         let raw = info.subject_public_key.as_bytes().ok_or(KeyError::Der {
             what: "subjectPublicKey",
             source: der::Tag::BitString.value_error().into(),
@@ -439,12 +440,8 @@ mod tests {
     fn spki_in_non_der_forms_is_refused() {
         let der = p256_spki();
         assert_eq!(&der[..2], &[0x30, 0x59]);
-        let is_der_error = |bytes: &[u8]| {
-            matches!(
-                PublicKey::from_spki_der(bytes),
-                Err(KeyError::Der { .. })
-            )
-        };
+        let is_der_error =
+            |bytes: &[u8]| matches!(PublicKey::from_spki_der(bytes), Err(KeyError::Der { .. }));
         // Indefinite length, a long form where the short one fits, trailing bytes.
         let mut indefinite = vec![0x30, 0x80];
         indefinite.extend_from_slice(&der[2..]);

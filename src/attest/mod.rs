@@ -38,13 +38,13 @@ pub mod sigstore;
 mod statement;
 mod verify;
 
-pub use b64::{decode as base64_decode, encode as base64_encode};
-pub use keyid::{CanonicalError, canonical_json};
 /// A DER decoding error (from the `der` crate), as [`KeyError::Der`] carries it.
 pub use ::der::Error as DerError;
 pub use armor::PemError;
+pub use b64::{decode as base64_decode, encode as base64_encode};
 pub use dsse::{Envelope, EnvelopeError, Signature, pae, sign_envelope};
 pub use evidence::{EvidenceFormat, OpenError, open_envelope, open_statement, subject_among};
+pub use keyid::{CanonicalError, canonical_json};
 pub use keys::{KeyAlgorithm, KeyError, PublicKey, RSA_MAX_BITS, RSA_MIN_BITS, TrustedKey};
 pub use sign::SigningKey;
 pub use statement::{

@@ -6,12 +6,12 @@
 
 use super::armor;
 use super::keys::{KeyAlgorithm, KeyError, PublicKey};
-use der::Decode;
-use der::asn1::ObjectIdentifier;
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+use der::Decode;
+use der::asn1::ObjectIdentifier;
 use std::fmt;
 
 use crate::attest::oid::{OID_EC_PUBLIC_KEY, OID_ED25519, OID_P256, OID_P384, OID_P521, OID_RSA};
@@ -221,8 +221,8 @@ fn sec1_curve(der_bytes: &[u8]) -> Result<KeyAlgorithm, KeyError> {
 /// The algorithm named by a PKCS#8 PrivateKeyInfo's AlgorithmIdentifier (read with
 /// `pkcs8`).
 fn pkcs8_algorithm(der_bytes: &[u8]) -> Result<KeyAlgorithm, KeyError> {
-    let info = pkcs8::PrivateKeyInfoRef::from_der(der_bytes)
-        .map_err(der_err("PKCS#8 PrivateKeyInfo"))?;
+    let info =
+        pkcs8::PrivateKeyInfoRef::from_der(der_bytes).map_err(der_err("PKCS#8 PrivateKeyInfo"))?;
     let oid = info.algorithm.oid.as_bytes();
     if oid == OID_ED25519 {
         Ok(KeyAlgorithm::Ed25519)

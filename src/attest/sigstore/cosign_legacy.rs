@@ -41,7 +41,8 @@ fn convert(
 ) -> Result<Value, SigstoreError> {
     let envelope: Value = serde_json::from_slice(envelope_json)
         .map_err(|e| bad(format!("the DSSE layer is not JSON: {e}")))?;
-    let blocks = armor::parse_all(cert_pem).map_err(|e| bad(format!("{COSIGN_CERTIFICATE}: {e}")))?;
+    let blocks =
+        armor::parse_all(cert_pem).map_err(|e| bad(format!("{COSIGN_CERTIFICATE}: {e}")))?;
     let leaf = blocks
         .iter()
         .find(|b| b.label == "CERTIFICATE")

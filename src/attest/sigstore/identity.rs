@@ -5,9 +5,9 @@ use super::error::{Check, SigstoreError};
 use super::x509::{Certificate, OID_SAN};
 use der::Decode;
 use der::asn1::Utf8StringRef;
+use std::collections::BTreeMap;
 use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::name::GeneralName;
-use std::collections::BTreeMap;
 
 /// Fulcio's OID arc 1.3.6.1.4.1.57264.1, DER-encoded.
 const FULCIO_ARC: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xbf, 0x30, 0x01];

@@ -106,7 +106,10 @@ struct Token<'a> {
 /// The SignedData of a token, or of the token in a whole TimeStampResp.
 fn signed_data(data: &[u8]) -> Result<AnyRef<'_>, SigstoreError> {
     let outer = AnyRef::from_der(data).map_err(derr("outer"))?;
-    outer.tag().assert_eq(Tag::Sequence).map_err(derr("outer"))?;
+    outer
+        .tag()
+        .assert_eq(Tag::Sequence)
+        .map_err(derr("outer"))?;
     // A TimeStampResp starts with PKIStatusInfo (a SEQUENCE); a token with its OID.
     let first = SliceReader::new(outer.value())
         .map(|r| r.peek_byte())

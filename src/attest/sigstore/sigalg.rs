@@ -1,11 +1,11 @@
 //! Public keys from SubjectPublicKeyInfo and signature checks with an explicit hash,
 //! as X.509, CMS, SCTs and Sigstore message signatures need them.
 
+use aws_lc_rs::digest;
+use aws_lc_rs::signature::{self as sig, UnparsedPublicKey, VerificationAlgorithm};
 use der::Decode;
 use der::asn1::ObjectIdentifier;
 use spki::SubjectPublicKeyInfoRef;
-use aws_lc_rs::digest;
-use aws_lc_rs::signature::{self as sig, UnparsedPublicKey, VerificationAlgorithm};
 
 use crate::attest::oid::{OID_EC_PUBLIC_KEY, OID_ED25519, OID_P256, OID_P384, OID_P521, OID_RSA};
 

@@ -256,7 +256,10 @@ mod tests {
             ("non-minimal", non_minimal),
         ] {
             let err = Certificate::from_der(&bytes).unwrap_err();
-            assert!(err.to_string().contains("malformed certificate"), "{what}: {err}");
+            assert!(
+                err.to_string().contains("malformed certificate"),
+                "{what}: {err}"
+            );
         }
     }
 }
