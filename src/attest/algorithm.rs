@@ -1,7 +1,6 @@
 //! Key algorithms and key errors.
 
-use super::der::DerError;
-use super::pem::PemError;
+use super::armor::PemError;
 use std::fmt;
 
 /// A signature algorithm family custody accepts.
@@ -75,8 +74,8 @@ pub enum KeyError {
     Der {
         /// Which structure.
         what: &'static str,
-        /// The DER problem.
-        source: DerError,
+        /// The DER problem, as the `der` crate reports it.
+        source: der::Error,
     },
     /// An algorithm or curve custody does not accept.
     #[error("unsupported key algorithm: {0}")]

@@ -6,13 +6,17 @@
 //! bits with PSS or PKCS#1 v1.5 over SHA-256.
 
 pub use super::algorithm::{KeyAlgorithm, KeyError};
-use super::der::{self, DerError};
+use super::armor;
 use super::keyid;
-use super::pem;
 use aws_lc_rs::signature::{self, ParsedPublicKey, RsaParameters, RsaPssSaltLength};
+use der::asn1::{AnyRef, BitStringRef, ObjectIdentifier};
+use der::{Decode, Encode, Tagged};
+use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 use std::fmt;
 
-use crate::attest::oid::{OID_EC_PUBLIC_KEY, OID_ED25519, OID_P256, OID_P384, OID_P521, OID_RSA};
+use crate::attest::oid::{
+    ED25519, OID_EC_PUBLIC_KEY, OID_ED25519, OID_P256, OID_P384, OID_P521, OID_RSA, RSA_ENCRYPTION,
+};
 
 /// RSA-PSS with the salt as long as it can be (Go's `rsa.SignPSS` default).
 static RSA_PSS_SHA256_MAX_SALT: RsaParameters =
@@ -23,7 +27,7 @@ pub const RSA_MIN_BITS: usize = 2048;
 /// Largest RSA modulus accepted, in bits.
 pub const RSA_MAX_BITS: usize = 8192;
 
-fn der_err(what: &'static str) -> impl Fn(DerError) -> KeyError {
+fn der_err(what: &'static str) -> impl Fn(der::Error) -> KeyError {
     move |source| KeyError::Der { what, source }
 }
 
@@ -32,6 +36,8 @@ fn der_err(what: &'static str) -> impl Fn(DerError) -> KeyError {
 pub struct PublicKey {
     algorithm: KeyAlgorithm,
     spki_der: Vec<u8>,
+    /// The SPKI as PEM (64-column lines, final newline).
+    pem: String,
     /// The key material as the algorithm-specific encoding (EC point, raw Ed25519
     /// key, or PKCS#1 RSAPublicKey).
     raw: Vec<u8>,
@@ -51,14 +57,14 @@ impl PublicKey {
     /// `RSA PUBLIC KEY` (PKCS#1) block. Text around the block is ignored; more than one
     /// key is an error.
     pub fn from_pem(text: &str) -> Result<PublicKey, KeyError> {
-        let blocks = pem::parse_all(text)?;
+        let blocks = armor::parse_all(text)?;
         let keys: Vec<_> = blocks
             .iter()
             .filter(|b| b.label == "PUBLIC KEY" || b.label == "RSA PUBLIC KEY")
             .collect();
         match keys.as_slice() {
             [one] if one.label == "PUBLIC KEY" => PublicKey::from_spki_der(&one.der),
-            [one] => PublicKey::from_spki_der(&rsa_spki(&one.der)),
+            [one] => PublicKey::from_spki_der(&rsa_spki(&one.der)?),
             [] => Err(KeyError::NoKeyBlock {
                 wanted: "PUBLIC KEY",
                 found: blocks
@@ -113,72 +119,57 @@ impl PublicKey {
         }
     }
 
-    /// The subject public key of a DER X.509 certificate. Nothing about the
-    /// certificate (validity, issuer, extensions) is checked.
+    /// The subject public key of a DER X.509 certificate (read with `x509-cert`).
+    /// Nothing about the certificate (validity, issuer, extensions) is checked.
     pub fn from_certificate_der(cert: &[u8]) -> Result<PublicKey, KeyError> {
-        let wrap = der_err("certificate");
-        let mut tbs = der::Reader::new(der::read_single(cert, der::SEQUENCE).map_err(&wrap)?);
-        let mut fields = der::Reader::new(tbs.read(der::SEQUENCE).map_err(&wrap)?);
-        if fields.peek_tag() == Some(0xa0) {
-            fields.read_any().map_err(&wrap)?;
-        }
-        for tag in [
-            der::INTEGER,
-            der::SEQUENCE,
-            der::SEQUENCE,
-            der::SEQUENCE,
-            der::SEQUENCE,
-        ] {
-            fields.read(tag).map_err(&wrap)?;
-        }
-        let spki = fields.read_raw(der::SEQUENCE).map_err(&wrap)?;
-        PublicKey::from_spki_der(spki)
+        let cert = x509_cert::Certificate::from_der(cert).map_err(der_err("certificate"))?;
+        let spki = cert
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .map_err(der_err("certificate"))?;
+        PublicKey::from_spki_der(&spki)
     }
 
     /// Builds an Ed25519 key from its 32 raw bytes.
     pub fn from_ed25519_bytes(raw: &[u8]) -> Result<PublicKey, KeyError> {
-        let alg = der::write(der::SEQUENCE, &der::write(der::OID, OID_ED25519));
-        let mut bits = vec![0u8];
-        bits.extend_from_slice(raw);
-        let mut body = alg;
-        body.extend(der::write(der::BIT_STRING, &bits));
-        PublicKey::from_spki_der(&der::write(der::SEQUENCE, &body))
+        let spki = SubjectPublicKeyInfoRef {
+            algorithm: AlgorithmIdentifierRef {
+                oid: ED25519,
+                parameters: None,
+            },
+            subject_public_key: BitStringRef::from_bytes(raw)
+                .map_err(der_err("subjectPublicKey"))?,
+        };
+        PublicKey::from_spki_der(&spki.to_der().map_err(der_err("SubjectPublicKeyInfo"))?)
     }
 
     /// Reads a DER SubjectPublicKeyInfo.
     pub fn from_spki_der(spki: &[u8]) -> Result<PublicKey, KeyError> {
-        let outer =
-            der::read_single(spki, der::SEQUENCE).map_err(der_err("SubjectPublicKeyInfo"))?;
-        let mut r = der::Reader::new(outer);
-        let alg_id = r
-            .read(der::SEQUENCE)
-            .map_err(der_err("AlgorithmIdentifier"))?;
-        let bit_string = r
-            .read(der::BIT_STRING)
-            .map_err(der_err("subjectPublicKey"))?;
-        r.finish().map_err(der_err("SubjectPublicKeyInfo"))?;
-        let raw = match bit_string.split_first() {
-            Some((0, raw)) => raw,
-            _ => {
-                return Err(KeyError::Der {
-                    what: "subjectPublicKey",
-                    source: DerError::BadLength,
-                });
-            }
-        };
-        let mut a = der::Reader::new(alg_id);
-        let oid = a.read(der::OID).map_err(der_err("AlgorithmIdentifier"))?;
+        let info =
+            SubjectPublicKeyInfoRef::from_der(spki).map_err(der_err("SubjectPublicKeyInfo"))?;
+        let raw = info.subject_public_key.as_bytes().ok_or(KeyError::Der {
+            what: "subjectPublicKey",
+            source: der::Tag::BitString.value_error().into(),
+        })?;
+        let oid = info.algorithm.oid.as_bytes();
+        let params = info.algorithm.parameters;
         let (algorithm, rsa_bits) = if oid == OID_EC_PUBLIC_KEY {
-            let curve = a.read(der::OID).map_err(der_err("EC parameters"))?;
-            a.finish().map_err(der_err("EC parameters"))?;
-            let algorithm = match curve {
+            let curve = params
+                .ok_or(KeyError::Der {
+                    what: "EC parameters",
+                    source: der::Tag::ObjectIdentifier.value_error().into(),
+                })?
+                .decode_as::<ObjectIdentifier>()
+                .map_err(der_err("EC parameters"))?;
+            let algorithm = match curve.as_bytes() {
                 OID_P256 => KeyAlgorithm::EcdsaP256,
                 OID_P384 => KeyAlgorithm::EcdsaP384,
                 OID_P521 => KeyAlgorithm::EcdsaP521,
                 _ => {
                     return Err(KeyError::Unsupported(format!(
                         "EC curve OID {}",
-                        hex::encode(curve)
+                        hex::encode(curve.as_bytes())
                     )));
                 }
             };
@@ -195,8 +186,12 @@ impl PublicKey {
             }
             (algorithm, None)
         } else if oid == OID_ED25519 {
-            a.finish()
-                .map_err(der_err("Ed25519 parameters (must be absent)"))?;
+            if let Some(p) = params {
+                return Err(KeyError::Der {
+                    what: "Ed25519 parameters (must be absent)",
+                    source: p.tag().unexpected_error(None).into(),
+                });
+            }
             if raw.len() != 32 {
                 return Err(KeyError::Invalid {
                     algorithm: KeyAlgorithm::Ed25519,
@@ -214,11 +209,12 @@ impl PublicKey {
             }
             (KeyAlgorithm::Ed25519, None)
         } else if oid == OID_RSA {
-            if !a.is_empty() {
-                a.read(der::NULL)
-                    .map_err(der_err("RSA parameters (must be NULL)"))?;
+            if let Some(p) = params.filter(|p| !p.is_null()) {
+                return Err(KeyError::Der {
+                    what: "RSA parameters (must be NULL)",
+                    source: p.tag().unexpected_error(Some(der::Tag::Null)).into(),
+                });
             }
-            a.finish().map_err(der_err("RSA parameters"))?;
             let bits = rsa_modulus_bits(raw)?;
             if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) {
                 return Err(KeyError::RsaSize(bits));
@@ -237,7 +233,7 @@ impl PublicKey {
         // form is already the only DER of its key.
         let canonical;
         let spki = if algorithm == KeyAlgorithm::Rsa {
-            canonical = rsa_spki(raw);
+            canonical = rsa_spki(raw)?;
             canonical.as_slice()
         } else {
             spki
@@ -245,12 +241,13 @@ impl PublicKey {
         let spki_hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, spki);
         let key_id = hex::encode(spki_hash.as_ref());
         let sigstore_hint = super::b64::encode(spki_hash.as_ref());
-        let pem_text = pem::encode("PUBLIC KEY", spki);
+        let pem_text = armor::encode("PUBLIC KEY", spki)?;
         let (intoto_key_id, sslib_key_id, hint_ids) =
             keyid::intoto_and_sslib_ids(algorithm, raw, &pem_text);
         Ok(PublicKey {
             algorithm,
             spki_der: spki.to_vec(),
+            pem: pem_text,
             raw: raw.to_vec(),
             rsa_bits,
             key_id,
@@ -320,7 +317,7 @@ impl PublicKey {
 
     /// The key as PEM SubjectPublicKeyInfo.
     pub fn to_pem(&self) -> String {
-        pem::encode("PUBLIC KEY", &self.spki_der)
+        self.pem.clone()
     }
 
     /// Whether `sig` is a valid signature of `msg` under this key. ECDSA accepts ASN.1
@@ -405,42 +402,63 @@ fn parse_verifiers(algorithm: KeyAlgorithm, raw: &[u8]) -> Result<Vec<ParsedPubl
         .collect()
 }
 
-/// Bit length of the modulus in a PKCS#1 RSAPublicKey.
+/// Bit length of the modulus in a PKCS#1 RSAPublicKey (read with `pkcs1`, which
+/// refuses negative and non-minimally encoded integers).
 fn rsa_modulus_bits(pkcs1: &[u8]) -> Result<usize, KeyError> {
-    let seq = der::read_single(pkcs1, der::SEQUENCE).map_err(der_err("RSAPublicKey"))?;
-    let mut r = der::Reader::new(seq);
-    let n = r.read(der::INTEGER).map_err(der_err("RSA modulus"))?;
-    let e = r.read(der::INTEGER).map_err(der_err("RSA exponent"))?;
-    r.finish().map_err(der_err("RSAPublicKey"))?;
-    let invalid = |reason| KeyError::Invalid {
-        algorithm: KeyAlgorithm::Rsa,
-        reason,
-    };
-    if e.is_empty() || e[0] & 0x80 != 0 || (e.len() > 1 && e[0] == 0 && e[1] & 0x80 == 0) {
-        return Err(invalid(
-            "the public exponent is not a minimally encoded positive integer",
-        ));
-    }
-    let n = match n {
-        [0, rest @ ..] if rest.first().is_some_and(|b| b & 0x80 != 0) => rest,
-        [first, ..] if first & 0x80 == 0 && *first != 0 => n,
-        _ => {
-            return Err(invalid(
-                "the modulus is not a minimally encoded positive integer",
-            ));
-        }
-    };
+    let key = pkcs1::RsaPublicKey::<der::asn1::UintRef<'_>>::from_der(pkcs1)
+        .map_err(der_err("RSAPublicKey"))?;
+    let n = key.modulus.as_bytes();
     let first = n.first().copied().unwrap_or(0);
-    Ok(n.len() * 8 - first.leading_zeros() as usize)
+    Ok((n.len() * 8).saturating_sub(first.leading_zeros() as usize))
 }
 
-/// Wraps a PKCS#1 RSAPublicKey in a SubjectPublicKeyInfo.
-fn rsa_spki(pkcs1: &[u8]) -> Vec<u8> {
-    let mut alg = der::write(der::OID, OID_RSA);
-    alg.extend(der::write(der::NULL, &[]));
-    let mut body = der::write(der::SEQUENCE, &alg);
-    let mut bits = vec![0u8];
-    bits.extend_from_slice(pkcs1);
-    body.extend(der::write(der::BIT_STRING, &bits));
-    der::write(der::SEQUENCE, &body)
+/// Wraps a PKCS#1 RSAPublicKey in a SubjectPublicKeyInfo (`rsaEncryption`, NULL
+/// parameters).
+pub(crate) fn rsa_spki(pkcs1: &[u8]) -> Result<Vec<u8>, KeyError> {
+    SubjectPublicKeyInfoRef {
+        algorithm: AlgorithmIdentifierRef {
+            oid: RSA_ENCRYPTION,
+            parameters: Some(AnyRef::NULL),
+        },
+        subject_public_key: BitStringRef::from_bytes(pkcs1).map_err(der_err("RSAPublicKey"))?,
+    }
+    .to_der()
+    .map_err(der_err("SubjectPublicKeyInfo"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A P-256 SPKI: 30 59 30 13 <AlgorithmIdentifier> 03 42 00 04 <point>.
+    fn p256_spki() -> Vec<u8> {
+        let key = crate::attest::SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        key.public_key().spki_der().to_vec()
+    }
+
+    #[test]
+    fn spki_in_non_der_forms_is_refused() {
+        let der = p256_spki();
+        assert_eq!(&der[..2], &[0x30, 0x59]);
+        let is_der_error =
+            |bytes: &[u8]| matches!(PublicKey::from_spki_der(bytes), Err(KeyError::Der { .. }));
+        // Indefinite length, a long form where the short one fits, trailing bytes.
+        let mut indefinite = vec![0x30, 0x80];
+        indefinite.extend_from_slice(&der[2..]);
+        indefinite.extend_from_slice(&[0, 0]);
+        assert!(is_der_error(&indefinite));
+        let mut long_form = vec![0x30, 0x81, 0x59];
+        long_form.extend_from_slice(&der[2..]);
+        assert!(is_der_error(&long_form));
+        let mut trailing = der.clone();
+        trailing.push(0);
+        assert!(is_der_error(&trailing));
+        // A BIT STRING with unused bits.
+        let mut unused = der.clone();
+        let bits = 4 + 0x13;
+        assert_eq!(&der[bits..bits + 3], &[0x03, 0x42, 0x00]);
+        unused[bits + 2] = 1;
+        assert!(is_der_error(&unused));
+        assert!(PublicKey::from_spki_der(&der).is_ok());
+    }
 }

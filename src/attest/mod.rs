@@ -25,28 +25,27 @@
 //! ```
 
 mod algorithm;
+pub(crate) mod armor;
 pub(crate) mod b64;
 pub mod bundle;
-mod canonical;
-pub(crate) mod der;
 pub(crate) mod dsse;
 pub mod evidence;
 mod keyid;
 mod keys;
 mod oid;
-pub(crate) mod pem;
 mod sign;
 pub mod sigstore;
 mod statement;
 mod verify;
 
+/// A DER decoding error (from the `der` crate), as [`KeyError::Der`] carries it.
+pub use ::der::Error as DerError;
+pub use armor::PemError;
 pub use b64::{decode as base64_decode, encode as base64_encode};
-pub use canonical::{CanonicalError, canonical_json};
-pub use der::DerError;
 pub use dsse::{Envelope, EnvelopeError, Signature, pae, sign_envelope};
 pub use evidence::{EvidenceFormat, OpenError, open_envelope, open_statement, subject_among};
+pub use keyid::{CanonicalError, canonical_json};
 pub use keys::{KeyAlgorithm, KeyError, PublicKey, RSA_MAX_BITS, RSA_MIN_BITS, TrustedKey};
-pub use pem::PemError;
 pub use sign::SigningKey;
 pub use statement::{
     INTOTO_PAYLOAD_TYPE, STATEMENT_V01, STATEMENT_V1, Statement, StatementError, Subject,

@@ -13,3 +13,10 @@ pub(crate) const OID_P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
 pub(crate) const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
 /// `id-Ed25519` (RFC 8410).
 pub(crate) const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+
+/// `rsaEncryption`, for building an SPKI.
+pub(crate) const RSA_ENCRYPTION: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+/// `id-Ed25519`, for building an SPKI.
+pub(crate) const ED25519: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.3.101.112");

@@ -4,13 +4,14 @@
 //! write and read); RSA signs with PSS over SHA-256 (salt = digest length), the
 //! in-toto/securesystemslib default scheme `rsassa-pss-sha256`.
 
-use super::der::{self, DerError};
+use super::armor;
 use super::keys::{KeyAlgorithm, KeyError, PublicKey};
-use super::pem;
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+use der::Decode;
+use der::asn1::ObjectIdentifier;
 use std::fmt;
 
 use crate::attest::oid::{OID_EC_PUBLIC_KEY, OID_ED25519, OID_P256, OID_P384, OID_P521, OID_RSA};
@@ -89,7 +90,7 @@ impl SigningKey {
     /// Reads an unencrypted private key from PEM: `PRIVATE KEY` (PKCS#8), `EC PRIVATE
     /// KEY` (SEC1) or `RSA PRIVATE KEY` (PKCS#1).
     pub fn from_pem(text: &str) -> Result<SigningKey, KeyError> {
-        let blocks = pem::parse_all(text)?;
+        let blocks = armor::parse_all(text)?;
         let keys: Vec<_> = blocks
             .iter()
             .filter(|b| b.label.ends_with("PRIVATE KEY"))
@@ -123,19 +124,11 @@ impl SigningKey {
                 }
             },
             "EC PRIVATE KEY" => {
-                let curves = [
-                    KeyAlgorithm::EcdsaP256,
-                    KeyAlgorithm::EcdsaP384,
-                    KeyAlgorithm::EcdsaP521,
-                ];
-                let pair = curves
-                    .iter()
-                    .find_map(|c| EcdsaKeyPair::from_private_key_der(ecdsa_alg(*c), der).ok())
-                    .ok_or(KeyError::Invalid {
-                        algorithm: KeyAlgorithm::EcdsaP256,
-                        reason: "not a P-256, P-384 or P-521 SEC1 private key",
-                    })?;
-                Pair::Ecdsa(pair)
+                let curve = sec1_curve(der)?;
+                Pair::Ecdsa(
+                    EcdsaKeyPair::from_private_key_der(ecdsa_alg(curve), der)
+                        .map_err(rejected(curve))?,
+                )
             }
             "RSA PRIVATE KEY" => {
                 Pair::Rsa(RsaKeyPair::from_der(der).map_err(rejected(KeyAlgorithm::Rsa))?)
@@ -157,7 +150,7 @@ impl SigningKey {
             Pair::Rsa(p) => AsDer::<Pkcs8V1Der>::as_der(p).map(|d| d.as_ref().to_vec()),
         }
         .map_err(crypto("encoding the private key"))?;
-        Ok(pem::encode("PRIVATE KEY", &der))
+        Ok(armor::encode("PRIVATE KEY", &der)?)
     }
 
     /// The matching public key.
@@ -194,34 +187,56 @@ impl SigningKey {
     }
 }
 
-/// The algorithm named by a PKCS#8 PrivateKeyInfo's AlgorithmIdentifier.
+fn der_err(what: &'static str) -> impl Fn(der::Error) -> KeyError {
+    move |source| KeyError::Der { what, source }
+}
+
+/// The ECDSA algorithm of a named curve OID.
+fn curve_algorithm(curve: ObjectIdentifier) -> Result<KeyAlgorithm, KeyError> {
+    match curve.as_bytes() {
+        OID_P256 => Ok(KeyAlgorithm::EcdsaP256),
+        OID_P384 => Ok(KeyAlgorithm::EcdsaP384),
+        OID_P521 => Ok(KeyAlgorithm::EcdsaP521),
+        other => Err(KeyError::Unsupported(format!(
+            "EC curve OID {}",
+            hex::encode(other)
+        ))),
+    }
+}
+
+/// The curve of a SEC1 ECPrivateKey (read with `sec1`), from its named-curve
+/// parameters.
+fn sec1_curve(der_bytes: &[u8]) -> Result<KeyAlgorithm, KeyError> {
+    let key = sec1::EcPrivateKey::from_der(der_bytes).map_err(der_err("SEC1 ECPrivateKey"))?;
+    let curve = key
+        .parameters
+        .and_then(|p| p.named_curve())
+        .ok_or(KeyError::Invalid {
+            algorithm: KeyAlgorithm::EcdsaP256,
+            reason: "a SEC1 private key without a named curve",
+        })?;
+    curve_algorithm(curve)
+}
+
+/// The algorithm named by a PKCS#8 PrivateKeyInfo's AlgorithmIdentifier (read with
+/// `pkcs8`).
 fn pkcs8_algorithm(der_bytes: &[u8]) -> Result<KeyAlgorithm, KeyError> {
-    let wrap = |source: DerError| KeyError::Der {
-        what: "PKCS#8 PrivateKeyInfo",
-        source,
-    };
-    let mut outer = der::Reader::new(der_bytes);
-    let info = outer.read(der::SEQUENCE).map_err(wrap)?;
-    outer.finish().map_err(wrap)?;
-    let mut r = der::Reader::new(info);
-    r.read(der::INTEGER).map_err(wrap)?;
-    let alg_id = r.read(der::SEQUENCE).map_err(wrap)?;
-    let mut a = der::Reader::new(alg_id);
-    let oid = a.read(der::OID).map_err(wrap)?;
+    let info =
+        pkcs8::PrivateKeyInfoRef::from_der(der_bytes).map_err(der_err("PKCS#8 PrivateKeyInfo"))?;
+    let oid = info.algorithm.oid.as_bytes();
     if oid == OID_ED25519 {
         Ok(KeyAlgorithm::Ed25519)
     } else if oid == OID_RSA {
         Ok(KeyAlgorithm::Rsa)
     } else if oid == OID_EC_PUBLIC_KEY {
-        match a.read(der::OID).map_err(wrap)? {
-            OID_P256 => Ok(KeyAlgorithm::EcdsaP256),
-            OID_P384 => Ok(KeyAlgorithm::EcdsaP384),
-            OID_P521 => Ok(KeyAlgorithm::EcdsaP521),
-            other => Err(KeyError::Unsupported(format!(
-                "EC curve OID {}",
-                hex::encode(other)
-            ))),
-        }
+        let curve = info
+            .algorithm
+            .parameters_oid()
+            .map_err(|_| KeyError::Invalid {
+                algorithm: KeyAlgorithm::EcdsaP256,
+                reason: "a PKCS#8 EC private key without a named curve",
+            })?;
+        curve_algorithm(curve)
     } else {
         Err(KeyError::Unsupported(format!(
             "private key algorithm OID {}",

@@ -9,6 +9,7 @@ use super::reference::ImageRef;
 use super::stats::{Recorder, RequestRecord, current_phase, current_round, kind_of};
 use super::token::{Challenge, TokenCache, parse_challenge};
 use crate::digest::{Digest, Hasher};
+use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode, Url};
@@ -171,7 +172,14 @@ impl Transport {
             t.image.repository,
             if t.push { "pull,push" } else { "pull" }
         );
-        let mut attempt = 0;
+        // 400 ms, 800 ms, … between attempts, `retries` times at most; a Retry-After
+        // header replaces the delay; MAX_RETRY_WAIT caps both.
+        let mut backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(400))
+            .with_factor(2.0)
+            .with_max_delay(MAX_RETRY_WAIT)
+            .with_max_times(self.cfg.retries as usize)
+            .build();
         let mut challenged = false;
         loop {
             let authz = self.authorization(t, &host, &scope, req.step).await?;
@@ -190,10 +198,11 @@ impl Transport {
                     continue;
                 }
             }
-            if is_retryable(status) && attempt < self.cfg.retries {
-                attempt += 1;
+            if is_retryable(status)
+                && let Some(delay) = backoff.next()
+            {
                 let wait = retry_after(resp.headers())
-                    .unwrap_or(Duration::from_millis(200 * 2u64.pow(attempt)))
+                    .unwrap_or(delay)
                     .min(MAX_RETRY_WAIT);
                 tracing::debug!(image = %t.image, step = req.step, status = status.as_u16(), ?wait, "retrying");
                 tokio::time::sleep(wait).await;

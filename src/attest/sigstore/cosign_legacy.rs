@@ -3,7 +3,7 @@
 //! the Rekor entry's signed entry timestamp. It is read as the v0.1 bundle it amounts to.
 
 use super::error::{Check, SigstoreError};
-use crate::attest::{b64, pem};
+use crate::attest::{armor, b64};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -41,7 +41,8 @@ fn convert(
 ) -> Result<Value, SigstoreError> {
     let envelope: Value = serde_json::from_slice(envelope_json)
         .map_err(|e| bad(format!("the DSSE layer is not JSON: {e}")))?;
-    let blocks = pem::parse_all(cert_pem).map_err(|e| bad(format!("{COSIGN_CERTIFICATE}: {e}")))?;
+    let blocks =
+        armor::parse_all(cert_pem).map_err(|e| bad(format!("{COSIGN_CERTIFICATE}: {e}")))?;
     let leaf = blocks
         .iter()
         .find(|b| b.label == "CERTIFICATE")

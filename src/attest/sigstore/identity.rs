@@ -3,8 +3,11 @@
 
 use super::error::{Check, SigstoreError};
 use super::x509::{Certificate, OID_SAN};
-use crate::attest::der;
+use der::Decode;
+use der::asn1::Utf8StringRef;
 use std::collections::BTreeMap;
+use x509_cert::ext::pkix::SubjectAltName;
+use x509_cert::ext::pkix::name::GeneralName;
 
 /// Fulcio's OID arc 1.3.6.1.4.1.57264.1, DER-encoded.
 const FULCIO_ARC: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xbf, 0x30, 0x01];
@@ -65,19 +68,16 @@ impl CertificateIdentity {
         let bad = |r: &str| SigstoreError::new(Check::Certificate, r.to_owned());
         let mut id = CertificateIdentity::default();
         if let Some(san) = cert.extension(OID_SAN) {
-            let names = der::read_single(&san.value, der::SEQUENCE)
-                .map_err(|_| bad("malformed subjectAltName"))?;
-            let mut r = der::Reader::new(names);
-            while !r.is_empty() {
-                let (tag, value) = r.read_any().map_err(|_| bad("malformed subjectAltName"))?;
-                match tag {
-                    0x81 | 0x86 => id.sans.extend(utf8(value)),
-                    0xa0 => {
-                        let mut o = der::Reader::new(value);
-                        let _oid = o.read(der::OID).map_err(|_| bad("malformed otherName"))?;
-                        let explicit = o.read(0xa0).map_err(|_| bad("malformed otherName"))?;
-                        if let Ok(s) = der::read_single(explicit, 0x0c) {
-                            id.sans.extend(utf8(s));
+            let names = SubjectAltName::from_der(&san.value)
+                .map_err(|e| bad(&format!("malformed subjectAltName: {e}")))?;
+            for name in names.0 {
+                match name {
+                    GeneralName::Rfc822Name(s) | GeneralName::UniformResourceIdentifier(s) => {
+                        id.sans.push(s.to_string());
+                    }
+                    GeneralName::OtherName(other) => {
+                        if let Ok(s) = other.value.decode_as::<Utf8StringRef<'_>>() {
+                            id.sans.push(s.as_str().to_owned());
                         }
                     }
                     _ => {}
@@ -98,10 +98,9 @@ impl CertificateIdentity {
                 continue;
             };
             let value = if *is_der {
-                der::read_single(&ext.value, 0x0c)
-                    .ok()
-                    .and_then(utf8)
-                    .ok_or_else(|| bad("a Fulcio extension is not a UTF8String"))?
+                Utf8StringRef::from_der(&ext.value)
+                    .map(|s| s.as_str().to_owned())
+                    .map_err(|_| bad("a Fulcio extension is not a UTF8String"))?
             } else {
                 utf8(&ext.value).ok_or_else(|| bad("a Fulcio extension is not UTF-8"))?
             };

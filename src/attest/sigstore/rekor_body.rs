@@ -5,7 +5,7 @@
 use super::bundle::{Content, TlogEntry};
 use super::error::{Check, SigstoreError, fail};
 use super::sigalg::sha256;
-use crate::attest::{b64, pem};
+use crate::attest::{armor, b64};
 use serde_json::Value;
 
 /// Who signed, as the bundle presents it.
@@ -52,7 +52,7 @@ fn pem_matches(encoded: Option<Vec<u8>>, signer: &Signer<'_>) -> bool {
     let Some(text) = encoded.and_then(|b| String::from_utf8(b).ok()) else {
         return false;
     };
-    let Ok(blocks) = pem::parse_all(&text) else {
+    let Ok(blocks) = armor::parse_all(&text) else {
         return false;
     };
     match (blocks.as_slice(), signer) {
@@ -239,7 +239,7 @@ mod tests {
     }
 
     fn pem_b64() -> String {
-        b64::encode(pem::encode("CERTIFICATE", CERT).as_bytes())
+        b64::encode(armor::encode("CERTIFICATE", CERT).unwrap().as_bytes())
     }
 
     #[test]

@@ -5,9 +5,8 @@ use super::error::{Check, SigstoreError, fail};
 use super::sigalg::{Hash, sha256};
 use super::trusted_root::TrustedRoot;
 use super::x509::{Certificate, OID_SCT_LIST};
-use crate::attest::der;
-
-const OCTET_STRING: u8 = 0x04;
+use der::Decode;
+use der::asn1::OctetStringRef;
 
 fn bad(reason: &str) -> SigstoreError {
     SigstoreError::new(Check::Sct, reason.to_owned())
@@ -47,8 +46,9 @@ struct Sct<'a> {
 }
 
 fn parse_list(ext_value: &[u8]) -> Result<Vec<Sct<'_>>, SigstoreError> {
-    let tls = der::read_single(ext_value, OCTET_STRING)
-        .map_err(|_| bad("the SCT extension is not an OCTET STRING"))?;
+    let tls = <&OctetStringRef>::from_der(ext_value)
+        .map_err(|_| bad("the SCT extension is not an OCTET STRING"))?
+        .as_bytes();
     let mut list = Tls(tls);
     let mut items = Tls(list.vec16()?);
     if !list.0.is_empty() {
@@ -93,7 +93,7 @@ pub(crate) fn verify_scts(
         );
     };
     let scts = parse_list(&ext.value)?;
-    let tbs = leaf.precert_tbs();
+    let tbs = leaf.precert_tbs()?;
     let issuer_key_hash = sha256(&issuer.spki);
     let mut known_log = false;
     for sct in &scts {

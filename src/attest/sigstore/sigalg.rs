@@ -1,9 +1,11 @@
 //! Public keys from SubjectPublicKeyInfo and signature checks with an explicit hash,
 //! as X.509, CMS, SCTs and Sigstore message signatures need them.
 
-use crate::attest::der;
 use aws_lc_rs::digest;
 use aws_lc_rs::signature::{self as sig, UnparsedPublicKey, VerificationAlgorithm};
+use der::Decode;
+use der::asn1::ObjectIdentifier;
+use spki::SubjectPublicKeyInfoRef;
 
 use crate::attest::oid::{OID_EC_PUBLIC_KEY, OID_ED25519, OID_P256, OID_P384, OID_P521, OID_RSA};
 
@@ -89,24 +91,26 @@ pub(crate) struct VerifyKey {
 impl VerifyKey {
     /// Reads a DER SubjectPublicKeyInfo.
     pub(crate) fn from_spki(spki: &[u8]) -> Result<VerifyKey, String> {
-        let inner = der::read_single(spki, der::SEQUENCE).map_err(|e| format!("SPKI: {e}"))?;
-        let mut r = der::Reader::new(inner);
-        let alg = r.read(der::SEQUENCE).map_err(|e| format!("SPKI: {e}"))?;
-        let bits = r.read(der::BIT_STRING).map_err(|e| format!("SPKI: {e}"))?;
-        r.finish().map_err(|e| format!("SPKI: {e}"))?;
-        let raw = match bits.split_first() {
-            Some((0, raw)) => raw,
-            _ => return Err("SPKI key bits have unused bits".to_owned()),
-        };
-        let mut a = der::Reader::new(alg);
-        let oid = a.read(der::OID).map_err(|e| format!("SPKI: {e}"))?;
-        let kind = match oid {
-            OID_EC_PUBLIC_KEY => match a.read(der::OID).map_err(|e| format!("SPKI: {e}"))? {
-                OID_P256 => KeyKind::P256,
-                OID_P384 => KeyKind::P384,
-                OID_P521 => KeyKind::P521,
-                other => return Err(format!("unsupported EC curve {}", hex::encode(other))),
-            },
+        let info = SubjectPublicKeyInfoRef::from_der(spki).map_err(|e| format!("SPKI: {e}"))?;
+        let raw = info
+            .subject_public_key
+            .as_bytes()
+            .ok_or("SPKI key bits have unused bits")?;
+        let kind = match info.algorithm.oid.as_bytes() {
+            OID_EC_PUBLIC_KEY => {
+                let curve = info
+                    .algorithm
+                    .parameters
+                    .ok_or("SPKI: EC key without a named curve")?
+                    .decode_as::<ObjectIdentifier>()
+                    .map_err(|e| format!("SPKI: {e}"))?;
+                match curve.as_bytes() {
+                    OID_P256 => KeyKind::P256,
+                    OID_P384 => KeyKind::P384,
+                    OID_P521 => KeyKind::P521,
+                    other => return Err(format!("unsupported EC curve {}", hex::encode(other))),
+                }
+            }
             OID_ED25519 => KeyKind::Ed25519,
             OID_RSA => KeyKind::Rsa,
             other => return Err(format!("unsupported key algorithm {}", hex::encode(other))),

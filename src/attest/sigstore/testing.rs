@@ -3,7 +3,8 @@
 //! with switches that break exactly one check. Not for production use.
 
 use super::sigalg::sha256;
-use crate::attest::{b64, canonical_json, pae, pem};
+use crate::attest::{armor, b64, canonical_json, pae};
+use der::Encode;
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PublicKeyData as _, SanType,
@@ -68,8 +69,10 @@ fn e<E: std::fmt::Display>(err: E) -> String {
     err.to_string()
 }
 
-fn utf8_der(s: &str) -> Vec<u8> {
-    crate::attest::der::write(0x0c, s.as_bytes())
+fn utf8_der(s: &str) -> Result<Vec<u8>, String> {
+    der::asn1::Utf8StringRef::new(s)
+        .and_then(|u| u.to_der())
+        .map_err(e)
 }
 
 struct Ca {
@@ -208,13 +211,13 @@ impl TestSigstore {
         params.not_after = rcgen::date_time_ymd(2024, 1, 1) + std::time::Duration::from_secs(600);
         params.custom_extensions = vec![CustomExtension::from_oid_content(
             FULCIO_ISSUER_V2,
-            utf8_der(&leaf.issuer),
+            utf8_der(&leaf.issuer)?,
         )];
         for (arc, value) in &leaf.extensions {
             let oid = [1, 3, 6, 1, 4, 1, 57264, 1, *arc];
             params
                 .custom_extensions
-                .push(CustomExtension::from_oid_content(&oid, utf8_der(value)));
+                .push(CustomExtension::from_oid_content(&oid, utf8_der(value)?));
         }
         let other_ca;
         let issuer_ca = if leaf.unknown_ca {
@@ -227,7 +230,7 @@ impl TestSigstore {
         // The precertificate: everything but the SCT list, which signs it.
         let precert = params.signed_by(key, &issuer).map_err(e)?;
         let parsed = super::x509::Certificate::from_der(precert.der()).map_err(e)?;
-        let tbs = parsed.precert_tbs();
+        let tbs = parsed.precert_tbs().map_err(e)?;
         let issuer_spki = super::x509::Certificate::from_der(&issuer_ca.der)
             .map_err(e)?
             .spki;
@@ -257,7 +260,9 @@ impl TestSigstore {
             .custom_extensions
             .push(CustomExtension::from_oid_content(
                 SCT_LIST,
-                crate::attest::der::write(0x04, &list),
+                der::asn1::OctetString::new(list)
+                    .and_then(|o| o.to_der())
+                    .map_err(e)?,
             ));
         Ok(params.signed_by(key, &issuer).map_err(e)?.der().to_vec())
     }
@@ -296,11 +301,11 @@ impl TestSigstore {
                 "payloadHash": { "algorithm": "sha256", "value": hex::encode(sha256(logged_payload)) },
                 "signatures": [{
                     "signature": b64::encode(&sig),
-                    "verifier": b64::encode(pem::encode("CERTIFICATE", &cert).as_bytes())
+                    "verifier": b64::encode(armor::encode("CERTIFICATE", &cert).map_err(e)?.as_bytes())
                 }]
             }
         });
-        let body = canonical_json(&body).map_err(|x| x.0)?;
+        let body = canonical_json(&body).map_err(e)?;
         let body_b64 = b64::encode(&body);
         let integrated_time = ISSUED_AT + leaf.signed_after_secs;
         let log_id = Self::log_id(&self.log_key);
@@ -326,7 +331,7 @@ impl TestSigstore {
         });
         let set = self
             .log_key
-            .sign(&canonical_json(&set_payload).map_err(|x| x.0)?)
+            .sign(&canonical_json(&set_payload).map_err(e)?)
             .map_err(e)?;
         let bundle: Value = json!({
             "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
@@ -393,7 +398,7 @@ pub fn to_legacy_cosign(
     let annotations = std::collections::BTreeMap::from([
         (
             super::COSIGN_CERTIFICATE.to_owned(),
-            pem::encode("CERTIFICATE", &cert),
+            armor::encode("CERTIFICATE", &cert).map_err(e)?,
         ),
         (super::COSIGN_BUNDLE.to_owned(), rekor.to_string()),
     ]);

@@ -18,7 +18,7 @@ pub(crate) fn verify_set(entry: &TlogEntry, log: &LogKey, set: &[u8]) -> Result<
         "logIndex": entry.log_index,
     });
     let bytes = canonical_json(&payload)
-        .map_err(|e| SigstoreError::new(Check::SignedEntryTimestamp, e.0))?;
+        .map_err(|e| SigstoreError::new(Check::SignedEntryTimestamp, e.to_string()))?;
     if !log.key.verify(Hash::Sha256, &bytes, set) {
         return fail(
             Check::SignedEntryTimestamp,

@@ -6,7 +6,8 @@ use super::error::{Check, SigstoreError, fail};
 use super::sigalg::VerifyKey;
 use super::time::{Validity, parse_rfc3339};
 use super::x509::Certificate;
-use crate::attest::{b64, der};
+use crate::attest::b64;
+use crate::attest::keys::rsa_spki;
 use serde_json::Value;
 
 /// The public-good Sigstore production trusted root, as shipped by sigstore-python
@@ -76,18 +77,6 @@ fn b64_field(v: Option<&Value>, what: &str) -> Result<Vec<u8>, SigstoreError> {
     b64::decode(text).map_err(|_| bad(format!("{what} is not base64")))
 }
 
-/// Wraps a PKCS#1 RSAPublicKey (how `PKCS1_RSA_*` keys are stored) in an SPKI.
-fn rsa_spki(pkcs1: &[u8]) -> Vec<u8> {
-    const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-    let mut alg = der::write(der::OID, OID_RSA);
-    alg.extend(der::write(der::NULL, &[]));
-    let mut bits = vec![0u8];
-    bits.extend_from_slice(pkcs1);
-    let mut body = der::write(der::SEQUENCE, &alg);
-    body.extend(der::write(der::BIT_STRING, &bits));
-    der::write(der::SEQUENCE, &body)
-}
-
 /// The entries of the list `field` of the root (none when absent), numbered.
 fn entries<'a>(root: &'a Value, field: &str) -> impl Iterator<Item = (usize, &'a Value)> {
     root.get(field)
@@ -109,7 +98,7 @@ fn logs(root: &Value, field: &str) -> Result<Vec<LogKey>, SigstoreError> {
         let mut spki = b64_field(pk.get("rawBytes"), &format!("{what}.publicKey.rawBytes"))?;
         let details = pk.get("keyDetails").and_then(Value::as_str).unwrap_or("");
         if details.starts_with("PKCS1_RSA") {
-            spki = rsa_spki(&spki);
+            spki = rsa_spki(&spki).map_err(|e| bad(format!("{what}: {e}")))?;
         }
         let key = VerifyKey::from_spki(&spki).map_err(|e| bad(format!("{what}: {e}")))?;
         let log_id = b64_field(

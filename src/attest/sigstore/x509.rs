@@ -1,11 +1,16 @@
-//! A strict, minimal X.509 certificate reader: the fields Sigstore verification needs,
-//! each kept as its DER bytes so names compare byte for byte and the TBS can be rebuilt
-//! without the SCT extension.
+//! X.509 certificates as Sigstore verification needs them, read with `x509-cert` (on
+//! the `der` crate's strict DER). The signed TBSCertificate and the names are kept as
+//! their DER bytes so names compare byte for byte and the TBS can be rebuilt without
+//! the SCT extension.
 
 use super::error::{Check, SigstoreError};
 use super::sigalg::VerifyKey;
-use super::time::{UnixTime, parse_der_time};
-use crate::attest::der;
+use super::time::UnixTime;
+use der::asn1::{AnyRef, BitStringRef};
+use der::{Decode, Encode, Sequence};
+use spki::AlgorithmIdentifierRef;
+use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
+use x509_cert::time::Time;
 
 /// `basicConstraints`.
 pub(crate) const OID_BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
@@ -23,11 +28,6 @@ pub(crate) const OID_KP_CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x
 /// id-kp-timeStamping.
 pub(crate) const OID_KP_TIME_STAMPING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x08];
 
-const CONTEXT_0: u8 = 0xa0;
-const CONTEXT_3: u8 = 0xa3;
-const BOOLEAN: u8 = 0x01;
-const OCTET_STRING: u8 = 0x04;
-
 /// One extension, as DER.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Extension {
@@ -37,8 +37,6 @@ pub(crate) struct Extension {
     pub(crate) critical: bool,
     /// The extnValue OCTET STRING's contents.
     pub(crate) value: Vec<u8>,
-    /// The whole Extension element.
-    raw: Vec<u8>,
 }
 
 /// A parsed certificate.
@@ -48,8 +46,6 @@ pub(crate) struct Certificate {
     pub(crate) der: Vec<u8>,
     /// The TBSCertificate element (tag and length included): what the issuer signed.
     pub(crate) tbs: Vec<u8>,
-    /// TBS fields before the extensions, as DER (for rebuilding the precertificate TBS).
-    tbs_prefix: Vec<u8>,
     /// The issuer Name DER.
     pub(crate) issuer: Vec<u8>,
     /// The subject Name DER.
@@ -72,72 +68,80 @@ fn err(what: &str) -> SigstoreError {
     SigstoreError::new(Check::Certificate, format!("malformed certificate: {what}"))
 }
 
-fn derr(what: &'static str) -> impl Fn(der::DerError) -> SigstoreError {
+fn derr(what: &'static str) -> impl Fn(der::Error) -> SigstoreError {
     move |e| err(&format!("{what}: {e}"))
 }
 
-fn alg_oid(alg: &[u8]) -> Result<Vec<u8>, SigstoreError> {
-    let mut r = der::Reader::new(alg);
-    Ok(r.read(der::OID).map_err(derr("algorithm"))?.to_vec())
+/// A certificate's outer SEQUENCE, with the TBSCertificate kept as it was signed.
+#[derive(Sequence)]
+struct Signed<'a> {
+    tbs: AnyRef<'a>,
+    algorithm: AlgorithmIdentifierRef<'a>,
+    signature: BitStringRef<'a>,
+}
+
+/// A TBSCertificate split into its fields as DER, for rebuilding it with other
+/// extensions (RFC 5280 §4.1).
+#[derive(Sequence)]
+struct TbsParts<'a> {
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    version: Option<AnyRef<'a>>,
+    serial_number: AnyRef<'a>,
+    signature: AnyRef<'a>,
+    issuer: AnyRef<'a>,
+    validity: AnyRef<'a>,
+    subject: AnyRef<'a>,
+    subject_public_key_info: AnyRef<'a>,
+    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
+    issuer_unique_id: Option<BitStringRef<'a>>,
+    #[asn1(context_specific = "2", tag_mode = "IMPLICIT", optional = "true")]
+    subject_unique_id: Option<BitStringRef<'a>>,
+    #[asn1(context_specific = "3", tag_mode = "EXPLICIT", optional = "true")]
+    extensions: Option<Vec<x509_cert::ext::Extension>>,
+}
+
+fn unix(t: Time) -> UnixTime {
+    i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
 }
 
 impl Certificate {
     /// Parses a DER certificate.
     pub(crate) fn from_der(data: &[u8]) -> Result<Certificate, SigstoreError> {
-        let outer = der::read_single(data, der::SEQUENCE).map_err(derr("certificate"))?;
-        let mut r = der::Reader::new(outer);
-        let tbs = r.read_raw(der::SEQUENCE).map_err(derr("tbsCertificate"))?;
-        let sig_alg = alg_oid(r.read(der::SEQUENCE).map_err(derr("signatureAlgorithm"))?)?;
-        let bits = r.read(der::BIT_STRING).map_err(derr("signature"))?;
-        r.finish().map_err(derr("certificate"))?;
-        let signature = match bits.split_first() {
-            Some((0, s)) => s.to_vec(),
-            _ => return Err(err("signature has unused bits")),
-        };
-        let tbs_body = der::read_single(tbs, der::SEQUENCE).map_err(derr("tbsCertificate"))?;
-        let mut t = der::Reader::new(tbs_body);
-        let start = tbs_body.len();
-        if t.peek_tag() == Some(CONTEXT_0) {
-            t.read(CONTEXT_0).map_err(derr("version"))?;
-        }
-        t.read(der::INTEGER).map_err(derr("serialNumber"))?;
-        let inner_alg = alg_oid(t.read(der::SEQUENCE).map_err(derr("signature"))?)?;
-        if inner_alg != sig_alg {
+        let signed = Signed::from_der(data).map_err(derr("certificate"))?;
+        let tbs = signed.tbs.to_der().map_err(derr("tbsCertificate"))?;
+        let t = x509_cert::TbsCertificate::from_der(&tbs).map_err(derr("tbsCertificate"))?;
+        let sig_alg = signed.algorithm.oid.as_bytes().to_vec();
+        if t.signature().oid.as_bytes() != sig_alg.as_slice() {
             return Err(err("the two signature algorithms differ"));
         }
-        let issuer = t.read_raw(der::SEQUENCE).map_err(derr("issuer"))?.to_vec();
-        let validity = t.read(der::SEQUENCE).map_err(derr("validity"))?;
-        let mut v = der::Reader::new(validity);
-        let (tag, nb) = v.read_any().map_err(derr("notBefore"))?;
-        let not_before = parse_der_time(tag, nb).map_err(|_| err("notBefore"))?;
-        let (tag, na) = v.read_any().map_err(derr("notAfter"))?;
-        let not_after = parse_der_time(tag, na).map_err(|_| err("notAfter"))?;
-        v.finish().map_err(derr("validity"))?;
-        let subject = t.read_raw(der::SEQUENCE).map_err(derr("subject"))?.to_vec();
-        let spki = t
-            .read_raw(der::SEQUENCE)
-            .map_err(derr("subjectPublicKeyInfo"))?
+        let signature = signed
+            .signature
+            .as_bytes()
+            .ok_or_else(|| err("signature has unused bits"))?
             .to_vec();
-        let mut prefix_end = start - t.remaining_len();
-        let mut extensions = Vec::new();
-        while !t.is_empty() {
-            let before = t.remaining_len();
-            let (tag, content) = t.read_any().map_err(derr("tbsCertificate"))?;
-            match tag {
-                0x81 | 0x82 => prefix_end += before - t.remaining_len(),
-                CONTEXT_3 => extensions = read_extensions(content)?,
-                _ => return Err(err("unexpected TBS field")),
+        let mut extensions: Vec<Extension> = Vec::new();
+        for ext in t.extensions().map(Vec::as_slice).unwrap_or_default() {
+            let oid = ext.extn_id.as_bytes().to_vec();
+            if extensions.iter().any(|x| x.oid == oid) {
+                return Err(err("an extension appears twice"));
             }
+            extensions.push(Extension {
+                oid,
+                critical: ext.critical,
+                value: ext.extn_value.as_bytes().to_vec(),
+            });
         }
         Ok(Certificate {
             der: data.to_vec(),
-            tbs: tbs.to_vec(),
-            tbs_prefix: tbs_body[..prefix_end].to_vec(),
-            issuer,
-            subject,
-            not_before,
-            not_after,
-            spki,
+            issuer: t.issuer().to_der().map_err(derr("issuer"))?,
+            subject: t.subject().to_der().map_err(derr("subject"))?,
+            not_before: unix(t.validity().not_before),
+            not_after: unix(t.validity().not_after),
+            spki: t
+                .subject_public_key_info()
+                .to_der()
+                .map_err(derr("subjectPublicKeyInfo"))?,
+            tbs,
             sig_alg,
             signature,
             extensions,
@@ -175,13 +179,8 @@ impl Certificate {
         let Some(ext) = self.extension(OID_BASIC_CONSTRAINTS) else {
             return Ok(false);
         };
-        let body = der::read_single(&ext.value, der::SEQUENCE).map_err(derr("basicConstraints"))?;
-        let mut r = der::Reader::new(body);
-        if r.peek_tag() == Some(BOOLEAN) {
-            let b = r.read(BOOLEAN).map_err(derr("basicConstraints"))?;
-            return Ok(b == [0xff]);
-        }
-        Ok(false)
+        let bc = BasicConstraints::from_der(&ext.value).map_err(derr("basicConstraints"))?;
+        Ok(bc.ca)
     }
 
     /// Whether keyUsage (if present) allows digitalSignature.
@@ -189,8 +188,8 @@ impl Certificate {
         let Some(ext) = self.extension(OID_KEY_USAGE) else {
             return Ok(true);
         };
-        let bits = der::read_single(&ext.value, der::BIT_STRING).map_err(derr("keyUsage"))?;
-        Ok(bits.get(1).is_some_and(|b| b & 0x80 != 0))
+        let usage = KeyUsage::from_der(&ext.value).map_err(derr("keyUsage"))?;
+        Ok(usage.digital_signature())
     }
 
     /// The extended key usages, if the extension is present.
@@ -198,57 +197,69 @@ impl Certificate {
         let Some(ext) = self.extension(OID_EXT_KEY_USAGE) else {
             return Ok(None);
         };
-        let body = der::read_single(&ext.value, der::SEQUENCE).map_err(derr("extKeyUsage"))?;
-        let mut r = der::Reader::new(body);
-        let mut out = Vec::new();
-        while !r.is_empty() {
-            out.push(r.read(der::OID).map_err(derr("extKeyUsage"))?.to_vec());
-        }
-        Ok(Some(out))
+        let ekus = ExtendedKeyUsage::from_der(&ext.value).map_err(derr("extKeyUsage"))?;
+        Ok(Some(ekus.0.iter().map(|o| o.as_bytes().to_vec()).collect()))
     }
 
     /// The TBSCertificate with the SCT-list extension removed: what a CT log signed
     /// for the precertificate (RFC 6962 §3.2).
-    pub(crate) fn precert_tbs(&self) -> Vec<u8> {
-        let exts: Vec<u8> = self
+    pub(crate) fn precert_tbs(&self) -> Result<Vec<u8>, SigstoreError> {
+        let mut parts = TbsParts::from_der(&self.tbs).map_err(derr("tbsCertificate"))?;
+        parts.extensions = parts
             .extensions
-            .iter()
-            .filter(|e| e.oid != OID_SCT_LIST)
-            .flat_map(|e| e.raw.iter().copied())
-            .collect();
-        let mut body = self.tbs_prefix.clone();
-        if !exts.is_empty() {
-            body.extend(der::write(CONTEXT_3, &der::write(der::SEQUENCE, &exts)));
-        }
-        der::write(der::SEQUENCE, &body)
+            .map(|exts| {
+                exts.into_iter()
+                    .filter(|e| e.extn_id.as_bytes() != OID_SCT_LIST)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|exts| !exts.is_empty());
+        parts.to_der().map_err(derr("tbsCertificate"))
     }
 }
 
-fn read_extensions(content: &[u8]) -> Result<Vec<Extension>, SigstoreError> {
-    let list = der::read_single(content, der::SEQUENCE).map_err(derr("extensions"))?;
-    let mut r = der::Reader::new(list);
-    let mut out: Vec<Extension> = Vec::new();
-    while !r.is_empty() {
-        let raw = r.read_raw(der::SEQUENCE).map_err(derr("extension"))?;
-        let mut e =
-            der::Reader::new(der::read_single(raw, der::SEQUENCE).map_err(derr("extension"))?);
-        let oid = e.read(der::OID).map_err(derr("extension"))?.to_vec();
-        let critical = if e.peek_tag() == Some(BOOLEAN) {
-            e.read(BOOLEAN).map_err(derr("extension"))? == [0xff]
-        } else {
-            false
-        };
-        let value = e.read(OCTET_STRING).map_err(derr("extension"))?.to_vec();
-        e.finish().map_err(derr("extension"))?;
-        if out.iter().any(|x| x.oid == oid) {
-            return Err(err("an extension appears twice"));
-        }
-        out.push(Extension {
-            oid,
-            critical,
-            value,
-            raw: raw.to_vec(),
-        });
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn self_signed() -> Vec<u8> {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let params = rcgen::CertificateParams::new(vec!["a.test".to_owned()]).unwrap();
+        params.self_signed(&key).unwrap().der().to_vec()
     }
-    Ok(out)
+
+    #[test]
+    fn reads_a_certificate_and_rebuilds_its_tbs_byte_for_byte() {
+        let der = self_signed();
+        let cert = Certificate::from_der(&der).unwrap();
+        assert!(cert.is_self_signed());
+        assert_eq!(cert.issuer, cert.subject);
+        assert!(cert.extension(OID_SAN).is_some());
+        // No SCT list: the precertificate TBS is the TBS itself.
+        assert_eq!(cert.precert_tbs().unwrap(), cert.tbs);
+    }
+
+    #[test]
+    fn refuses_ber_lengths_and_trailing_bytes() {
+        let der = self_signed();
+        assert_eq!(&der[..2], &[0x30, 0x82]);
+        let content = &der[4..];
+        let mut trailing = der.clone();
+        trailing.push(0);
+        let mut indefinite = vec![0x30, 0x80];
+        indefinite.extend_from_slice(content);
+        indefinite.extend_from_slice(&[0, 0]);
+        let mut non_minimal = vec![0x30, 0x83, 0x00, der[2], der[3]];
+        non_minimal.extend_from_slice(content);
+        for (what, bytes) in [
+            ("trailing", trailing),
+            ("indefinite", indefinite),
+            ("non-minimal", non_minimal),
+        ] {
+            let err = Certificate::from_der(&bytes).unwrap_err();
+            assert!(
+                err.to_string().contains("malformed certificate"),
+                "{what}: {err}"
+            );
+        }
+    }
 }
