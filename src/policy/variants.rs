@@ -98,9 +98,13 @@ fn mutate(doc: &mut Value, kind: usize, rng: &mut Rng) -> Option<String> {
     walk(doc, "", "", false, &mut nodes);
     let fits = |n: &Node, v: &Value| -> bool {
         match KINDS[kind] {
-            "drop-attestation" => n.key == "attestations" && v.as_array().is_some_and(|a| !a.is_empty()),
+            "drop-attestation" => {
+                n.key == "attestations" && v.as_array().is_some_and(|a| !a.is_empty())
+            }
             "predicate" => n.under_predicate && !v.is_object() && !v.is_array(),
-            "timestamp" => v.as_str().is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok()),
+            "timestamp" => v
+                .as_str()
+                .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok()),
             "string" => v.is_string(),
             "number" => v.is_number(),
             "empty-list" => v.as_array().is_some_and(|a| !a.is_empty()),
@@ -169,7 +173,9 @@ fn changed_leaf(v: &Value, choice: u64) -> Value {
             let x = n.as_f64().unwrap_or(0.0);
             match c {
                 0 => serde_json::json!(0),
-                1 => serde_json::json!(n.as_i64().map_or(x + 1.0, |i| (i.saturating_add(1)) as f64)),
+                1 => {
+                    serde_json::json!(n.as_i64().map_or(x + 1.0, |i| (i.saturating_add(1)) as f64))
+                }
                 2 => serde_json::json!(-1),
                 3 => serde_json::json!(x * 1000.0),
                 _ => serde_json::json!(x + 0.5),

@@ -82,8 +82,9 @@ impl VmRego {
         let program = Compiler::compile_from_policy(&policy, &[entry])
             .map_err(|e| VmError::Compile(e.to_string()))?;
         let data = match data {
-            Some(text) => regorus::Value::from_json_str(text)
-                .map_err(|e| VmError::Data(diagnostic(&e)))?,
+            Some(text) => {
+                regorus::Value::from_json_str(text).map_err(|e| VmError::Data(diagnostic(&e)))?
+            }
             None => regorus::Value::new_object(),
         };
         let vm = VmRego {
@@ -99,10 +100,11 @@ impl VmRego {
     fn machine(&self) -> Result<RegoVM, RegoError> {
         let mut vm = RegoVM::new_with_policy(self.policy.clone());
         vm.load_program(self.program.clone());
-        vm.set_data(self.data.clone()).map_err(|e| RegoError::Eval {
-            rule: "data".to_owned(),
-            message: e.to_string(),
-        })?;
+        vm.set_data(self.data.clone())
+            .map_err(|e| RegoError::Eval {
+                rule: "data".to_owned(),
+                message: e.to_string(),
+            })?;
         vm.set_execution_timer_config(Some(ExecutionTimerConfig {
             limit: self.timeout,
             check_interval: TIMER_CHECK_INTERVAL,
@@ -111,7 +113,11 @@ impl VmRego {
     }
 
     /// Evaluates the entry point over `input` on a fresh VM: the raw value.
-    pub(crate) fn eval(&self, entry: &str, input: &regorus::Value) -> Result<regorus::Value, String> {
+    pub(crate) fn eval(
+        &self,
+        entry: &str,
+        input: &regorus::Value,
+    ) -> Result<regorus::Value, String> {
         let mut vm = self.machine().map_err(|e| e.to_string())?;
         vm.set_input(input.clone());
         vm.execute_entry_point_by_name(entry)

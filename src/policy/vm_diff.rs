@@ -49,11 +49,7 @@ impl std::fmt::Display for Disagreement {
             None => write!(f, "case {:?}", self.case)?,
             Some((n, how)) => write!(f, "case {:?} variant {n} ({how})", self.case)?,
         }
-        write!(
-            f,
-            ": interpreter {} | vm {}",
-            self.interpreter, self.vm
-        )
+        write!(f, ": interpreter {} | vm {}", self.interpreter, self.vm)
     }
 }
 
@@ -127,12 +123,7 @@ pub fn diff_bundle(
 }
 
 /// The differential run of `bundle` against `vm` (compiled by [`Bundle::compile_vm`]).
-pub fn diff_with(
-    bundle: &Bundle,
-    vm: &VmRego,
-    dir: Option<&Path>,
-    count: usize,
-) -> DiffReport {
+pub fn diff_with(bundle: &Bundle, vm: &VmRego, dir: Option<&Path>, count: usize) -> DiffReport {
     let (cases, skipped) = held_in(bundle, dir);
     let mut report = DiffReport {
         cases: cases.len(),
@@ -179,7 +170,10 @@ pub fn time_engines(
             on_vm += started.elapsed();
         }
     }
-    let n = u32::try_from(values.len()).unwrap_or(u32::MAX).saturating_mul(rounds).max(1);
+    let n = u32::try_from(values.len())
+        .unwrap_or(u32::MAX)
+        .saturating_mul(rounds)
+        .max(1);
     (interpreter / n, on_vm / n)
 }
 

@@ -24,8 +24,10 @@ const CLEAN_TESTS: &str = "cases:\n- name: pinned\n  input: {image: {tag: v1}}\n
 /// A builtin given the wrong type: the interpreter fails (and so denies), the VM treats
 /// the call as undefined (and here admits). The library's `allowed-registries` and
 /// others disagree this way on variants with a null field.
-const DISAGREES: &str = "package custody.t\n\ndeny contains \"unpinned\" if not startswith(input.image.tag, \"v\")\n";
-const DISAGREES_TESTS: &str = "cases:\n- name: no tag\n  input: {image: {tag: null}}\n  deny: [unpinned]\n";
+const DISAGREES: &str =
+    "package custody.t\n\ndeny contains \"unpinned\" if not startswith(input.image.tag, \"v\")\n";
+const DISAGREES_TESTS: &str =
+    "cases:\n- name: no tag\n  input: {image: {tag: null}}\n  deny: [unpinned]\n";
 
 #[test]
 fn a_clean_bundle_runs_on_the_vm_when_it_asks() {
@@ -119,7 +121,10 @@ fn a_bundle_the_vm_cannot_run_is_refused_and_says_why() {
 #[test]
 fn a_refused_bundle_is_not_loaded_like_any_broken_bundle() {
     let root = tempfile::tempdir().unwrap();
-    for (name, rego, tests) in [("ok", CLEAN, CLEAN_TESTS), ("bad", DISAGREES, DISAGREES_TESTS)] {
+    for (name, rego, tests) in [
+        ("ok", CLEAN, CLEAN_TESTS),
+        ("bad", DISAGREES, DISAGREES_TESTS),
+    ] {
         let dir = root.path().join(name);
         std::fs::create_dir(&dir).unwrap();
         for (file, text) in files(Some("vm"), rego, tests) {
@@ -132,7 +137,12 @@ fn a_refused_bundle_is_not_loaded_like_any_broken_bundle() {
     let store = PolicyStore::new();
     let report = store.load_dir(root.path()).unwrap();
     assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
-    assert!(report.failed[0].1.to_string().contains("engine: vm refused"));
+    assert!(
+        report.failed[0]
+            .1
+            .to_string()
+            .contains("engine: vm refused")
+    );
     let snapshot = store.snapshot();
     assert!(snapshot.get("ok").is_some_and(Bundle::on_vm));
     assert!(snapshot.get("bad").is_none());

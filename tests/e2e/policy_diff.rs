@@ -48,7 +48,10 @@ fn a_disagreement_exits_1_and_names_case_variant_and_both_answers() {
     let (code, out) = custody(&["policy", "diff", &dir, "--variants", "3"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("differs: "), "{out}");
-    assert!(out.contains("disagreement(s) in 8 evaluations (2 cases)"), "{out}");
+    assert!(
+        out.contains("disagreement(s) in 8 evaluations (2 cases)"),
+        "{out}"
+    );
     assert!(
         out.contains("case \"no tag\": interpreter error: ")
             && out.contains("| vm deny [\"unpinned\"] warn []"),
@@ -63,7 +66,10 @@ fn a_disagreement_exits_1_and_names_case_variant_and_both_answers() {
     .unwrap();
     let (code, out) = custody(&["policy", "lint", &dir]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("engine: vm refused: the interpreter and the VM disagree"), "{out}");
+    assert!(
+        out.contains("engine: vm refused: the interpreter and the VM disagree"),
+        "{out}"
+    );
     // The tool itself still compares a bundle that asks for the VM.
     let (code, out) = custody(&["policy", "diff", &dir, "--variants", "0"]);
     assert_eq!(code, 1, "{out}");
@@ -78,7 +84,10 @@ fn a_bundle_the_vm_cannot_run_exits_2_and_says_why() {
     let root = tmp.path().display().to_string();
     let (code, out) = custody(&["policy", "diff", &root, "--variants", "2"]);
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("clean: clean (2 cases, 6 evaluations)"), "{out}");
+    assert!(
+        out.contains("clean: clean (2 cases, 6 evaluations)"),
+        "{out}"
+    );
     assert!(
         out.contains("ranges: unusable: t.rego calls numbers.range, which custody replaces")
             && out.contains("ignores engine extensions"),
