@@ -1,5 +1,9 @@
-//! `custody policy test|lint`: run a bundle directory's Rego unit tests (`*_test.rego`)
-//! and YAML cases (`tests.yaml`), or check bundles.
+//! `custody policy test|lint|diff`: run a bundle directory's Rego unit tests
+//! (`*_test.rego`) and YAML cases (`tests.yaml`), check bundles, or compare the
+//! interpreter with the regorus VM.
+
+#[path = "policy_diff.rs"]
+mod diff;
 
 use super::policy_report::{self, Format, Kind, Record, Status};
 use anyhow::Context as _;
@@ -20,6 +24,10 @@ pub enum Command {
     Test(TestArgs),
     /// Compile and check bundles; exit 1 on any error.
     Lint(LintArgs),
+    /// Evaluate each bundle's held-in cases and generated variants with the interpreter
+    /// and with the regorus VM; exit 0 when they agree, 1 on any disagreement, 2 when a
+    /// bundle cannot be compared (it does not load, or the VM cannot run it).
+    Diff(diff::DiffArgs),
 }
 
 /// Arguments of `custody policy test`.
@@ -63,6 +71,7 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Test(a) => test(&a),
         Command::Lint(a) => lint(&a),
+        Command::Diff(a) => diff::diff(&a),
     }
 }
 

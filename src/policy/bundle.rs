@@ -9,7 +9,9 @@ use super::layout::LayoutPolicy;
 use super::matcher::Matcher;
 use super::memo::Memo;
 use super::rego::{CompiledRego, DEFAULT_EVAL_TIMEOUT, Outcome, RegoError};
-use super::spec::{Mode, PolicySpec};
+use super::spec::{Mode, PolicySpec, RegoEngine};
+use super::vm::{VmError, VmRego};
+use super::vm_diff::LOAD_VARIANTS;
 use super::warm_input;
 use crate::digest::Digest;
 use std::collections::BTreeMap;
@@ -72,6 +74,15 @@ pub enum BundleError {
     /// No `.rego` file.
     #[error("bundle {0}: no .rego files")]
     NoRego(String),
+    /// `engine: vm` is refused: the VM cannot run the bundle, or disagrees with the
+    /// interpreter on a held-in case or variant (see [`super::vm_diff`]).
+    #[error("bundle {source_name}: engine: vm refused: {message}")]
+    Vm {
+        /// Where the bundle came from.
+        source_name: String,
+        /// Why.
+        message: String,
+    },
     /// The Rego half does not compile.
     #[error("bundle {source_name}: {error}")]
     Rego {
@@ -106,6 +117,21 @@ impl Bundle {
     pub fn from_files(
         source_name: &str,
         files: &BTreeMap<String, String>,
+    ) -> Result<Bundle, BundleError> {
+        Bundle::load(source_name, files, true)
+    }
+
+    /// Loads a bundle directory on the interpreter whatever its `engine` says (for
+    /// `custody policy diff`, which compares the engines itself).
+    pub fn from_dir_on_interpreter(dir: &Path) -> Result<Bundle, BundleError> {
+        let files = read_bundle_dir(dir)?;
+        Bundle::load(&dir.display().to_string(), &files, false)
+    }
+
+    fn load(
+        source_name: &str,
+        files: &BTreeMap<String, String>,
+        vm_allowed: bool,
     ) -> Result<Bundle, BundleError> {
         let spec_text = files
             .get(POLICY_FILE)
@@ -143,11 +169,7 @@ impl Bundle {
             )?)),
             None => None,
         };
-        let rego_files: Vec<(String, String)> = files
-            .iter()
-            .filter(|(name, _)| name.ends_with(".rego") && !super::regotests::is_test_file(name))
-            .map(|(n, t)| (n.clone(), t.clone()))
-            .collect();
+        let rego_files = rego_files(files);
         if rego_files.is_empty() {
             return Err(BundleError::NoRego(source_name.to_owned()));
         }
@@ -168,7 +190,8 @@ impl Bundle {
             source_name: source_name.to_owned(),
             error,
         })?;
-        Ok(Bundle {
+        let on_vm = vm_allowed && spec.engine == RegoEngine::Vm;
+        let mut bundle = Bundle {
             inner: Arc::new(Inner {
                 spec,
                 matcher,
@@ -179,7 +202,53 @@ impl Bundle {
                 files: files.clone(),
                 layout,
             }),
-        })
+        };
+        if on_vm {
+            bundle.move_to_vm(source_name)?;
+        }
+        Ok(bundle)
+    }
+
+    /// `engine: vm`: compiles for the VM, runs the differential over the held-in cases
+    /// and [`LOAD_VARIANTS`] variants each, and switches to the VM only when it is clean.
+    fn move_to_vm(&mut self, source_name: &str) -> Result<(), BundleError> {
+        let refuse = |message: String| BundleError::Vm {
+            source_name: source_name.to_owned(),
+            message,
+        };
+        let vm = self.compile_vm().map_err(|e| refuse(e.to_string()))?;
+        let report = super::vm_diff::diff_with(self, &vm, None, LOAD_VARIANTS);
+        if let Some(first) = report.disagreements.first() {
+            return Err(refuse(format!(
+                "the interpreter and the VM disagree on {} of {} inputs, first: {first} (run `custody policy diff` on the bundle)",
+                report.disagreements.len(),
+                report.evaluations
+            )));
+        }
+        let inner = Arc::get_mut(&mut self.inner)
+            .ok_or_else(|| refuse("the bundle is already shared".to_owned()))?;
+        inner.rego.use_vm(vm);
+        Ok(())
+    }
+
+    /// Compiles the bundle's Rego for the regorus VM (see [`super::vm`]).
+    pub fn compile_vm(&self) -> Result<VmRego, VmError> {
+        let files: Vec<(String, String)> = rego_files(&self.inner.files);
+        self.inner.rego.compile_vm(
+            &files,
+            self.inner.files.get(DATA_FILE).map(String::as_str),
+            self.inner.timeout,
+        )
+    }
+
+    /// The compiled Rego half.
+    pub(crate) fn rego(&self) -> &CompiledRego {
+        &self.inner.rego
+    }
+
+    /// Whether the bundle evaluates on the regorus VM (`engine: vm`, admitted).
+    pub fn on_vm(&self) -> bool {
+        self.inner.rego.on_vm()
     }
 
     /// Loads a bundle from a directory (the same files a ConfigMap would hold).
@@ -259,6 +328,15 @@ impl Bundle {
     pub fn memo(&self) -> Option<&Memo> {
         self.inner.rego.memo()
     }
+}
+
+/// The Rego files of a bundle that make up the policy (not its tests).
+fn rego_files(files: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    files
+        .iter()
+        .filter(|(name, _)| name.ends_with(".rego") && !super::regotests::is_test_file(name))
+        .map(|(n, t)| (n.clone(), t.clone()))
+        .collect()
 }
 
 /// Reads the bundle files of a directory: `policy.yaml`, `*.rego`, `data.json`,

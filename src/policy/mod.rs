@@ -21,6 +21,9 @@ pub mod spec;
 pub mod store;
 pub mod testcases;
 pub mod trust_root;
+pub(crate) mod variants;
+pub mod vm;
+pub mod vm_diff;
 pub mod watch;
 
 pub use attestors::Attestor;

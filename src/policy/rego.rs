@@ -4,6 +4,7 @@
 use super::diagnostic::diagnostic;
 use super::dialect::{self, RegoVersion};
 use super::memo::{self, Memo};
+use super::vm::{VmError, VmRego};
 use regorus::utils::limits::ExecutionTimerConfig;
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -28,6 +29,9 @@ pub struct CompiledRego {
     /// Remembered answers; `None` when the policy depends on the world or its
     /// `policy.yaml` turns memoising off.
     memo: Option<Memo>,
+    /// The VM program evaluating instead of the interpreter (`engine: vm`, admitted
+    /// only after a clean differential run; see [`super::vm_diff`]).
+    vm: Option<VmRego>,
 }
 
 impl std::fmt::Debug for CompiledRego {
@@ -172,6 +176,7 @@ impl CompiledRego {
             deny_rule,
             warn_rule,
             memo,
+            vm: None,
         };
         // Warm: prepares the interpreter once so that clones start ready.
         let mut warm = compiled.engine.clone();
@@ -203,22 +208,73 @@ impl CompiledRego {
     }
 
     /// Evaluates over `input` on a clone of the warmed engine, never from the memo.
+    /// On the VM when the bundle runs there.
     pub fn evaluate_fresh(&self, input: &regorus::Value) -> Result<Outcome, RegoError> {
+        match &self.vm {
+            Some(vm) => self.evaluate_on(vm, input),
+            None => self.evaluate_interpreter(input),
+        }
+    }
+
+    /// Evaluates over `input` with the interpreter, whatever the bundle's engine.
+    pub fn evaluate_interpreter(&self, input: &regorus::Value) -> Result<Outcome, RegoError> {
         let mut engine = self.engine.clone();
         engine.set_input(input.clone());
         self.run(&mut engine)
     }
 
+    /// Compiles the policy for the regorus VM (see [`super::vm`]); `files` and `data` are
+    /// the ones it was compiled from.
+    pub(crate) fn compile_vm(
+        &self,
+        files: &[(String, String)],
+        data: Option<&str>,
+        timeout: Duration,
+    ) -> Result<VmRego, VmError> {
+        VmRego::compile(&self.engine, &eval_rule(), files, data, timeout)
+    }
+
+    /// Evaluates over `input` on `vm` (compiled by [`Self::compile_vm`]).
+    pub(crate) fn evaluate_on(
+        &self,
+        vm: &VmRego,
+        input: &regorus::Value,
+    ) -> Result<Outcome, RegoError> {
+        let value = vm
+            .eval(&eval_rule(), input)
+            .map_err(|message| RegoError::Eval {
+                rule: self.main_rule(),
+                message,
+            })?;
+        self.outcome(&value)
+    }
+
+    /// From now on, evaluates on `vm` instead of the interpreter.
+    pub(crate) fn use_vm(&mut self, vm: VmRego) {
+        self.vm = Some(vm);
+    }
+
+    /// Whether evaluations run on the VM.
+    pub fn on_vm(&self) -> bool {
+        self.vm.is_some()
+    }
+
+    fn main_rule(&self) -> String {
+        self.deny_rule
+            .clone()
+            .or_else(|| self.warn_rule.clone())
+            .unwrap_or_default()
+    }
+
     fn run(&self, engine: &mut regorus::Engine) -> Result<Outcome, RegoError> {
-        let rule = format!("data.{EVAL_PACKAGE}.result");
-        let value = engine.eval_rule(rule).map_err(|e| RegoError::Eval {
-            rule: self
-                .deny_rule
-                .clone()
-                .or_else(|| self.warn_rule.clone())
-                .unwrap_or_default(),
+        let value = engine.eval_rule(eval_rule()).map_err(|e| RegoError::Eval {
+            rule: self.main_rule(),
             message: diagnostic(&e),
         })?;
+        self.outcome(&value)
+    }
+
+    fn outcome(&self, value: &regorus::Value) -> Result<Outcome, RegoError> {
         let rule_name = |field: &str| match field {
             "deny" => self.deny_rule.clone().unwrap_or_default(),
             _ => self.warn_rule.clone().unwrap_or_default(),
@@ -241,6 +297,10 @@ pub const MEMO_CACHE: &str = "policy-memo";
 
 /// The package of the synthetic rule that gathers `deny` and `warn`.
 const EVAL_PACKAGE: &str = "custody__eval";
+
+fn eval_rule() -> String {
+    format!("data.{EVAL_PACKAGE}.result")
+}
 
 /// The messages of a `deny`/`warn` value: undefined (no rule fired) or a set (or array)
 /// of strings. Anything else is an error, never a message: an object printed as JSON

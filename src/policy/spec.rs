@@ -88,6 +88,27 @@ pub struct PolicySpec {
     /// The controls of the organisation's catalogue this policy implements (ids unique).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub controls: Vec<super::controls::Control>,
+    /// Which regorus evaluator runs the Rego: `interpreter` (default) or `vm`, admitted
+    /// only when the differential run is clean (see [`super::vm_diff`]).
+    #[serde(default, skip_serializing_if = "RegoEngine::is_interpreter")]
+    pub engine: RegoEngine,
+}
+
+/// The evaluator of a bundle's Rego.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegoEngine {
+    /// regorus's interpreter, custody's normal path.
+    #[default]
+    Interpreter,
+    /// The regorus VM (RVM).
+    Vm,
+}
+
+impl RegoEngine {
+    fn is_interpreter(&self) -> bool {
+        *self == RegoEngine::Interpreter
+    }
 }
 
 fn yes() -> bool {

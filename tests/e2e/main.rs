@@ -17,6 +17,7 @@ mod intoto_layouts;
 mod keyless;
 mod log_story;
 mod policy_cli;
+mod policy_diff;
 mod policy_input_schema;
 mod policy_tests;
 mod registry_attest_cli;
