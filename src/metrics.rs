@@ -1,8 +1,8 @@
-//! Process-wide metrics in the Prometheus text exposition format.
+//! Process-wide metrics, exposed in the OpenMetrics text format by `prometheus-client`.
 //!
 //! Every module increments through [`metrics()`], a global [`Metrics`] (tests may build
 //! their own with [`Metrics::new`]). The families and their labels are fixed here so that
-//! dashboards can rely on them:
+//! dashboards can rely on them (counter samples carry the `_total` suffix):
 //!
 //! | family | type | labels |
 //! |---|---|---|
@@ -21,20 +21,25 @@
 //! | `custody_connections_closed_total` | counter | `reason` |
 //! | `custody_running_images` | gauge | `policy`, `result` (background scan) |
 //! | `custody_control_satisfied` | gauge | `control` (background scan) |
-//!
-//! No crate dependency: the text format is small and this keeps the hot path to a mutex
-//! on a short map per family.
 
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex};
+use std::sync::LazyLock;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the review latency histogram buckets.
 pub const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+
+/// The content type of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 static GLOBAL: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
@@ -43,106 +48,235 @@ pub fn metrics() -> &'static Metrics {
     &GLOBAL
 }
 
-/// A counter family keyed by its label values (in the family's label order).
-#[derive(Debug, Default)]
-struct CounterFamily {
-    values: Mutex<BTreeMap<Vec<String>, u64>>,
+/// Label names and values, in the family's label order.
+type Labels = Vec<(&'static str, String)>;
+
+fn labels(names: &[&'static str], values: &[&str]) -> Labels {
+    names
+        .iter()
+        .zip(values)
+        .map(|(n, v)| (*n, (*v).to_owned()))
+        .collect()
 }
 
-impl CounterFamily {
-    fn inc(&self, labels: &[&str]) {
-        self.add(labels, 1);
-    }
+/// A counter family with its label names.
+#[derive(Debug, Clone)]
+struct Counters {
+    names: &'static [&'static str],
+    family: Family<Labels, Counter>,
+}
 
-    fn add(&self, labels: &[&str], n: u64) {
-        let mut map = self.values.lock().unwrap_or_else(|e| e.into_inner());
-        // Look up by borrowed labels first so the common path does not allocate.
-        if let Some(v) = map
-            .iter_mut()
-            .find(|(k, _)| k.iter().map(String::as_str).eq(labels.iter().copied()))
-            .map(|(_, v)| v)
-        {
-            *v += n;
-            return;
-        }
-        map.insert(labels.iter().map(|s| (*s).to_owned()).collect(), n);
-    }
-
-    fn snapshot(&self) -> Vec<(Vec<String>, u64)> {
-        let map = self.values.lock().unwrap_or_else(|e| e.into_inner());
-        map.iter().map(|(k, v)| (k.clone(), *v)).collect()
+impl Counters {
+    fn inc(&self, values: &[&str]) {
+        self.family.get_or_create(&labels(self.names, values)).inc();
     }
 }
 
 /// A gauge family whose whole set of values is replaced at once (a scan's results).
-#[derive(Debug, Default)]
-struct GaugeFamily {
-    values: Mutex<BTreeMap<Vec<String>, f64>>,
+#[derive(Debug, Clone)]
+struct ReplacedGauges {
+    names: &'static [&'static str],
+    family: Family<Labels, Gauge<f64, AtomicU64>>,
 }
 
-impl GaugeFamily {
+impl ReplacedGauges {
     fn replace(&self, values: BTreeMap<Vec<String>, f64>) {
-        *self.values.lock().unwrap_or_else(|e| e.into_inner()) = values;
-    }
-
-    fn render(&self, out: &mut String, name: &str, help: &str, labels: &[&str]) {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} gauge");
-        let map = self.values.lock().unwrap_or_else(|e| e.into_inner());
-        for (values, n) in map.iter() {
-            let pairs: Vec<String> = labels
-                .iter()
-                .zip(values.iter())
-                .map(|(l, v)| format!("{l}=\"{}\"", escape(v)))
-                .collect();
-            let _ = writeln!(out, "{name}{{{}}} {n}", pairs.join(","));
+        self.family.clear();
+        for (key, v) in values {
+            let key: Vec<&str> = key.iter().map(String::as_str).collect();
+            self.family.get_or_create(&labels(self.names, &key)).set(v);
         }
     }
 }
 
-#[derive(Debug, Clone, Default)]
-struct HistogramData {
-    buckets: [u64; LATENCY_BUCKETS.len()],
-    count: u64,
-    sum: f64,
+type Histograms = Family<Labels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
 }
 
 /// Counters, gauges and histograms of a custody process.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    reviews: CounterFamily,
-    decisions: CounterFamily,
-    registry_requests: CounterFamily,
-    cache_requests: CounterFamily,
-    tls_reloads: CounterFamily,
-    without_policy: CounterFamily,
-    connections_closed: CounterFamily,
-    connections_open: AtomicI64,
-    policy_reload_failures: AtomicU64,
-    unenforced_bundles: AtomicI64,
-    evaluations_in_flight: AtomicI64,
-    reviews_in_flight: AtomicI64,
-    review_duration: Mutex<BTreeMap<String, HistogramData>>,
-    running_images: GaugeFamily,
-    controls_satisfied: GaugeFamily,
+    registry: Registry,
+    reviews: Counters,
+    decisions: Counters,
+    registry_requests: Counters,
+    cache_requests: Counters,
+    tls_reloads: Counters,
+    without_policy: Counters,
+    connections_closed: Counters,
+    connections_open: Gauge,
+    policy_reload_failures: Counter,
+    unenforced_bundles: Gauge,
+    evaluations_in_flight: Gauge,
+    reviews_in_flight: Gauge,
+    review_duration: Histograms,
+    running_images: ReplacedGauges,
+    controls_satisfied: ReplacedGauges,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Decrements an in-flight gauge when dropped.
 #[derive(Debug)]
 pub struct InFlightGuard<'a> {
-    gauge: &'a AtomicI64,
+    gauge: &'a Gauge,
 }
 
 impl Drop for InFlightGuard<'_> {
     fn drop(&mut self) {
-        self.gauge.fetch_sub(1, Ordering::Relaxed);
+        self.gauge.dec();
     }
+}
+
+/// Registers a counter family named `name` (its samples are `name_total`).
+fn counters(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    names: &'static [&'static str],
+) -> Counters {
+    let c = Counters {
+        names,
+        family: Family::default(),
+    };
+    registry.register(name, help, c.family.clone());
+    c
+}
+
+fn gauge(registry: &mut Registry, name: &str, help: &str) -> Gauge {
+    let g = Gauge::default();
+    registry.register(name, help, g.clone());
+    g
+}
+
+fn replaced(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    names: &'static [&'static str],
+) -> ReplacedGauges {
+    let g = ReplacedGauges {
+        names,
+        family: Family::default(),
+    };
+    registry.register(name, help, g.family.clone());
+    g
 }
 
 impl Metrics {
     /// An empty registry (the process uses [`metrics()`]; tests may build their own).
     pub fn new() -> Self {
-        Self::default()
+        let mut r = Registry::default();
+        let reviews = counters(
+            &mut r,
+            "custody_reviews",
+            "AdmissionReviews answered, by endpoint and overall outcome",
+            &["endpoint", "outcome"],
+        );
+        let decisions = counters(
+            &mut r,
+            "custody_decisions",
+            "Policy results per review, by outcome, policy and mode",
+            &["outcome", "policy", "mode"],
+        );
+        let review_duration: Histograms = Family::new_with_constructor(latency_histogram);
+        r.register(
+            "custody_review_duration_seconds",
+            "Time to answer an AdmissionReview, by endpoint",
+            review_duration.clone(),
+        );
+        let registry_requests = counters(
+            &mut r,
+            "custody_registry_requests",
+            "HTTP requests made to registries, by result",
+            &["result"],
+        );
+        let cache_requests = counters(
+            &mut r,
+            "custody_cache_requests",
+            "Cache lookups, by cache and result (hit or miss)",
+            &["cache", "result"],
+        );
+        let tls_reloads = counters(
+            &mut r,
+            "custody_tls_reloads",
+            "Attempts to load a changed serving certificate, by result",
+            &["result"],
+        );
+        let without_policy = counters(
+            &mut r,
+            "custody_images_without_policy",
+            "Images no policy applies to, by the action taken (allow, warn, deny)",
+            &["action"],
+        );
+        let unenforced_bundles = gauge(
+            &mut r,
+            "custody_policy_bundles_unenforced",
+            "Policy sources that failed to load with no earlier version in force",
+        );
+        let connections_closed = counters(
+            &mut r,
+            "custody_connections_closed",
+            "Client connections the server closed, by reason (idle-timeout, evicted)",
+            &["reason"],
+        );
+        let connections_open = gauge(
+            &mut r,
+            "custody_connections_open",
+            "Client connections open now (including those in their TLS handshake)",
+        );
+        let policy_reload_failures = Counter::default();
+        r.register(
+            "custody_policy_reload_failures",
+            "Policy bundles that failed to load or reload",
+            policy_reload_failures.clone(),
+        );
+        let evaluations_in_flight = gauge(
+            &mut r,
+            "custody_evaluations_in_flight",
+            "Policy evaluations running now",
+        );
+        let reviews_in_flight = gauge(
+            &mut r,
+            "custody_reviews_in_flight",
+            "AdmissionReviews being answered now",
+        );
+        let running_images = replaced(
+            &mut r,
+            "custody_running_images",
+            "Distinct running images per policy and result (pass, fail, warn, error), from the background scan",
+            &["policy", "result"],
+        );
+        let controls_satisfied = replaced(
+            &mut r,
+            "custody_control_satisfied",
+            "Share (0 to 1) of the running images a control applies to that satisfy it, from the background scan",
+            &["control"],
+        );
+        Metrics {
+            registry: r,
+            reviews,
+            decisions,
+            registry_requests,
+            cache_requests,
+            tls_reloads,
+            without_policy,
+            connections_closed,
+            connections_open,
+            policy_reload_failures,
+            unenforced_bundles,
+            evaluations_in_flight,
+            reviews_in_flight,
+            review_duration,
+            running_images,
+            controls_satisfied,
+        }
     }
 
     /// Counts one answered review on `endpoint` (`validate`/`mutate`) with its overall
@@ -159,22 +293,9 @@ impl Metrics {
 
     /// Records how long one review took on `endpoint`.
     pub fn observe_review(&self, endpoint: &str, elapsed: Duration) {
-        let secs = elapsed.as_secs_f64();
-        let mut map = self
-            .review_duration
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let data = match map.get_mut(endpoint) {
-            Some(d) => d,
-            None => map.entry(endpoint.to_owned()).or_default(),
-        };
-        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
-            if secs <= *bound {
-                data.buckets[i] += 1;
-            }
-        }
-        data.count += 1;
-        data.sum += secs;
+        self.review_duration
+            .get_or_create(&labels(&["endpoint"], &[endpoint]))
+            .observe(elapsed.as_secs_f64());
     }
 
     /// Counts one registry HTTP request by `result` (for example `ok`, `not-found`,
@@ -191,7 +312,7 @@ impl Metrics {
 
     /// Counts a policy bundle that failed to load or reload (directory or ConfigMap).
     pub fn policy_reload_failure(&self) {
-        self.policy_reload_failures.fetch_add(1, Ordering::Relaxed);
+        self.policy_reload_failures.inc();
     }
 
     /// Counts a TLS certificate reload attempt by `result` (`ok` or `error`).
@@ -209,23 +330,17 @@ impl Metrics {
     /// (custody is not ready while this is above zero).
     pub fn set_unenforced_bundles(&self, n: usize) {
         self.unenforced_bundles
-            .store(i64::try_from(n).unwrap_or(i64::MAX), Ordering::Relaxed);
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// Marks one policy evaluation (verification + Rego) as running until the guard drops.
     pub fn evaluation_in_flight(&self) -> InFlightGuard<'_> {
-        self.evaluations_in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlightGuard {
-            gauge: &self.evaluations_in_flight,
-        }
+        in_flight(&self.evaluations_in_flight)
     }
 
     /// Marks one client connection as open until the guard drops.
     pub fn connection_open(&self) -> InFlightGuard<'_> {
-        self.connections_open.fetch_add(1, Ordering::Relaxed);
-        InFlightGuard {
-            gauge: &self.connections_open,
-        }
+        in_flight(&self.connections_open)
     }
 
     /// Counts a client connection the server closed by `reason` (`idle-timeout`, or
@@ -236,10 +351,7 @@ impl Metrics {
 
     /// Marks one review as being answered until the guard drops.
     pub fn review_in_flight(&self) -> InFlightGuard<'_> {
-        self.reviews_in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlightGuard {
-            gauge: &self.reviews_in_flight,
-        }
+        in_flight(&self.reviews_in_flight)
     }
 
     /// Replaces `custody_running_images`: label values `[policy, result]` -> distinct
@@ -254,172 +366,21 @@ impl Metrics {
         self.controls_satisfied.replace(values);
     }
 
-    /// Renders every family in the Prometheus text exposition format (version 0.0.4).
+    /// Renders every family in the OpenMetrics text format ([`CONTENT_TYPE`]), which
+    /// Prometheus scrapes natively.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
-        counter(
-            &mut out,
-            "custody_reviews_total",
-            "AdmissionReviews answered, by endpoint and overall outcome.",
-            &["endpoint", "outcome"],
-            &self.reviews,
-        );
-        counter(
-            &mut out,
-            "custody_decisions_total",
-            "Policy results per review, by outcome, policy and mode.",
-            &["outcome", "policy", "mode"],
-            &self.decisions,
-        );
-        self.render_histogram(&mut out);
-        counter(
-            &mut out,
-            "custody_registry_requests_total",
-            "HTTP requests made to registries, by result.",
-            &["result"],
-            &self.registry_requests,
-        );
-        counter(
-            &mut out,
-            "custody_cache_requests_total",
-            "Cache lookups, by cache and result (hit or miss).",
-            &["cache", "result"],
-            &self.cache_requests,
-        );
-        counter(
-            &mut out,
-            "custody_tls_reloads_total",
-            "Attempts to load a changed serving certificate, by result.",
-            &["result"],
-            &self.tls_reloads,
-        );
-        counter(
-            &mut out,
-            "custody_images_without_policy_total",
-            "Images no policy applies to, by the action taken (allow, warn, deny).",
-            &["action"],
-            &self.without_policy,
-        );
-        scalar(
-            &mut out,
-            "custody_policy_bundles_unenforced",
-            "gauge",
-            "Policy sources that failed to load with no earlier version in force.",
-            self.unenforced_bundles.load(Ordering::Relaxed) as f64,
-        );
-        counter(
-            &mut out,
-            "custody_connections_closed_total",
-            "Client connections the server closed, by reason (idle-timeout, evicted).",
-            &["reason"],
-            &self.connections_closed,
-        );
-        scalar(
-            &mut out,
-            "custody_connections_open",
-            "gauge",
-            "Client connections open now (including those in their TLS handshake).",
-            self.connections_open.load(Ordering::Relaxed) as f64,
-        );
-        scalar(
-            &mut out,
-            "custody_policy_reload_failures_total",
-            "counter",
-            "Policy bundles that failed to load or reload.",
-            self.policy_reload_failures.load(Ordering::Relaxed) as f64,
-        );
-        scalar(
-            &mut out,
-            "custody_evaluations_in_flight",
-            "gauge",
-            "Policy evaluations running now.",
-            self.evaluations_in_flight.load(Ordering::Relaxed) as f64,
-        );
-        scalar(
-            &mut out,
-            "custody_reviews_in_flight",
-            "gauge",
-            "AdmissionReviews being answered now.",
-            self.reviews_in_flight.load(Ordering::Relaxed) as f64,
-        );
-        self.running_images.render(
-            &mut out,
-            "custody_running_images",
-            "Distinct running images per policy and result (pass, fail, warn, error), from the background scan.",
-            &["policy", "result"],
-        );
-        self.controls_satisfied.render(
-            &mut out,
-            "custody_control_satisfied",
-            "Share (0 to 1) of the running images a control applies to that satisfy it, from the background scan.",
-            &["control"],
-        );
+        // Writing into a String cannot fail; an encoder error would leave a partial page.
+        if let Err(e) = encode(&mut out, &self.registry) {
+            tracing::warn!(error = %e, "encoding metrics");
+        }
         out
     }
-
-    fn render_histogram(&self, out: &mut String) {
-        let name = "custody_review_duration_seconds";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Time to answer an AdmissionReview, by endpoint."
-        );
-        let _ = writeln!(out, "# TYPE {name} histogram");
-        let map = self
-            .review_duration
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        for (endpoint, data) in map {
-            let ep = escape(&endpoint);
-            for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{{endpoint=\"{ep}\",le=\"{bound}\"}} {}",
-                    data.buckets[i]
-                );
-            }
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{endpoint=\"{ep}\",le=\"+Inf\"}} {}",
-                data.count
-            );
-            let _ = writeln!(out, "{name}_sum{{endpoint=\"{ep}\"}} {}", data.sum);
-            let _ = writeln!(out, "{name}_count{{endpoint=\"{ep}\"}} {}", data.count);
-        }
-    }
 }
 
-fn counter(out: &mut String, name: &str, help: &str, labels: &[&str], family: &CounterFamily) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} counter");
-    for (values, n) in family.snapshot() {
-        let pairs: Vec<String> = labels
-            .iter()
-            .zip(values.iter())
-            .map(|(l, v)| format!("{l}=\"{}\"", escape(v)))
-            .collect();
-        let _ = writeln!(out, "{name}{{{}}} {n}", pairs.join(","));
-    }
-}
-
-fn scalar(out: &mut String, name: &str, kind: &str, help: &str, value: f64) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-    let _ = writeln!(out, "{name} {value}");
-}
-
-/// Escapes a label value: backslash, double quote and newline.
-fn escape(value: &str) -> String {
-    let mut s = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => s.push_str("\\\\"),
-            '"' => s.push_str("\\\""),
-            '\n' => s.push_str("\\n"),
-            c => s.push(c),
-        }
-    }
-    s
+fn in_flight(gauge: &Gauge) -> InFlightGuard<'_> {
+    gauge.inc();
+    InFlightGuard { gauge }
 }
 
 #[cfg(test)]
@@ -448,18 +409,16 @@ mod tests {
         m.observe_review("validate", Duration::from_secs(20));
         let text = m.render();
         assert!(text.contains(
-            "custody_review_duration_seconds_bucket{endpoint=\"validate\",le=\"0.001\"} 0"
+            "custody_review_duration_seconds_bucket{le=\"0.001\",endpoint=\"validate\"} 0"
         ));
         assert!(text.contains(
-            "custody_review_duration_seconds_bucket{endpoint=\"validate\",le=\"0.005\"} 1"
+            "custody_review_duration_seconds_bucket{le=\"0.005\",endpoint=\"validate\"} 1"
         ));
-        assert!(
-            text.contains(
-                "custody_review_duration_seconds_bucket{endpoint=\"validate\",le=\"10\"} 1"
-            )
-        );
         assert!(text.contains(
-            "custody_review_duration_seconds_bucket{endpoint=\"validate\",le=\"+Inf\"} 2"
+            "custody_review_duration_seconds_bucket{le=\"10.0\",endpoint=\"validate\"} 1"
+        ));
+        assert!(text.contains(
+            "custody_review_duration_seconds_bucket{le=\"+Inf\",endpoint=\"validate\"} 2"
         ));
         assert!(text.contains("custody_review_duration_seconds_count{endpoint=\"validate\"} 2"));
     }

@@ -316,10 +316,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics_text() -> Response {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         metrics().render(),
     )
         .into_response()

@@ -449,7 +449,7 @@ async fn running_pods_are_reported_revisited_and_re_evaluated_when_policies_or_t
     assert_eq!(rs_event["regarding"]["name"], "web-7d9c5b8f4");
     let metrics = custody::metrics::metrics().render();
     assert!(
-        metrics.contains("custody_control_satisfied{control=\"C-01\"} 0\n"),
+        metrics.contains("custody_control_satisfied{control=\"C-01\"} 0.0\n"),
         "{metrics}"
     );
     assert!(

@@ -185,7 +185,10 @@ async fn metrics_count_reviews_and_decisions() {
     let resp = http.get(srv.url("/metrics")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let ctype = resp.headers()["content-type"].to_str().unwrap().to_owned();
-    assert!(ctype.starts_with("text/plain; version=0.0.4"), "{ctype}");
+    assert!(
+        ctype.starts_with("application/openmetrics-text; version=1.0.0"),
+        "{ctype}"
+    );
     let text = resp.text().await.unwrap();
     assert!(
         text.contains(
@@ -195,19 +198,27 @@ async fn metrics_count_reviews_and_decisions() {
     );
     assert!(text.contains(r#"custody_reviews_total{endpoint="validate",outcome="allowed"}"#));
     assert!(
-        text.contains(r#"custody_review_duration_seconds_bucket{endpoint="validate",le="+Inf"}"#)
+        text.contains(r#"custody_review_duration_seconds_bucket{le="+Inf",endpoint="validate"}"#)
     );
-    for family in [
-        "custody_registry_requests_total",
-        "custody_cache_requests_total",
-        "custody_evaluations_in_flight",
-        "custody_policy_reload_failures_total",
+    // OpenMetrics names a counter family without `_total`; its samples carry it. A
+    // family with labels appears with its first sample.
+    for (family, kind) in [
+        ("custody_reviews", "counter"),
+        ("custody_decisions", "counter"),
+        ("custody_review_duration_seconds", "histogram"),
+        ("custody_evaluations_in_flight", "gauge"),
+        ("custody_policy_reload_failures", "counter"),
     ] {
         assert!(
-            text.contains(&format!("# TYPE {family}")),
-            "{family} missing"
+            text.contains(&format!("# TYPE {family} {kind}\n")),
+            "{family} missing: {text}"
         );
     }
+    assert!(
+        text.contains("custody_policy_reload_failures_total 0"),
+        "{text}"
+    );
+    assert!(text.ends_with("# EOF\n"), "{text}");
     srv.shutdown();
     srv.join().await;
 }
