@@ -94,13 +94,6 @@ async fn the_chart_environment_starts_a_working_server() {
     .await;
     let (status, _) = server.get("/readyz").await;
     assert_eq!(status, 200, "/readyz");
-    let (_, text) = server.get("/metrics").await;
-    for family in ["custody_reviews_total", "custody_review_duration_seconds"] {
-        assert!(
-            text.contains(family),
-            "/metrics lacks {family}, which the PrometheusRule uses"
-        );
-    }
     let review = json!({
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
@@ -125,6 +118,19 @@ async fn the_chart_environment_starts_a_working_server() {
         assert!(
             warnings.contains("require-provenance [registry-unreachable]"),
             "{path}: {response}"
+        );
+    }
+    // Every family the PrometheusRule's alerts read is there once reviews were answered
+    // (a family with labels appears with its first sample).
+    let (_, text) = server.get("/metrics").await;
+    for family in [
+        "custody_reviews_total{",
+        "custody_review_duration_seconds_bucket{",
+        "custody_policy_reload_failures_total ",
+    ] {
+        assert!(
+            text.contains(family),
+            "/metrics lacks {family}, which the PrometheusRule uses: {text}"
         );
     }
 }
