@@ -689,9 +689,9 @@ fn end_to_end_with_a_registry_verify_review_and_layout_verify_image() {
         }
         let owner = here.join("tests/data/policy/keys/release.pub");
         let layout = here.join("policies/require-layout/root.layout");
-        let out = custody(
-            &here,
-            &[
+        // `custody layout verify --image IMAGE` of the library's layout, plus `extra`.
+        let verify_image = |extra: &[&str]| {
+            let mut args = vec![
                 "layout",
                 "verify",
                 "--layout",
@@ -704,8 +704,11 @@ fn end_to_end_with_a_registry_verify_review_and_layout_verify_image() {
                 &reg.host,
                 "-o",
                 "json",
-            ],
-        );
+            ];
+            args.extend_from_slice(extra);
+            custody(&here, &args)
+        };
+        let out = verify_image(&[]);
         assert_eq!(
             code(&out),
             if ok { 0 } else { 1 },
@@ -717,27 +720,7 @@ fn end_to_end_with_a_registry_verify_review_and_layout_verify_image() {
             assert_eq!(v["steps"][1]["name"], "release");
             // The build step's product binds the image; a pattern none matches does not.
             for (pattern, want) in [("*", 0), ("*.tar", 1)] {
-                let out = custody(
-                    &here,
-                    &[
-                        "layout",
-                        "verify",
-                        "--layout",
-                        layout.to_str().unwrap(),
-                        "--layout-key",
-                        owner.to_str().unwrap(),
-                        "--image",
-                        image,
-                        "--bind-step",
-                        "build",
-                        "--bind-artifact",
-                        pattern,
-                        "--insecure-registry",
-                        &reg.host,
-                        "-o",
-                        "json",
-                    ],
-                );
+                let out = verify_image(&["--bind-step", "build", "--bind-artifact", pattern]);
                 assert_eq!(
                     code(&out),
                     want,
