@@ -7,17 +7,15 @@
 //! evaluation of `require-provenance` over the input document of one image. Targets: ≥ 3,000 reviews/s, i.e. ≤ ~330 µs per 3-image check
 //! on one core.
 
+#[path = "support/memory.rs"]
+mod memory;
+
 use criterion::{Criterion, criterion_group, criterion_main};
-use custody::attest::{INTOTO_PAYLOAD_TYPE, SigningKey, sign_envelope};
-use custody::digest::Digest;
 use custody::engine::{CheckRequest, Engine, EngineConfig, ImageUse};
 use custody::policy::PolicyStore;
 use custody::policy::input::NamespaceInfo;
-use custody::registry::{
-    Credentials, Discovery, Evidence, EvidenceFormat, ImageRef, Registry, RegistryError, Resolved,
-    Source,
-};
-use std::collections::{BTreeMap, HashMap};
+use memory::Fake;
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
@@ -30,90 +28,10 @@ const IMAGES: [&str; 3] = [
     "registry.test/shop/proxy:1.0",
 ];
 
-/// Answers from memory: every tag resolves, every digest has one signed envelope.
-struct Fake {
-    tags: HashMap<String, Digest>,
-    evidence: HashMap<Digest, Evidence>,
-}
-
-#[async_trait::async_trait]
-impl Registry for Fake {
-    async fn resolve(&self, image: &ImageRef, _: &Credentials) -> Result<Resolved, RegistryError> {
-        let digest = self
-            .tags
-            .get(&image.original)
-            .cloned()
-            .ok_or(RegistryError::NotFound {
-                image: image.to_string(),
-                step: "resolve tag",
-            })?;
-        Ok(Resolved {
-            digest,
-            media_type: Some("application/vnd.oci.image.manifest.v1+json".into()),
-            platforms: Vec::new(),
-        })
-    }
-
-    async fn discover(
-        &self,
-        _: &ImageRef,
-        digest: &Digest,
-        _: &Credentials,
-    ) -> Result<Discovery, RegistryError> {
-        Ok(Discovery {
-            subject: digest.clone(),
-            evidence: self.evidence.get(digest).cloned().into_iter().collect(),
-            skipped: Vec::new(),
-            skipped_omitted: 0,
-            consulted: vec![Source::ReferrersApi],
-        })
-    }
-}
-
+/// The three images, each with one signed provenance envelope.
 fn fake(root: &Path) -> Fake {
-    let key = SigningKey::from_pem(
-        &std::fs::read_to_string(root.join("tests/data/policy/keys/ci.key")).expect("ci.key"),
-    )
-    .expect("ci key parses");
-    let predicate: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(root.join("demo/provenance.json")).expect("demo/provenance.json"),
-    )
-    .expect("provenance parses");
-    let mut tags = HashMap::new();
-    let mut evidence = HashMap::new();
-    for image in IMAGES {
-        let digest = Digest::sha256(image.as_bytes());
-        let statement = serde_json::json!({
-            "_type": "https://in-toto.io/Statement/v1",
-            "subject": [{"name": image, "digest": {"sha256": digest.hex()}}],
-            "predicateType": "https://slsa.dev/provenance/v1",
-            "predicate": predicate,
-        });
-        let envelope = sign_envelope(
-            INTOTO_PAYLOAD_TYPE,
-            statement.to_string().as_bytes(),
-            &[&key],
-        )
-        .expect("signs")
-        .to_json()
-        .into_bytes();
-        let blob = Digest::sha256(&envelope);
-        evidence.insert(
-            digest.clone(),
-            Evidence {
-                subject: digest.clone(),
-                source: Source::ReferrersApi,
-                format: EvidenceFormat::DsseEnvelope,
-                artifact_type: Some("application/vnd.dsse.envelope.v1+json".into()),
-                manifest_digest: Digest::sha256(blob.to_string().as_bytes()),
-                blob_digest: blob,
-                annotations: BTreeMap::new(),
-                bytes: bytes::Bytes::from(envelope),
-            },
-        );
-        tags.insert(image.to_owned(), digest);
-    }
-    Fake { tags, evidence }
+    let images: Vec<String> = IMAGES.iter().map(|i| (*i).to_owned()).collect();
+    memory::fake(root, &images, 1)
 }
 
 fn request() -> CheckRequest {
