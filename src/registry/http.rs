@@ -172,14 +172,8 @@ impl Transport {
             t.image.repository,
             if t.push { "pull,push" } else { "pull" }
         );
-        // 400 ms, 800 ms, … between attempts, `retries` times at most; a Retry-After
-        // header replaces the delay; MAX_RETRY_WAIT caps both.
-        let mut backoff = ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(400))
-            .with_factor(2.0)
-            .with_max_delay(MAX_RETRY_WAIT)
-            .with_max_times(self.cfg.retries as usize)
-            .build();
+        // A Retry-After header replaces the delay; MAX_RETRY_WAIT caps both.
+        let mut backoff = retry_delays(self.cfg.retries);
         let mut challenged = false;
         loop {
             let authz = self.authorization(t, &host, &scope, req.step).await?;
@@ -467,7 +461,23 @@ pub(super) fn map_reqwest(e: reqwest::Error, image: &str, step: &'static str) ->
 }
 
 fn is_retryable(s: StatusCode) -> bool {
-    matches!(s.as_u16(), 429 | 502 | 503 | 504)
+    is_retryable_status(s.as_u16())
+}
+
+/// Whether a registry answer is worth another attempt: 429, 502, 503, 504.
+pub(crate) fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 429 | 502 | 503 | 504)
+}
+
+/// The waits between attempts after a retryable answer: 400 ms, 800 ms, … capped at
+/// MAX_RETRY_WAIT, `retries` of them at most (reads and the pushes alike).
+pub(crate) fn retry_delays(retries: u32) -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(400))
+        .with_factor(2.0)
+        .with_max_delay(MAX_RETRY_WAIT)
+        .with_max_times(retries as usize)
+        .build()
 }
 
 fn retry_after(h: &HeaderMap) -> Option<Duration> {

@@ -17,7 +17,7 @@ use super::auth::Auth;
 use super::auth::Credentials;
 use super::config::RegistryConfig;
 use super::error::RegistryError;
-use super::http::{error_detail, map_reqwest};
+use super::http::{error_detail, is_retryable_status, map_reqwest, retry_delays};
 use super::oci::OciRegistry;
 use super::push::req;
 use super::reference::ImageRef;
@@ -159,7 +159,7 @@ impl PushSession<'_> {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, OciDistributionError>>,
     {
-        let mut attempt = 0;
+        let mut delays = retry_delays(self.cfg.retries);
         loop {
             let result = tokio::time::timeout(self.cfg.lookup_timeout, op())
                 .await
@@ -171,18 +171,12 @@ impl PushSession<'_> {
                 Ok(v) => return Ok(v),
                 Err(e) => self.error(step, e),
             };
-            let retryable = matches!(
-                err,
-                RegistryError::Status {
-                    status: 429 | 502 | 503 | 504,
-                    ..
-                }
-            );
-            if !retryable || attempt >= self.cfg.retries {
-                return Err(err);
+            let retryable =
+                matches!(err, RegistryError::Status { status, .. } if is_retryable_status(status));
+            match delays.next() {
+                Some(wait) if retryable => tokio::time::sleep(wait).await,
+                _ => return Err(err),
             }
-            attempt += 1;
-            tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
         }
     }
 
