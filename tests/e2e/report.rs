@@ -143,34 +143,20 @@ impl Scene {
         self.policies.path().display().to_string()
     }
 
-    /// `custody report` over both images (and the good one again by digest).
-    /// `custody verify -o json` of the good image at `time`, as the report sees it.
-    fn verify_json(&self, time: &str) -> (i32, String, String) {
+    /// `custody COMMAND IMAGES…` with the scene's policies and registry, in namespace
+    /// `shop`, at `time`, printing `format`, plus `extra`.
+    fn run(
+        &self,
+        command: &str,
+        images: &[&str],
+        time: &str,
+        format: &str,
+        extra: &[&str],
+    ) -> (i32, String, String) {
         let policies = self.policies();
-        custody(&[
-            "verify",
-            &self.good.image,
-            "--policies",
-            &policies,
-            "--insecure-registry",
-            &self.reg.host,
-            "--namespace",
-            "shop",
-            "--time",
-            time,
-            "-o",
-            "json",
-        ])
-    }
-
-    fn report(&self, time: &str, format: &str, file: Option<&Path>) -> (i32, String, String) {
-        let by_digest = format!("{}/shop/api@{}", self.reg.host, self.good.digest);
-        let policies = self.policies();
-        let mut args = vec![
-            "report",
-            &self.good.image,
-            &by_digest,
-            &self.bare.image,
+        let mut args = vec![command];
+        args.extend_from_slice(images);
+        args.extend([
             "--policies",
             &policies,
             "--insecure-registry",
@@ -181,13 +167,27 @@ impl Scene {
             time,
             "-o",
             format,
-        ];
-        let file_arg;
-        if let Some(f) = file {
-            file_arg = f.display().to_string();
-            args.extend(["--output-file", &file_arg]);
-        }
+        ]);
+        args.extend_from_slice(extra);
         custody(&args)
+    }
+
+    /// `custody verify -o json` of the good image at `time`, as the report sees it.
+    fn verify_json(&self, time: &str) -> (i32, String, String) {
+        self.run("verify", &[&self.good.image], time, "json", &[])
+    }
+
+    /// `custody report` over both images (and the good one again by digest).
+    fn report(&self, time: &str, format: &str, file: Option<&Path>) -> (i32, String, String) {
+        let by_digest = format!("{}/shop/api@{}", self.reg.host, self.good.digest);
+        let images = [self.good.image.as_str(), &by_digest, &self.bare.image];
+        match file {
+            Some(f) => {
+                let file = f.display().to_string();
+                self.run("report", &images, time, format, &["--output-file", &file])
+            }
+            None => self.run("report", &images, time, format, &[]),
+        }
     }
 }
 
